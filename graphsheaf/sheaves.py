@@ -1,0 +1,355 @@
+"""Building sheaves and checking that a graph really is one.
+
+A sheaf is a ``networkx.DiGraph`` (or ``MultiDiGraph``): node attribute ``dim``
+(stalk dimension) and, on each edge ``(u, v)``, ``source_map`` of shape
+``(d_e, dim[u])`` and ``target_map`` of shape ``(d_e, dim[v])``.
+"""
+
+import contextlib
+import gc
+import numbers
+
+import networkx as nx
+import numpy as np
+import scipy.sparse as sp
+
+from .exceptions import SheafError
+from .maps import is_state_dependent
+
+__all__ = ["validate_sheaf", "constant_sheaf", "random_sheaf", "edge_label", "iter_edges", "EdgeTable"]
+
+
+def edge_label(e):
+    """Readable name of an edge tuple for error messages: ``'a' -> 'b'`` (key k)."""
+    if len(e) == 3:
+        return f"{e[0]!r} -> {e[1]!r} (key {e[2]!r})"
+    return f"{e[0]!r} -> {e[1]!r}"
+
+
+def iter_edges(G, data=True):
+    """Yield ``(edge, attrdict)`` with ``edge`` as in ``list(G.edges)`` (keys for multigraphs)."""
+    if G.is_multigraph():
+        for u, v, k, d in G.edges(keys=True, data=True):
+            yield (u, v, k), d
+    else:
+        for u, v, d in G.edges(data=True):
+            yield (u, v), d
+
+
+def _map_shape(A):
+    if is_state_dependent(A):
+        shape = tuple(getattr(A, "shape", ()))
+        return shape if len(shape) == 2 else None
+    if sp.issparse(A):
+        return A.shape
+    arr = np.asarray(A)
+    return arr.shape if arr.ndim == 2 else None
+
+
+def _check_entries(A):
+    """Return None when the constant map ``A`` is real and finite, else a description."""
+    if sp.issparse(A):
+        data = A.tocoo().data
+    else:
+        data = np.asarray(A)
+    if data.dtype.kind == "c":
+        return "complex entries (only real sheaves are supported)"
+    if data.dtype.kind == "O":
+        try:
+            data = data.astype(float)
+        except (TypeError, ValueError):
+            return "entries that are not numbers"
+    elif data.dtype.kind not in "biuf":
+        return f"non-numeric dtype {data.dtype}"
+    if data.size and not np.all(np.isfinite(data)):
+        bad = np.argwhere(~np.isfinite(np.asarray(data)))[0]
+        return f"a non-finite entry (NaN or inf) at index {tuple(int(i) for i in bad)}"
+    return None
+
+
+def _check_dim(G, node, dim):
+    if dim not in G.nodes[node]:
+        raise SheafError(f"node {node!r} has no {dim!r} attribute (its stalk dimension)")
+    d = G.nodes[node][dim]
+    if isinstance(d, bool) or not isinstance(d, numbers.Integral):
+        if not isinstance(d, bool) and isinstance(d, numbers.Real) and float(d).is_integer():
+            raise SheafError(f"node {node!r} has {dim}={d!r}, a float; stalk dimensions must be ints")
+        raise SheafError(f"node {node!r} has {dim}={d!r}; stalk dimensions must be non-negative ints")
+    if d < 0:
+        raise SheafError(f"node {node!r} has negative {dim}={d}")
+    return int(d)
+
+
+_MISSING = object()
+
+
+class EdgeTable:
+    """Edges of a sheaf with their maps, in a fixed order, for fast vectorised work.
+
+    ``tails``/``heads`` are node positions in ``nodelist``, ``A``/``B`` the map
+    objects and ``edges`` the edge tuples (built on first use). Each *distinct* map
+    object is classified once (``codes_a``/``codes_b`` index into ``maps``), so a sheaf
+    whose edges share one map (a constant sheaf) costs one check, not one per edge.
+    """
+
+    def __init__(self, G, nodelist, edgelist, source_map, target_map):
+        with _gc_paused():  # building ~|E| small objects: the cyclic GC would dominate
+            self._build(G, nodelist, edgelist, source_map, target_map)
+
+    def _build(self, G, nodelist, edgelist, source_map, target_map):
+        index = {v: i for i, v in enumerate(nodelist)}
+        self._G, self._edges = G, edgelist
+        if edgelist is None:
+            # read the adjacency dicts directly: same order as G.edges, several times faster
+            adj = G._adj
+            if G.is_multigraph():
+                datas = [d for nbrs in adj.values() for kd in nbrs.values() for d in kd.values()]
+                heads = [index[v] for nbrs in adj.values() for v, kd in nbrs.items() for _ in kd]
+                counts = [sum(len(kd) for kd in nbrs.values()) for nbrs in adj.values()]
+            else:
+                datas = [d for nbrs in adj.values() for d in nbrs.values()]
+                heads = [index[v] for nbrs in adj.values() for v in nbrs]
+                counts = [len(nbrs) for nbrs in adj.values()]
+            tail_pos = np.fromiter((index[u] for u in adj), dtype=np.int64, count=len(adj))
+            self.tails = np.repeat(tail_pos, counts)
+            self.heads = np.array(heads, dtype=np.int64)
+        else:
+            E = G.edges
+            datas = [E[e] for e in edgelist]
+            self.tails = np.array([index[e[0]] for e in edgelist], dtype=np.int64)
+            self.heads = np.array([index[e[1]] for e in edgelist], dtype=np.int64)
+        self.A = [d.get(source_map, _MISSING) for d in datas]
+        self.B = [d.get(target_map, _MISSING) for d in datas]
+        self.maps = []
+        self.codes_a = self._codes(self.A, source_map)
+        self.codes_b = self._codes(self.B, target_map)
+
+    @property
+    def edges(self):
+        if self._edges is None:
+            self._edges = list(self._G.edges)
+        return self._edges
+
+    def _codes(self, maps, attr):
+        if not maps:
+            return np.zeros(0, dtype=np.int64)
+        first = maps[0]
+        if all(m is first for m in maps):  # one shared map object
+            if first is _MISSING:
+                raise SheafError(f"{_where(self.edges[0])} has no {attr!r} attribute")
+            self.maps.append(first)
+            return np.full(len(maps), len(self.maps) - 1, dtype=np.int64)
+        pos = {}
+        for m in maps:
+            if id(m) not in pos:
+                pos[id(m)] = len(self.maps) + len(pos)
+                if m is _MISSING:
+                    i = next(i for i, x in enumerate(maps) if x is _MISSING)
+                    raise SheafError(f"{_where(self.edges[i])} has no {attr!r} attribute")
+        self.maps.extend({id(m): m for m in maps}.values())
+        return np.fromiter((pos[id(m)] for m in maps), dtype=np.int64, count=len(maps))
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _where(e):
+    return f"self-loop on {e[0]!r}" if e[0] == e[1] else f"edge {edge_label(e)}"
+
+
+def validate_sheaf(G, *, dim="dim", source_map="source_map", target_map="target_map"):
+    """Check that ``G`` is a well-formed sheaf; raise :class:`SheafError` otherwise.
+
+    Checks that ``G`` is directed, that every node has an integer ``dim >= 0``, that
+    every edge has both maps, that they are 2-D with equal row counts (the edge stalk
+    dimension) and column counts matching the dims of the tail and head, and that
+    constant maps are real and finite. State-dependent maps (see
+    :mod:`graphsheaf.maps`) are checked by their ``shape``. The message names the node
+    or edge at fault and the shapes involved.
+
+    Parameters
+    ----------
+    G : networkx.DiGraph or MultiDiGraph
+    dim, source_map, target_map : str
+        Attribute names.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> G = nx.DiGraph()
+    >>> G.add_node("a", dim=2); G.add_node("b", dim=1)
+    >>> G.add_edge("a", "b", source_map=np.ones((1, 3)), target_map=np.ones((1, 1)))
+    >>> gs.validate_sheaf(G)
+    Traceback (most recent call last):
+    ...
+    graphsheaf.exceptions.SheafError: edge 'a' -> 'b': source_map has shape (1, 3), but node 'a' has dim 2
+    """
+    _validated_table(G, list(G) if isinstance(G, nx.Graph) else None, None,
+                     dim, source_map, target_map)
+
+
+def _validated_table(G, nodelist, edgelist, dim, source_map, target_map):
+    """Validate ``G`` and return its :class:`EdgeTable` and node dims (in nodelist order)."""
+    if not isinstance(G, nx.Graph):
+        raise SheafError(f"expected a networkx DiGraph or MultiDiGraph, got {type(G).__name__}")
+    if not G.is_directed():
+        raise SheafError(
+            "a sheaf needs oriented edges: got an undirected graph; use gs.constant_sheaf or "
+            "gs.random_sheaf (which orient edges as they iterate) or build a DiGraph")
+    nodes = G.nodes
+    raw = [G._node[v].get(dim) for v in nodelist]
+    if all(type(d) is int and d >= 0 for d in raw):
+        dims = np.array(raw, dtype=np.int64)
+    else:
+        dims = np.array([_check_dim(G, v, dim) for v in nodelist], dtype=np.int64)
+    table = EdgeTable(G, nodelist, edgelist, source_map, target_map)
+    shapes = []
+    for m in table.maps:
+        shape = _map_shape(m)
+        shapes.append((-1, -1) if shape is None else tuple(int(s) for s in shape))
+    shapes = np.array(shapes, dtype=np.int64).reshape(-1, 2)
+    problems = [None if is_state_dependent(m) or _map_shape(m) is None else _check_entries(m)
+                for m in table.maps]
+    sa, sb = shapes[table.codes_a], shapes[table.codes_b]
+    bad = ((sa[:, 0] < 0) | (sb[:, 0] < 0) | (sa[:, 1] != dims[table.tails])
+           | (sb[:, 1] != dims[table.heads]) | (sa[:, 0] != sb[:, 0]))
+    entry_bad = np.array([p is not None for p in problems], dtype=bool)
+    if entry_bad.size:
+        bad |= entry_bad[table.codes_a] | entry_bad[table.codes_b]
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        e = table.edges[i]
+        where = _where(e)
+        for attr, m, end in ((source_map, table.A[i], 0), (target_map, table.B[i], 1)):
+            shape = _map_shape(m)
+            if shape is None:
+                got = getattr(m, "shape", None) if is_state_dependent(m) else np.shape(m)
+                raise SheafError(f"{where}: {attr} must be a 2-D matrix, got shape {got}")
+            d = int(nodes[e[end]][dim])
+            if shape[1] != d:
+                raise SheafError(f"{where}: {attr} has shape {tuple(shape)}, "
+                                 f"but node {e[end]!r} has dim {d}")
+            if not is_state_dependent(m):
+                problem = _check_entries(m)
+                if problem is not None:
+                    raise SheafError(f"{where}: {attr} has {problem}")
+        raise SheafError(f"{where}: {source_map} has shape {tuple(_map_shape(table.A[i]))} and "
+                         f"{target_map} has shape {tuple(_map_shape(table.B[i]))}; their row "
+                         "counts (the edge stalk dimension) differ")
+    table.dims = dims
+    table.edge_dims = sa[:, 0]
+    return table
+
+
+def constant_sheaf(graph, dim=1, *, create_using=None):
+    """Return the constant sheaf of dimension ``dim`` on a copy of ``graph``.
+
+    Every stalk is R^dim and every restriction map is the identity. Undirected
+    graphs are oriented as their edges iterate (``u -> v`` for each ``(u, v)`` of
+    ``graph.edges``); multigraphs become ``MultiDiGraph`` with their keys kept.
+    Node and edge attributes of ``graph`` are copied.
+
+    Parameters
+    ----------
+    graph : networkx graph
+    dim : int, default 1
+    create_using : graph class, optional
+        ``nx.DiGraph`` or ``nx.MultiDiGraph``; defaults to the one matching ``graph``.
+
+    Examples
+    --------
+    >>> G = gs.constant_sheaf(nx.cycle_graph(4), dim=2)
+    >>> sorted(G.nodes[0].items()), G.edges[0, 1]["source_map"].tolist()
+    ([('dim', 2)], [[1.0, 0.0], [0.0, 1.0]])
+    """
+    dim = int(dim)
+    if dim < 0:
+        raise SheafError(f"dim must be >= 0, got {dim}")
+    I = np.eye(dim)
+    I.setflags(write=False)  # shared by every edge: read-only so it cannot be mutated in place
+    return _oriented_copy(graph, lambda v: dim, lambda u, v: (I, I), create_using)
+
+
+def _oriented_copy(graph, node_dim, edge_maps, create_using):
+    multi = graph.is_multigraph()
+    cls = create_using or (nx.MultiDiGraph if multi else nx.DiGraph)
+    G = cls()
+    G.graph.update(graph.graph)
+    for v, data in graph.nodes(data=True):
+        G.add_node(v, **data)
+        G.nodes[v]["dim"] = node_dim(v)
+    if multi:
+        edges = ((u, v, k, d) for u, v, k, d in graph.edges(keys=True, data=True))
+    else:
+        edges = ((u, v, None, d) for u, v, d in graph.edges(data=True))
+    for u, v, k, d in edges:
+        A, B = edge_maps(u, v)
+        attrs = dict(d, source_map=A, target_map=B)
+        if G.is_multigraph() and k is not None:
+            G.add_edge(u, v, key=k, **attrs)
+        else:
+            G.add_edge(u, v, **attrs)
+    return G
+
+
+def random_sheaf(graph, dims, edge_dims, rng=None, *, create_using=None):
+    """Return a sheaf on a copy of ``graph`` with Gaussian random restriction maps.
+
+    Parameters
+    ----------
+    graph : networkx graph
+        Undirected graphs are oriented as their edges iterate.
+    dims : int, dict or callable
+        Stalk dimension of every node: one int, a dict node -> int, or ``f(node)``.
+    edge_dims : int, dict or callable
+        Edge stalk dimensions: one int, a dict edge -> int, or ``f(u, v)``.
+    rng : int or numpy.random.Generator, optional
+        Seed or generator.
+
+    Examples
+    --------
+    >>> G = gs.random_sheaf(nx.path_graph(3), dims=2, edge_dims=1, rng=0)
+    >>> G.edges[0, 1]["source_map"].shape, G.edges[0, 1]["target_map"].shape
+    ((1, 2), (1, 2))
+    """
+    rng = np.random.default_rng(rng)
+    node_dim = _as_function(dims, "dims")
+    edge_dim = _as_function(edge_dims, "edge_dims", edge=True)
+    def maps(u, v):
+        de = edge_dim(u, v)
+        return (rng.standard_normal((de, node_dim(u))), rng.standard_normal((de, node_dim(v))))
+    return _oriented_copy(graph, node_dim, maps, create_using)
+
+
+def _as_function(spec, name, edge=False):
+    if callable(spec):
+        return spec
+    if isinstance(spec, dict):
+        if edge:
+            def f(u, v):
+                if (u, v) in spec:
+                    return int(spec[(u, v)])
+                if (v, u) in spec:
+                    return int(spec[(v, u)])
+                raise SheafError(f"{name} has no entry for edge {u!r} -> {v!r}")
+            return f
+        def g(v):
+            if v not in spec:
+                raise SheafError(f"{name} has no entry for node {v!r}")
+            return int(spec[v])
+        return g
+    value = int(spec)
+    if value < 0:
+        raise SheafError(f"{name} must be >= 0, got {value}")
+    return (lambda u, v: value) if edge else (lambda v: value)

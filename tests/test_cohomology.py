@@ -1,0 +1,145 @@
+from fractions import Fraction
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import graphsheaf as gs
+
+from .strategies import random_sheaves
+
+
+def twisted_cycle(n, sign=-1.0):
+    G = gs.constant_sheaf(nx.cycle_graph(n))
+    e = list(G.edges)[-1]
+    G.edges[e]["target_map"] = np.array([[sign]])
+    return G
+
+
+@pytest.mark.parametrize("method", ["dense", "sparse", "exact"])
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_constant_sheaf_on_cycle(method, d):
+    n = 300 if method == "sparse" else 7
+    c = gs.cohomology(gs.constant_sheaf(nx.cycle_graph(n), dim=d), method=method)
+    assert (c.h0, c.h1) == (d, d)
+    assert c.h0_basis.shape == (n * d, d) and c.h1_basis.shape == (n * d, d)
+
+
+@pytest.mark.parametrize("method", ["dense", "sparse", "exact"])
+def test_twisted_cycle_has_no_cohomology(method):
+    c = gs.cohomology(twisted_cycle(300 if method == "sparse" else 6), method=method)
+    assert (c.h0, c.h1) == (0, 0)
+
+
+@pytest.mark.parametrize("g", [nx.path_graph(6), nx.balanced_tree(2, 3), nx.star_graph(5)])
+def test_trees_have_no_h1(g):
+    G = gs.random_sheaf(g, dims=2, edge_dims=2, rng=0)
+    assert gs.cohomology(G).h1 == 0
+    assert gs.cohomology(gs.constant_sheaf(g, dim=2)).h0 == 2
+
+
+def test_disconnected_graph_adds_up_and_isolated_nodes():
+    g = nx.disjoint_union(nx.cycle_graph(4), nx.path_graph(3))
+    g.add_node("lonely")
+    G = gs.constant_sheaf(g, dim=2)
+    G.add_node("zero", dim=0)
+    c = gs.cohomology(G)
+    assert c.h0 == 2 + 2 + 2 and c.h1 == 2
+    # basis vectors live on a single component each and are orthonormal
+    np.testing.assert_allclose(c.h0_basis.T @ c.h0_basis, np.eye(6), atol=1e-12)
+
+
+def test_zero_dimensional_stalks_and_edge_stalks():
+    G = nx.DiGraph()
+    G.add_node(0, dim=0)
+    G.add_node(1, dim=2)
+    G.add_edge(0, 1, source_map=np.zeros((3, 0)), target_map=np.zeros((3, 2)))
+    G.add_edge(1, 1, source_map=np.zeros((0, 2)), target_map=np.zeros((0, 2)))
+    c = gs.cohomology(G)
+    assert (c.h0, c.h1) == (2, 3)
+
+
+def test_bases_are_kernel_and_cokernel():
+    G = gs.random_sheaf(nx.cycle_graph(5), dims=2, edge_dims=1, rng=4)
+    c = gs.cohomology(G)
+    D = gs.coboundary_matrix(G).toarray()
+    np.testing.assert_allclose(D @ c.h0_basis, 0, atol=1e-10)
+    np.testing.assert_allclose(D.T @ c.h1_basis, 0, atol=1e-10)
+    assert c.h0 - c.h1 == gs.cochain_dim(G, 0) - gs.cochain_dim(G, 1)
+    assert c.gap > 1e6 and c.sigma_zero <= c.tol < c.sigma_nonzero
+
+
+def test_relative_cohomology_drops_pinned_coordinates():
+    G = gs.constant_sheaf(nx.cycle_graph(5), dim=2)
+    c = gs.cohomology(G, relative_to=[0])
+    assert c.h0 == 0 and c.h1 == 2  # 8 free coordinates, 10 edge rows, rank 8
+    assert np.all(c.h0_basis.shape == (10, 0))
+    c = gs.cohomology(G, relative_to={0: {0}})
+    assert c.h0 == 1 and np.allclose(c.h0_basis[0], 0)
+    c = gs.cohomology(G, relative_to={0: [1.0, 2.0]})  # values are ignored
+    assert c.h0 == 0
+    for rel in ([0], {0: {1}}, {0: None, 2: {0}}):
+        c = gs.cohomology(G, relative_to=rel)
+        assert c.h0 - c.h1 == (10 - c.n_pinned) - 10
+
+
+def test_exact_mode_with_fractions_and_rejects_irrationals():
+    G = gs.constant_sheaf(nx.cycle_graph(3))
+    e = (0, 1)
+    G.edges[e]["target_map"] = np.array([[Fraction(1, 3)]], dtype=object)  # x1 = 3 x0
+    G.edges[1, 2]["target_map"] = np.array([[3]])  # 3 x2 = x1, so x2 = x0 as edge (0, 2) asks
+    c = gs.cohomology(G, method="exact")
+    assert (c.h0, c.h1) == (1, 1)  # trivial holonomy
+    G.edges[e]["target_map"] = np.array([[Fraction(1, 2)]], dtype=object)
+    assert gs.cohomology(G, method="exact").h0 == 0
+    G.edges[e]["target_map"] = np.array([["x"]], dtype=object)
+    with pytest.raises(gs.SheafError):
+        gs.cohomology(G, method="exact")
+
+
+def test_exact_mode_sees_what_floats_blur():
+    # holonomy 1 + 1e-17 is 1 in floats but the stored maps are exactly rational
+    G = gs.constant_sheaf(nx.cycle_graph(3))
+    G.edges[0, 1]["target_map"] = np.array([[Fraction(10**17 + 1, 10**17)]],
+                                                       dtype=object)
+    assert gs.cohomology(G, method="exact").h0 == 0
+
+
+def test_sparse_matches_dense_on_random_sheaf():
+    G = gs.random_sheaf(nx.gnm_random_graph(400, 500, seed=0), dims=2, edge_dims=1, rng=0)
+    d, s = gs.cohomology(G, method="dense"), gs.cohomology(G, method="sparse")
+    assert (d.h0, d.h1) == (s.h0, s.h1)
+    D = gs.coboundary_matrix(G)
+    np.testing.assert_allclose(D @ s.h0_basis, 0, atol=1e-7)
+
+
+def test_bad_method():
+    with pytest.raises(ValueError, match="method"):
+        gs.cohomology(gs.constant_sheaf(nx.path_graph(2)), method="magic")
+
+
+@settings(max_examples=60, deadline=None)
+@given(random_sheaves())
+def test_index_theorem(G):
+    c = gs.cohomology(G)
+    assert c.h0 - c.h1 == gs.cochain_dim(G, 0) - gs.cochain_dim(G, 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_sheaves())
+def test_h0_is_kernel_dimension(G):
+    c = gs.cohomology(G)
+    D = gs.coboundary_matrix(G).toarray()
+    n = D.shape[1]
+    rank = np.linalg.matrix_rank(D) if D.size else 0
+    assert c.h0 == n - rank
+    if c.h0:
+        np.testing.assert_allclose(D @ c.h0_basis, 0, atol=1e-8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_sheaves(integer=True, max_dim=3))
+def test_exact_agrees_with_floats_on_integer_sheaves(G):
+    e, f = gs.cohomology(G, method="exact"), gs.cohomology(G)
+    assert (e.h0, e.h1) == (f.h0, f.h1)

@@ -1,0 +1,123 @@
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import graphsheaf as gs
+
+from .strategies import random_sheaves
+
+
+def dense_reference(G, boundary):
+    L = gs.sheaf_laplacian(G).toarray()
+    b = gs.boundary_coordinates(G, boundary)
+    free = np.setdiff1d(np.arange(L.shape[0]), b.index)
+    x = np.zeros((L.shape[0],) + b.values.shape[1:])
+    x[b.index] = b.values
+    x[free] = np.linalg.solve(L[np.ix_(free, free)], -L[np.ix_(free, b.index)] @ b.values)
+    return x
+
+
+@pytest.mark.parametrize("method", ["dense", "sparse"])
+def test_matches_dense_solve(method):
+    G = gs.random_sheaf(nx.grid_2d_graph(4, 4), dims=2, edge_dims=2, rng=1)
+    boundary = {(0, 0): [1.0, -1.0], (3, 3): {0: 2.0}, (0, 3): [0.5, 0.25]}
+    x = gs.harmonic_extension(G, boundary, method=method)
+    np.testing.assert_allclose(gs.to_vector(G, x), dense_reference(G, boundary), atol=1e-9)
+    np.testing.assert_array_equal(x[(0, 0)], [1.0, -1.0])  # pinned values unchanged
+    assert x[(3, 3)][0] == 2.0
+
+
+def test_many_right_hand_sides_in_one_call():
+    G = gs.random_sheaf(nx.cycle_graph(8), dims=3, edge_dims=3, rng=2)
+    rng = np.random.default_rng(0)
+    B = rng.standard_normal((3, 5))
+    x = gs.harmonic_extension(G, {0: B, 4: {1: np.arange(5.0)}})
+    for m in range(5):
+        xm = gs.harmonic_extension(G, {0: B[:, m], 4: {1: float(m)}})
+        for v in G:
+            np.testing.assert_allclose(x[v][:, m], xm[v], atol=1e-10)
+    assert x.energy.shape == (5,)
+
+
+def test_extension_is_energy_minimiser_and_has_zero_free_gradient():
+    G = gs.random_sheaf(nx.grid_2d_graph(3, 3), dims=2, edge_dims=2, rng=3)
+    boundary = {(0, 0): [1.0, 0.0], (2, 2): [0.0, 1.0]}
+    x = gs.harmonic_extension(G, boundary)
+    v = gs.to_vector(G, x)
+    L = gs.sheaf_laplacian(G)
+    free = np.setdiff1d(np.arange(len(v)), gs.boundary_coordinates(G, boundary).index)
+    np.testing.assert_allclose((L @ v)[free], 0, atol=1e-10)
+    assert abs(x.energy - gs.dirichlet_energy(G, x)) < 1e-12
+
+
+def test_global_section_is_reproduced_with_zero_energy():
+    G = gs.constant_sheaf(nx.cycle_graph(6), dim=2)
+    x = gs.harmonic_extension(G, {0: [3.0, -1.0]})
+    for v in G:
+        np.testing.assert_allclose(x[v], [3.0, -1.0], atol=1e-12)
+    assert x.energy < 1e-20 and x.undetermined.shape[1] == 0
+
+
+def test_nonunique_raises_naming_directions():
+    g = nx.disjoint_union(nx.path_graph(3), nx.path_graph(2))
+    G = gs.constant_sheaf(g)
+    with pytest.raises(gs.NonUniqueExtensionError, match=r"dimension 1 .*nodes 3, 4") as err:
+        gs.harmonic_extension(G, {0: [1.0]})
+    assert err.value.basis.shape == (5, 1)
+
+
+@pytest.mark.parametrize("method", ["dense", "sparse"])
+def test_allow_nonunique_gives_minimum_norm(method):
+    g = nx.disjoint_union(nx.path_graph(3), nx.path_graph(2))
+    G = gs.constant_sheaf(g)
+    x = gs.harmonic_extension(G, {0: [1.0]}, allow_nonunique=True, method=method)
+    np.testing.assert_allclose([x[v][0] for v in G], [1, 1, 1, 0, 0], atol=1e-8)
+    N = x.undetermined
+    assert N.shape == (5, 1)
+    np.testing.assert_allclose(np.abs(N[:, 0]), [0, 0, 0, 2 ** -0.5, 2 ** -0.5], atol=1e-8)
+
+
+def test_boundary_without_values_is_rejected():
+    G = gs.constant_sheaf(nx.path_graph(3, create_using=nx.DiGraph))
+    with pytest.raises(gs.SheafError, match="no values"):
+        gs.harmonic_extension(G, [0])
+
+
+def test_state_dependent_extension_batched_state():
+    G = nx.DiGraph()
+    G.add_node("x", dim=1)
+    G.add_node("z", dim=2)
+    G.add_node("a", dim=2)
+    G.add_edge("x", "z", source_map=np.array([[1.0], [-1.0]]), target_map=np.eye(2))
+    G.add_edge("z", "a", source_map=gs.ReLUGate(2), target_map=np.eye(2))
+    X = np.array([[2.0, -3.0]])
+    state = {"x": X, "z": np.array([[2.0, -3.0], [-2.0, 3.0]]), "a": np.zeros((2, 2))}
+    ext = gs.harmonic_extension(G, {"x": X}, state=state)
+    np.testing.assert_allclose(ext["a"], [[2.0, 0.0], [0.0, 3.0]])  # ReLU of z per sample
+
+
+def test_restricted_laplacian_blocks():
+    G = gs.random_sheaf(nx.path_graph(4), dims=2, edge_dims=1, rng=0)
+    L = gs.sheaf_laplacian(G).toarray()
+    L_ff, L_fb, free, pinned = gs.restricted_laplacian(G, {0: [0, 0], 3: {1: 0}})
+    np.testing.assert_allclose(L_ff.toarray(), L[np.ix_(free, free)], atol=1e-12)
+    np.testing.assert_allclose(L_fb.toarray(), L[np.ix_(free, pinned)], atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_sheaves(max_nodes=6, max_dim=3))
+def test_extension_minimises_energy_property(G):
+    nodes = [v for v in G if G.nodes[v]["dim"] > 0]
+    if not nodes:
+        return
+    rng = np.random.default_rng(len(nodes))
+    boundary = {nodes[0]: rng.standard_normal(G.nodes[nodes[0]]["dim"])}
+    x = gs.harmonic_extension(G, boundary, allow_nonunique=True)
+    v = gs.to_vector(G, x)
+    L = gs.sheaf_laplacian(G).toarray()
+    free = np.setdiff1d(np.arange(len(v)), gs.boundary_coordinates(G, boundary).index)
+    grad = (L @ v)[free]
+    np.testing.assert_allclose(grad, 0, atol=1e-7 * max(1.0, np.abs(L).max() * np.abs(v).max()))
+    # minimum norm: no component along undetermined directions
+    np.testing.assert_allclose(x.undetermined.T @ v, 0, atol=1e-7 * max(1, np.abs(v).max()))

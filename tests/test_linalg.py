@@ -1,0 +1,150 @@
+import networkx as nx
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import graphsheaf as gs
+
+
+def test_offsets_and_vectors_round_trip():
+    G = gs.random_sheaf(nx.path_graph(4), dims={0: 2, 1: 0, 2: 3, 3: 1}, edge_dims=1, rng=0)
+    off = gs.stalk_offsets(G)
+    assert off == {0: slice(0, 2), 1: slice(2, 2), 2: slice(2, 5), 3: slice(5, 6)}
+    x = {0: [1, 2], 1: np.zeros(0), 2: [3, 4, 5], 3: [6]}
+    v = gs.to_vector(G, x)
+    np.testing.assert_array_equal(v, np.arange(1.0, 7.0))
+    back = gs.to_assignment(G, v)
+    assert all(np.array_equal(back[k], np.asarray(x[k], float)) for k in x)
+    order = [3, 2, 1, 0]
+    v2 = gs.to_vector(G, x, nodelist=order)
+    np.testing.assert_array_equal(v2, [6, 3, 4, 5, 1, 2])
+
+
+def test_to_vector_batched_and_errors():
+    G = gs.constant_sheaf(nx.path_graph(2, create_using=nx.DiGraph), dim=2)
+    v = gs.to_vector(G, {0: np.ones((2, 3)), 1: np.zeros((2, 3))})
+    assert v.shape == (4, 3)
+    with pytest.raises(gs.SheafError, match="no value for node 1"):
+        gs.to_vector(G, {0: [1, 2]})
+    with pytest.raises(gs.SheafError, match=r"node 1: value has shape \(3,\)"):
+        gs.to_vector(G, {0: [1, 2], 1: [1, 2, 3]})
+    with pytest.raises(gs.SheafError, match="not a node"):
+        gs.to_vector(G, {0: [1, 2], 1: [1, 2], 7: [0]})
+    with pytest.raises(gs.SheafError, match="samples"):
+        gs.to_vector(G, {0: np.ones((2, 3)), 1: [1, 2]})
+    with pytest.raises(gs.SheafError, match="dim C"):
+        gs.to_assignment(G, np.ones(5))
+
+
+def test_edge_offsets_multigraph_keys():
+    g = nx.MultiDiGraph()
+    g.add_edge(0, 1, key="a")
+    g.add_edge(0, 1, key="b")
+    G = gs.constant_sheaf(g, dim=2)
+    assert gs.edge_offsets(G) == {(0, 1, "a"): slice(0, 2), (0, 1, "b"): slice(2, 4)}
+
+
+def test_constant_1dim_coboundary_is_incidence_transpose():
+    g = nx.gnm_random_graph(30, 70, seed=3, directed=True)
+    G = gs.constant_sheaf(g)
+    delta = gs.coboundary_matrix(G).toarray()
+    inc = nx.incidence_matrix(g, oriented=True).toarray()
+    np.testing.assert_array_equal(delta, inc.T)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_constant_laplacian_matches_networkx(d):
+    g = nx.gnm_random_graph(40, 90, seed=d, directed=True)
+    # drop reciprocal pairs so the undirected graph has the same edges
+    g.remove_edges_from([(u, v) for u, v in list(g.edges) if u > v and g.has_edge(v, u)])
+    G = gs.constant_sheaf(g, dim=d)
+    L = gs.sheaf_laplacian(G).toarray()
+    ref = nx.laplacian_matrix(g.to_undirected(), nodelist=list(g)).toarray()
+    np.testing.assert_array_equal(L, np.kron(ref, np.eye(d)))
+
+
+def test_laplacian_equals_delta_t_delta_with_sparse_and_mixed_maps():
+    G = gs.random_sheaf(nx.gnm_random_graph(20, 40, seed=1), dims=lambda v: v % 4,
+                        edge_dims=lambda u, v: (u + v) % 3, rng=1)
+    e = list(G.edges)[3]
+    G.edges[e]["source_map"] = sp.csr_array(G.edges[e]["source_map"])
+    G.add_edge(5, 5, source_map=np.ones((2, 1)), target_map=np.eye(2, 1) * 3)  # self-loop
+    delta = gs.coboundary_matrix(G)
+    L = gs.sheaf_laplacian(G)
+    assert sp.issparse(delta) and delta.format == "csr" and L.format == "csr"
+    np.testing.assert_allclose(L.toarray(), (delta.T @ delta).toarray(), atol=1e-12)
+
+
+def test_flipping_an_edge_negates_its_rows_and_keeps_L():
+    G = gs.random_sheaf(nx.cycle_graph(5), dims=2, edge_dims=3, rng=2)
+    delta = gs.coboundary_matrix(G).toarray()
+    L = gs.sheaf_laplacian(G).toarray()
+    H = G.copy()
+    d = H.edges[1, 2]
+    H.remove_edge(1, 2)
+    H.add_edge(2, 1, source_map=d["target_map"], target_map=d["source_map"])
+    edgelist = [(2, 1) if e == (1, 2) else e for e in G.edges]
+    delta_f = gs.coboundary_matrix(H, edgelist=edgelist).toarray()
+    rows = gs.edge_offsets(G)[(1, 2)]
+    expected = delta.copy()
+    expected[rows] *= -1
+    np.testing.assert_array_equal(delta_f, expected)
+    np.testing.assert_allclose(gs.sheaf_laplacian(H).toarray(), L, atol=1e-12)
+
+
+def test_nodelist_and_edgelist_orders():
+    G = gs.random_sheaf(nx.path_graph(3), dims=[1, 2, 1].__getitem__, edge_dims=1, rng=3)
+    nl = [2, 0, 1]
+    el = [(1, 2), (0, 1)]
+    D = gs.coboundary_matrix(G, nodelist=nl, edgelist=el).toarray()
+    D0 = gs.coboundary_matrix(G).toarray()
+    P_cols = np.r_[3, 0, 1, 2]  # node 2 (col 3), node 0 (col 0), node 1 (cols 1, 2)
+    np.testing.assert_array_equal(D, D0[[1, 0]][:, P_cols])
+    with pytest.raises(gs.SheafError, match="every node"):
+        gs.coboundary_matrix(G, nodelist=[0, 1])
+    with pytest.raises(gs.SheafError, match="not an edge"):
+        gs.coboundary_matrix(G, edgelist=[(0, 2), (1, 2)])
+
+
+def test_state_dependent_maps_need_state():
+    G = nx.DiGraph()
+    G.add_node("z", dim=2)
+    G.add_node("a", dim=2)
+    G.add_edge("z", "a", source_map=gs.ReLUGate(2), target_map=np.eye(2))
+    with pytest.raises(gs.SheafError, match=r"edge 'z' -> 'a': source_map is state-dependent"):
+        gs.coboundary_matrix(G)
+    D = gs.coboundary_matrix(G, state={"z": [-1.0, 2.0], "a": [0.0, 0.0]}).toarray()
+    np.testing.assert_array_equal(D, [[0, 0, 1, 0], [0, -1, 0, 1]])
+    L = gs.sheaf_laplacian(G, state={"z": [-1.0, 2.0], "a": [0.0, 0.0]}).toarray()
+    np.testing.assert_array_equal(L, D.T @ D)
+    with pytest.raises(gs.SheafError, match="carries 3 samples"):
+        gs.coboundary_matrix(G, state={"z": np.ones((2, 3)), "a": np.ones((2, 3))})
+
+
+def test_boundary_specs():
+    G = gs.constant_sheaf(nx.path_graph(3, create_using=nx.DiGraph), dim=2)
+    b = gs.boundary_coordinates(G, {2: {1: 5.0}, 0: [1.0, 2.0]})
+    assert b.index.tolist() == [0, 1, 5] and b.values.tolist() == [1.0, 2.0, 5.0]
+    b = gs.boundary_coordinates(G, [1])
+    assert b.index.tolist() == [2, 3] and b.values is None
+    b = gs.boundary_coordinates(G, {0: {0}, 1: None})
+    assert b.index.tolist() == [0, 2, 3]
+    b = gs.boundary_coordinates(G, {0: np.ones((2, 4)), 1: {0: 3.0}})
+    assert b.values.shape == (3, 4) and np.all(b.values[2] == 3.0)
+    with pytest.raises(gs.SheafError, match="'q', which is not a node"):
+        gs.boundary_coordinates(G, {"q": [1]})
+    with pytest.raises(gs.SheafError, match="coordinate 2 is out of range"):
+        gs.boundary_coordinates(G, {0: {2: 1.0}})
+    with pytest.raises(gs.SheafError, match=r"node 1: value has shape \(3,\)"):
+        gs.boundary_coordinates(G, {1: [1, 2, 3]})
+    with pytest.raises(gs.SheafError, match="non-finite"):
+        gs.boundary_coordinates(G, {1: [1, np.nan]})
+    with pytest.raises(gs.SheafError, match="batch size"):
+        gs.boundary_coordinates(G, {0: np.ones((2, 3)), 1: np.ones((2, 4))})
+
+
+def test_cochain_dim():
+    G = gs.random_sheaf(nx.path_graph(3), dims=2, edge_dims=3, rng=0)
+    assert gs.cochain_dim(G, 0) == 6 and gs.cochain_dim(G, 1) == 6
+    with pytest.raises(ValueError):
+        gs.cochain_dim(G, 2)

@@ -9,3 +9,5 @@ from .harmonic import harmonic_extension, HarmonicExtension, restricted_laplacia
 from .diagnostics import (dirichlet_energy, edge_energies, edge_residuals, group_energies,
                           spectral_gap)
 from .diffusion import heat_diffusion, Trajectory
+from .drawing import to_pydot, write_dot, render, GraphvizNotFoundError
+from .io import write_json, read_json

@@ -1,0 +1,240 @@
+"""The ``graphsheaf`` command line.
+
+Exit codes: 0 success, 1 bad input (one line naming the file and the problem),
+2 usage errors.
+"""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from .exceptions import SheafError
+
+__all__ = ["main"]
+
+
+class _InputError(Exception):
+    """Bad input: reported as one line, exit code 1."""
+
+
+def _load(path):
+    from .io import read_json
+    try:
+        return read_json(path)
+    except SheafError as err:
+        raise _InputError(str(err)) from None
+
+
+def _resolve_node(G, text, source):
+    """Find the node a command-line/JSON string names: exact, str() or JSON literal."""
+    if text in G:
+        return text
+    matches = [v for v in G if str(v) == text]
+    if not matches:
+        try:
+            value = json.loads(text)
+            value = tuple(value) if isinstance(value, list) else value
+            if value in G:
+                return value
+        except (json.JSONDecodeError, TypeError):
+            pass
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise _InputError(f"{source}: {text!r} matches several nodes: {matches[:4]!r}")
+    raise _InputError(f"{source}: no node named {text!r}")
+
+
+def _read_boundary(G, path):
+    """Boundary file: {"node": value | {"coordinate": value}} or a list of
+    {"node": <node as in write_json>, "value": ...} / {"node": ..., "coordinates": {...}}."""
+    from .io import _Bad, _decode
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as err:
+        raise _InputError(f"{path}: cannot read ({err.strerror or err})") from None
+    except json.JSONDecodeError as err:
+        raise _InputError(f"{path}: not valid JSON at line {err.lineno}, column {err.colno} "
+                          f"({err.msg})") from None
+    items = []
+    if isinstance(data, dict):
+        items = [(_resolve_node(G, k, path), v) for k, v in data.items()]
+    elif isinstance(data, list):
+        for i, entry in enumerate(data):
+            if not isinstance(entry, dict) or "node" not in entry:
+                raise _InputError(f"{path}: entry {i} needs a \"node\"")
+            try:
+                node = _decode(entry["node"], f"entry {i}")
+            except _Bad as err:
+                raise _InputError(f"{path}: {err}") from None
+            if node not in G:
+                raise _InputError(f"{path}: entry {i}: no node {node!r}")
+            items.append((node, entry.get("value", entry.get("coordinates"))))
+    else:
+        raise _InputError(f"{path}: expected an object or a list")
+    boundary = {}
+    for node, spec in items:
+        if isinstance(spec, dict):
+            try:
+                spec = {int(k): v for k, v in spec.items()}
+            except ValueError:
+                raise _InputError(f"{path}: node {node!r}: coordinates must be integers") from None
+        boundary[node] = spec
+    return boundary
+
+
+def _cohomology_numbers(G, relative_to=None, exact=False):
+    from .cohomology import cohomology
+    c = cohomology(G, relative_to=relative_to, method="exact" if exact else "auto", bases=False)
+    return c
+
+
+def cmd_info(args):
+    from .diagnostics import spectral_gap
+    from .linalg import cochain_dim
+    G = _load(args.file)
+    c = _cohomology_numbers(G)
+    try:
+        gap = spectral_gap(G)
+    except Exception as err:  # report, do not die, on awkward spectra
+        gap = float("nan")
+        print(f"graphsheaf: warning: spectral gap not computed ({err})", file=sys.stderr)
+    info = {"file": args.file, "nodes": G.number_of_nodes(), "edges": G.number_of_edges(),
+            "dim_C0": cochain_dim(G, 0), "dim_C1": cochain_dim(G, 1), "h0": c.h0, "h1": c.h1,
+            "spectral_gap": gap}
+    if args.json:
+        print(json.dumps(info, default=float))
+    else:
+        width = max(len(k) for k in info)
+        for k, v in info.items():
+            print(f"{k.replace('_', ' '):<{width}}  {v:.6g}" if isinstance(v, float)
+                  else f"{k.replace('_', ' '):<{width}}  {v}")
+    return 0
+
+
+def cmd_cohomology(args):
+    G = _load(args.file)
+    rel = None
+    if args.relative_to:
+        rel = [_resolve_node(G, t, "--relative-to") for t in args.relative_to]
+    c = _cohomology_numbers(G, rel, args.exact)
+    out = {"h0": c.h0, "h1": c.h1, "dim_C0": c.dim_c0, "dim_C1": c.dim_c1,
+           "pinned": c.n_pinned, "method": c.method}
+    if not args.exact:
+        out.update(sigma_zero=c.sigma_zero, sigma_nonzero=c.sigma_nonzero, gap=c.gap, tol=c.tol)
+    if args.json:
+        print(json.dumps(out, default=lambda v: None if not np.isfinite(v) else float(v)))
+    else:
+        kind = "relative " if rel else ""
+        print(f"{kind}H^0: {c.h0}\n{kind}H^1: {c.h1}")
+        if not args.exact:
+            print(f"rank decided by a singular-value gap of {c.gap:.3g} "
+                  f"(largest zero {c.sigma_zero:.3g}, smallest nonzero {c.sigma_nonzero:.3g})")
+    return 0
+
+
+def cmd_dot(args):
+    from .drawing import render, to_pydot
+    G = _load(args.file)
+    pinned = _read_boundary(G, args.boundary) if args.boundary else None
+    if args.render:
+        out = args.output or (args.file.rsplit(".", 1)[0] + "." + args.render)
+        render(G, out, format=args.render, pinned=pinned)
+        print(out)
+        return 0
+    text = to_pydot(G, pinned=pinned).to_string()
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        print(args.output)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_extend(args):
+    from .harmonic import harmonic_extension
+    from .io import _encode
+    G = _load(args.file)
+    boundary = _read_boundary(G, args.boundary)
+    try:
+        x = harmonic_extension(G, boundary, allow_nonunique=args.allow_nonunique)
+    except SheafError as err:
+        raise _InputError(f"{args.boundary}: {err}") from None
+    result = {"energy": x.energy if np.ndim(x.energy) == 0 else list(map(float, x.energy)),
+              "undetermined": int(x.undetermined.shape[1]),
+              "values": [{"node": _encode(v, "node"), "value": np.asarray(val).tolist()}
+                         for v, val in x.items()]}
+    text = json.dumps(result, indent=1)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        print(args.output)
+    else:
+        print(text)
+    return 0
+
+
+def cmd_demo(args):
+    from .demo import run_demo
+    run_demo(out=args.out)
+    return 0
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="graphsheaf", description="Cellular sheaves on graphs.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    s = sub.add_parser("info", help="sizes, cohomology and spectral gap of a sheaf file")
+    s.add_argument("file", help="a sheaf JSON file (gs.write_json)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.set_defaults(func=cmd_info)
+    s = sub.add_parser("cohomology", help="H^0 and H^1, absolute or relative")
+    s.add_argument("file")
+    s.add_argument("--relative-to", nargs="+", metavar="NODE", help="pinned nodes")
+    s.add_argument("--exact", action="store_true", help="exact rational arithmetic")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.set_defaults(func=cmd_cohomology)
+    s = sub.add_parser("dot", help="Graphviz diagram (DOT text, or rendered with --render)")
+    s.add_argument("file")
+    s.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
+    s.add_argument("--render", choices=["svg", "png", "pdf"], help="render with Graphviz dot")
+    s.add_argument("--boundary", metavar="BOUNDARY.json", help="colour these pinned nodes")
+    s.set_defaults(func=cmd_dot)
+    s = sub.add_parser("extend", help="harmonic extension of boundary data")
+    s.add_argument("file")
+    s.add_argument("--boundary", required=True, metavar="BOUNDARY.json",
+                   help='{"node": [values...]} or {"node": {"coordinate": value}}')
+    s.add_argument("-o", "--output", metavar="OUT.json")
+    s.add_argument("--allow-nonunique", action="store_true",
+                   help="return the minimum-norm extension when it is not unique")
+    s.set_defaults(func=cmd_extend)
+    s = sub.add_parser("demo", help="the main demo on an embedded default (no arguments needed)")
+    s.add_argument("--out", default="graphsheaf-demo", help="folder for the diagram and files")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .drawing import GraphvizNotFoundError
+    try:
+        return args.func(args)
+    except _InputError as err:
+        print(f"graphsheaf: error: {err}", file=sys.stderr)
+        return 1
+    except (SheafError, GraphvizNotFoundError, OSError) as err:
+        where = getattr(args, "file", None)
+        msg = str(err).replace("\n", " ")
+        if where and not msg.startswith(str(where)):
+            msg = f"{where}: {msg}"
+        print(f"graphsheaf: error: {msg}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

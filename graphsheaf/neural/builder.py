@@ -1,0 +1,329 @@
+"""Bosca & Ghrist's neural sheaf: a feedforward ReLU network as a cellular sheaf.
+
+Vertices, in path order, one per intermediate quantity: the extended input
+``x̄ = [x; 1]`` (node ``"x"``), pre-activations ``z^(ℓ)`` (``"z1"``, ...), extended
+post-activations ``ā^(ℓ) = [a^(ℓ); 1]`` (``"a1"``, ...), the output pre-activation
+``z^(k+1)`` and, when the output activation is not the identity, the output ``ŷ``
+(``"y"``). Edges, oriented forward:
+
+* affine ``ā^(ℓ-1) -> z^(ℓ)``: ``W̄ = [W | diag(b)]`` on the tail, ``I`` on the head;
+* ReLU ``z^(ℓ) -> ā^(ℓ)``: the state-dependent gate ``R_z`` on the tail, the
+  projection ``P = [I | 0]`` on the head;
+* output ``z^(k+1) -> ŷ``: φ on the tail, ``I`` on the head.
+
+The constant ones are pinned coordinates. By default each extended stalk carries a
+block of ``n_{ℓ+1}`` ones and ``W̄ = [W | diag(b)]`` (the authors' code); with
+``extension="single"`` it carries one trailing 1 and ``W̄ = [W | b]``.
+"""
+
+import numpy as np
+import networkx as nx
+
+from ..exceptions import SheafError
+from ..maps import ReLUGate, StateDependentMap, map_registry
+
+__all__ = ["neural_sheaf", "init_weights", "to_weights", "from_sklearn", "from_torch",
+           "OutputActivation", "architecture", "layer_nodes"]
+
+
+class OutputActivation(StateDependentMap):
+    """Nonlinear output map φ (sigmoid or softmax) on the output edge.
+
+    ``value(z)`` is φ(z). As a state-dependent map its ``matrix(s)`` is the Jacobian
+    ``J_φ(s)``: linear tools evaluated at a state see the tangent (linearised) sheaf,
+    which has the same unitriangular structure. Energies use φ itself.
+    """
+
+    type_name = "output_activation"
+
+    def __init__(self, kind, n):
+        if kind not in ("sigmoid", "softmax"):
+            raise SheafError(f"output activation must be 'sigmoid' or 'softmax', got {kind!r}")
+        self.kind, self.n = kind, int(n)
+        self.shape = (self.n, self.n)
+
+    def value(self, z):
+        z = np.asarray(z, dtype=float)
+        if self.kind == "sigmoid":
+            return _sigmoid(z)
+        return _softmax(z)
+
+    def matrix(self, s):
+        p = self.value(np.asarray(s, dtype=float))
+        if self.kind == "sigmoid":
+            return np.diag(p * (1 - p))
+        return np.diag(p) - np.outer(p, p)
+
+    def jvp_t(self, z, y):
+        """``J_φ(z)ᵀ y`` batched over columns (J is symmetric for both activations)."""
+        p = self.value(z)
+        if self.kind == "sigmoid":
+            return p * (1 - p) * y
+        return p * y - p * np.sum(p * y, axis=0, keepdims=True)
+
+    def envelope(self):
+        return np.full(self.shape, 0.25 if self.kind == "sigmoid" else 1.0)
+
+    def to_dict(self):
+        return {"kind": self.kind, "n": self.n}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(data["kind"], int(data["n"]))
+
+    def __eq__(self, other):
+        return isinstance(other, OutputActivation) and (self.kind, self.n) == (other.kind, other.n)
+
+    def __hash__(self):
+        return hash((OutputActivation, self.kind, self.n))
+
+    def __repr__(self):
+        return f"OutputActivation({self.kind!r}, {self.n})"
+
+
+map_registry[OutputActivation.type_name] = OutputActivation
+
+
+def _sigmoid(z):
+    out = np.empty_like(z)
+    pos = z >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+    ez = np.exp(z[~pos])
+    out[~pos] = ez / (1.0 + ez)
+    return out
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=0, keepdims=True))
+    return e / e.sum(axis=0, keepdims=True)
+
+
+def init_weights(dims, rng=None):
+    """He-normal weights ``N(0, 2/n_{ℓ-1})`` and zero biases (the authors' initialisation).
+
+    Parameters
+    ----------
+    dims : sequence of int
+        ``[n_0, n_1, ..., n_{k+1}]``.
+    rng : int, Generator or TorchSeed, optional
+        ``gn.TorchSeed(seed)`` reproduces the authors' PyTorch initialisation exactly.
+
+    Returns
+    -------
+    weights, biases : lists of arrays, ``W^(ℓ)`` of shape (n_ℓ, n_{ℓ-1}).
+
+    Examples
+    --------
+    >>> W, b = gn.init_weights([2, 3, 1], rng=0)
+    >>> [w.shape for w in W], [v.tolist() for v in b]
+    ([(3, 2), (1, 3)], [[0.0, 0.0, 0.0], [0.0]])
+    """
+    dims = [int(d) for d in dims]
+    if len(dims) < 2 or min(dims) < 1:
+        raise SheafError(f"dims must list at least an input and an output width >= 1, got {dims}")
+    from .dynamics import random_source
+    draw = random_source(rng)
+    W = [draw((dims[l], dims[l - 1])) * np.sqrt(2.0 / dims[l - 1]) for l in range(1, len(dims))]
+    return W, [np.zeros(d) for d in dims[1:]]
+
+
+def _check_params(weights, biases):
+    weights = [np.asarray(W, dtype=float) for W in weights]
+    if not weights:
+        raise SheafError("a network needs at least one weight matrix")
+    if biases is None:
+        biases = [np.zeros(W.shape[0]) for W in weights]
+    biases = [np.zeros(W.shape[0]) if b is None else np.asarray(b, dtype=float).reshape(-1)
+              for W, b in zip(weights, biases)]
+    if len(biases) != len(weights):
+        raise SheafError(f"got {len(weights)} weight matrices but {len(biases)} bias vectors")
+    for l, (W, b) in enumerate(zip(weights, biases), start=1):
+        if W.ndim != 2:
+            raise SheafError(f"layer {l}: weight must be 2-D (n_out, n_in), got shape {W.shape}")
+        if b.shape != (W.shape[0],):
+            raise SheafError(f"layer {l}: bias has shape {b.shape}, expected ({W.shape[0]},)")
+        if l > 1 and W.shape[1] != weights[l - 2].shape[0]:
+            raise SheafError(f"layer {l}: weight has shape {W.shape} (n_out, n_in) but layer "
+                             f"{l - 1} outputs {weights[l - 2].shape[0]} values")
+        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
+            raise SheafError(f"layer {l}: weights or biases contain NaN or inf")
+    return weights, biases
+
+
+def neural_sheaf(weights, biases=None, *, output="identity", output_vertex="auto",
+                 extension="block", strict_relu=False):
+    """Build the neural sheaf of a feedforward ReLU network.
+
+    Parameters
+    ----------
+    weights : list of arrays
+        ``W^(ℓ)`` with shape (n_ℓ, n_{ℓ-1}) (PyTorch's convention).
+    biases : list of arrays, optional
+        ``b^(ℓ)`` of shape (n_ℓ,); zeros when omitted.
+    output : {"identity", "sigmoid", "softmax"}
+        Output activation φ.
+    output_vertex : "auto" or bool
+        Whether to add the output vertex ``"y"``. "auto" follows the authors: only when
+        φ is not the identity (for the identity the output is read off ``z^(k+1)``).
+    extension : {"block", "single"}
+        How extended stalks carry the bias: a block of ones with ``W̄ = [W | diag(b)]``
+        (the authors' code, default) or one trailing 1 with ``W̄ = [W | b]``.
+    strict_relu : bool
+        Use the mask ``z > 0`` instead of the authors' ``z >= 0``.
+
+    Returns
+    -------
+    networkx.DiGraph
+        Nodes carry ``dim``, ``kind`` in {"input", "preactivation", "activation",
+        "output"} and ``layer``; edges carry the maps, ``kind`` in {"affine", "relu",
+        "output"} and ``layer``. ``S.graph`` holds ``input`` and ``output`` (node
+        names), ``constant`` (node -> indices of its constant coordinates),
+        ``pinned`` (the input and the constants, for drawing), ``dims`` and
+        ``output_activation``.
+
+    Examples
+    --------
+    >>> S = gn.neural_sheaf([np.ones((3, 2)), np.ones((1, 3))], [np.zeros(3), np.zeros(1)])
+    >>> list(S), [S.nodes[v]["dim"] for v in S]
+    (['x', 'z1', 'a1', 'z2'], [5, 3, 4, 1])
+    >>> [S.edges[e]["kind"] for e in S.edges]
+    ['affine', 'relu', 'affine']
+    """
+    if output not in ("identity", "sigmoid", "softmax"):
+        raise SheafError(f"output must be 'identity', 'sigmoid' or 'softmax', got {output!r}")
+    if extension not in ("block", "single"):
+        raise SheafError(f"extension must be 'block' or 'single', got {extension!r}")
+    weights, biases = _check_params(weights, biases)
+    dims = [weights[0].shape[1]] + [W.shape[0] for W in weights]
+    k = len(weights) - 1
+    with_y = (output != "identity") if output_vertex == "auto" else bool(output_vertex)
+    S = nx.DiGraph()
+    constant = {}
+
+    def ones_width(l):  # width of the constant block carried by ā^(l), l = 0..k
+        return dims[l + 1] if extension == "block" else 1
+
+    prev = "x"
+    S.add_node("x", dim=dims[0] + ones_width(0), kind="input", layer=0)
+    constant["x"] = list(range(dims[0], dims[0] + ones_width(0)))
+    for l in range(1, k + 2):
+        W, b = weights[l - 1], biases[l - 1]
+        n = dims[l]
+        z = f"z{l}"
+        S.add_node(z, dim=n, kind="preactivation", layer=l)
+        W_bar = np.hstack([W, np.diag(b) if extension == "block" else b[:, None]])
+        S.add_edge(prev, z, source_map=W_bar, target_map=np.eye(n), kind="affine", layer=l)
+        if l <= k:
+            a = f"a{l}"
+            S.add_node(a, dim=n + ones_width(l), kind="activation", layer=l)
+            constant[a] = list(range(n, n + ones_width(l)))
+            P = np.hstack([np.eye(n), np.zeros((n, ones_width(l)))])
+            S.add_edge(z, a, source_map=ReLUGate(n, strict=strict_relu), target_map=P,
+                       kind="relu", layer=l)
+            prev = a
+    out_node = f"z{k + 1}"
+    if with_y:
+        n = dims[-1]
+        phi = np.eye(n) if output == "identity" else OutputActivation(output, n)
+        S.add_node("y", dim=n, kind="output", layer=k + 1)
+        S.add_edge(out_node, "y", source_map=phi, target_map=np.eye(n), kind="output",
+                   layer=k + 1)
+        out_node = "y"
+    S.graph.update(input="x", output=out_node, constant=constant, dims=dims,
+                   output_activation=output, extension=extension,
+                   pinned={"x": None, **{v: set(c) for v, c in constant.items() if v != "x"}})
+    return S
+
+
+def architecture(S):
+    """Return ``[n_0, ..., n_{k+1}]`` of a neural sheaf (checking that it is one)."""
+    if "dims" not in S.graph or "constant" not in S.graph:
+        raise SheafError("not a neural sheaf (built by gn.neural_sheaf): S.graph lacks 'dims'")
+    return list(S.graph["dims"])
+
+
+def layer_nodes(S):
+    """Return (affine edges in order, [z nodes], [a nodes]) of a neural sheaf."""
+    dims = architecture(S)
+    k = len(dims) - 2
+    z = [f"z{l}" for l in range(1, k + 2)]
+    a = ["x"] + [f"a{l}" for l in range(1, k + 1)]
+    return list(zip(a, z)), z, a
+
+
+def to_weights(S):
+    """Return ``(weights, biases)`` read back from the affine edges of a neural sheaf.
+
+    Examples
+    --------
+    >>> W, b = gn.init_weights([2, 3, 1], rng=1)
+    >>> W2, b2 = gn.to_weights(gn.neural_sheaf(W, b))
+    >>> all(np.array_equal(u, v) for u, v in zip(W, W2))
+    True
+    """
+    dims = architecture(S)
+    block = S.graph.get("extension", "block") == "block"
+    Ws, bs = [], []
+    for l, (u, v) in enumerate(layer_nodes(S)[0], start=1):
+        W_bar = np.asarray(S.edges[u, v]["source_map"], dtype=float)
+        n_in = dims[l - 1]
+        Ws.append(W_bar[:, :n_in].copy())
+        bs.append(np.diag(W_bar[:, n_in:]).copy() if block else W_bar[:, n_in].copy())
+    return Ws, bs
+
+
+def from_sklearn(mlp, **kw):
+    """Build the neural sheaf of a fitted scikit-learn ``MLPRegressor``/``MLPClassifier``.
+
+    The network must use ReLU hidden units. The output activation follows the
+    estimator: identity for regressors, sigmoid for binary and softmax for
+    multi-class classifiers. scikit-learn stores weights as (n_in, n_out): they are
+    transposed here.
+    """
+    if not hasattr(mlp, "coefs_"):
+        raise SheafError("the scikit-learn estimator is not fitted (no coefs_)")
+    if getattr(mlp, "activation", "relu") != "relu":
+        raise SheafError(f"only ReLU networks are neural sheaves here, got activation="
+                         f"{mlp.activation!r}")
+    out = {"identity": "identity", "logistic": "sigmoid", "softmax": "softmax"}.get(
+        getattr(mlp, "out_activation_", "identity"))
+    if out is None:
+        raise SheafError(f"unsupported output activation {mlp.out_activation_!r}")
+    kw.setdefault("output", out)
+    return neural_sheaf([np.asarray(W).T for W in mlp.coefs_],
+                        [np.asarray(b) for b in mlp.intercepts_], **kw)
+
+
+def from_torch(module, *, output="identity", **kw):
+    """Build the neural sheaf of a PyTorch ``nn.Sequential`` of ``Linear`` and ``ReLU``.
+
+    A trailing ``Sigmoid`` or ``Softmax`` sets the output activation. Any other layer,
+    or two Linear layers without a ReLU between them, raises :class:`SheafError`.
+    """
+    try:
+        import torch.nn as tnn
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("from_torch needs PyTorch: pip install graphsheaf[torch]") from err
+    layers = list(module.children()) if isinstance(module, tnn.Sequential) else [module]
+    weights, biases = [], []
+    expect_linear = True
+    for i, layer in enumerate(layers):
+        if isinstance(layer, tnn.Linear):
+            if not expect_linear:
+                raise SheafError(f"layer {i}: two Linear layers need a ReLU between them")
+            weights.append(layer.weight.detach().cpu().double().numpy().copy())
+            biases.append(None if layer.bias is None
+                          else layer.bias.detach().cpu().double().numpy().copy())
+            expect_linear = False
+        elif isinstance(layer, tnn.ReLU):
+            if expect_linear:
+                raise SheafError(f"layer {i}: ReLU must follow a Linear layer")
+            expect_linear = True
+        elif isinstance(layer, (tnn.Sigmoid, tnn.Softmax)) and i == len(layers) - 1:
+            output = "sigmoid" if isinstance(layer, tnn.Sigmoid) else "softmax"
+        else:
+            raise SheafError(f"layer {i}: {type(layer).__name__} is not supported "
+                             "(only Linear, ReLU and a final Sigmoid/Softmax)")
+    if expect_linear:
+        raise SheafError("the network must end with a Linear layer (or Linear + Sigmoid/Softmax)")
+    return neural_sheaf(weights, biases, output=output, **kw)

@@ -1,0 +1,465 @@
+"""The state-dependent sheaf heat equation of a neural sheaf (Theorems 4.1 and 4.2).
+
+Explicit Euler exactly as the authors implement it: every force is computed from the
+old state, the ReLU masks are re-read from the current z at every step, all free
+stalks move together by ``α Δt · force``, and hard pins are re-applied. The flow is
+the (generalised) gradient flow of the Dirichlet energy
+
+``E = ½ Σ_ℓ ‖W_ℓ a_{ℓ-1} + b_ℓ - z_ℓ‖² + ½ Σ_ℓ ‖R_{z_ℓ} z_ℓ - a_ℓ‖² (+ output, soft pins)``
+
+and converges to the forward pass (the harmonic extension) from any start.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._threads import single_blas_thread
+from ..exceptions import DivergenceError, SheafError
+from .builder import OutputActivation
+from .forward import NetView, _extend, _inputs, forward
+
+__all__ = ["heat_equation", "HeatResult", "parse_pins", "TorchSeed", "random_source"]
+
+
+@dataclass
+class HeatResult:
+    """Result of :func:`heat_equation`.
+
+    Attributes
+    ----------
+    state : dict
+        Final assignment node -> value (extended stalks include their ones).
+    steps : int
+        Euler steps taken.
+    converged : bool
+        Whether the largest change of a step fell below ``tol``.
+    energy : ndarray (steps + 1,)
+        Dirichlet energy (summed over the batch, soft pins included) before each step
+        and at the end.
+    total_discord : ndarray (steps + 1,)
+        Sum over edges of the batch-mean squared residual (the authors' "total
+        discord", 2E per sample).
+    edge_discord : dict edge -> ndarray (steps + 1,)
+        Batch-mean ‖(δc)_e‖² per edge.
+    output : ndarray (steps + 1, n_out, M)
+        The output stalk (``S.graph["output"]``) along the way.
+    switches : list of int
+        Steps after which the activation pattern differs from the one before.
+    """
+
+    state: dict
+    steps: int
+    converged: bool
+    dt: float
+    alpha: float
+    energy: np.ndarray = None
+    total_discord: np.ndarray = None
+    edge_discord: dict = field(default_factory=dict)
+    output: np.ndarray = None
+    switches: list = field(default_factory=list)
+    switch_counts: list = field(default_factory=list)
+
+    def decay_rate(self, start=None, stop=None):
+        """Measured decay rate of the energy per unit time, from a log-linear fit.
+
+        Theorem 4.1: asymptotically it approaches ``2 α λ_min(L_σ*[Ω,Ω])``.
+        """
+        E = np.asarray(self.energy)
+        n = len(E)
+        start = n // 2 if start is None else start
+        stop = n if stop is None else stop
+        seg = np.arange(start, stop)
+        seg = seg[E[seg] > 1e-280]
+        if len(seg) < 3:
+            raise SheafError("not enough positive energy samples to fit a decay rate")
+        slope = np.polyfit(seg * self.dt, np.log(E[seg]), 1)[0]
+        return float(-slope)
+
+
+# --------------------------------------------------------------------------- pins
+
+def _node_layout(net):
+    """Pinnable node -> (kind, layer index, free width)."""
+    out = {}
+    for l in range(1, net.k + 2):
+        out[f"z{l}"] = ("z", l - 1, net.dims[l])
+    for l in range(1, net.k + 1):
+        out[f"a{l}"] = ("a", l, net.dims[l])
+    if net.with_y:
+        out["y"] = ("y", 0, net.dims[-1])
+    return out
+
+
+def parse_pins(S, pins, M, *, what="pins"):
+    """Normalise a pin spec to node -> (coordinate index array, values (len, M)).
+
+    A spec maps a node (``"z1"``, ``"a2"``, ``"y"``, ...) to a full value (shape (n,) or
+    (n, M), for the free part of the stalk), a scalar (every free coordinate), or
+    ``{coordinate: value}``; values may be scalars or arrays of M samples.
+    """
+    net = NetView(S)
+    layout = _node_layout(net)
+    out = {}
+    for node, spec in (pins or {}).items():
+        if node == S.graph["input"]:
+            raise SheafError(f"{what}: the input node {node!r} is always pinned to X")
+        if node not in layout:
+            raise SheafError(f"{what}: {node!r} is not a free node of this neural sheaf "
+                             f"(free nodes: {', '.join(layout)})")
+        n = layout[node][2]
+        if isinstance(spec, dict):
+            coords = np.array([int(c) for c in spec], dtype=np.int64)
+            vals = [np.asarray(v, dtype=float) for v in spec.values()]
+            vals = np.stack([np.broadcast_to(v, (M,)) for v in vals]) if vals else np.zeros((0, M))
+        else:
+            arr = np.asarray(spec, dtype=float)
+            if arr.ndim == 0:
+                arr = np.full(n, float(arr))
+            if arr.shape[0] != n or arr.ndim > 2:
+                raise SheafError(f"{what} at {node!r}: value has shape {arr.shape}, expected "
+                                 f"({n},) or ({n}, {M}) (the free part of the stalk)")
+            coords = np.arange(n)
+            vals = arr[:, None] if arr.ndim == 1 else arr
+            vals = np.broadcast_to(vals, (n, M))
+        bad = coords[(coords < 0) | (coords >= n)]
+        if bad.size:
+            d = S.nodes[node]["dim"]
+            kind = "a constant (pinned to 1)" if bad[0] < d else "out of range"
+            raise SheafError(f"{what} at {node!r}: coordinate {int(bad[0])} is {kind}; "
+                             f"free coordinates are 0..{n - 1}")
+        if vals.shape[1] != M:
+            raise SheafError(f"{what} at {node!r}: values carry {vals.shape[1]} samples, X has {M}")
+        if not np.all(np.isfinite(vals)):
+            raise SheafError(f"{what} at {node!r}: non-finite value")
+        out[node] = (coords, np.array(vals, dtype=float))
+    return out
+
+
+def _parse_soft(S, soft_pins, stiffness, M):
+    specs, gammas = {}, {}
+    for node, spec in (soft_pins or {}).items():
+        gamma = stiffness.get(node, 1.0) if isinstance(stiffness, dict) else stiffness
+        if isinstance(spec, tuple) and len(spec) == 2:
+            spec, gamma = spec
+        gamma = float(gamma)
+        if not gamma >= 0:
+            raise SheafError(f"soft pin at {node!r}: stiffness must be >= 0, got {gamma}")
+        specs[node] = spec
+        gammas[node] = gamma
+    parsed = parse_pins(S, specs, M, what="soft_pins")
+    return {v: (c, t, gammas[v]) for v, (c, t) in parsed.items()}
+
+
+# ------------------------------------------------------------------------ the flow
+
+class _Flow:
+    """Vectorised state and forces of the neural heat equation (columns are samples)."""
+
+    def __init__(self, S, X, output_mode):
+        self.S = S
+        self.net = net = NetView(S)
+        self.X = X
+        self.k = net.k
+        self.output_mode = output_mode
+        self.phi = net.phi if isinstance(net.phi, OutputActivation) else None
+        if output_mode not in ("jacobian", "identity"):
+            raise SheafError(f"output_mode must be 'jacobian' or 'identity', got {output_mode!r}")
+
+    def residuals(self, z, a, y):
+        net = self.net
+        r = [net.W[l] @ a[l] + net.c[l][:, None] - z[l] for l in range(self.k + 1)]
+        m = [net.mask(z[l]) for l in range(self.k)]
+        q = [np.where(m[l], z[l], 0.0) - a[l + 1] for l in range(self.k)]  # R z - a
+        out = None
+        if y is not None:
+            out = (self.phi.value(z[-1]) if self.phi is not None else z[-1]) - y  # φ(z) - y
+        return r, m, q, out
+
+    def forces(self, z, a, y, r, m, q, out, soft):
+        net = self.net
+        Fz = [r[l] - np.where(m[l], z[l] - a[l + 1], 0.0) for l in range(self.k)]
+        Fz.append(r[self.k].copy())
+        Fa = [None] + [-(a[l] - np.where(m[l - 1], z[l - 1], 0.0)) - net.W[l].T @ r[l]
+                       for l in range(1, self.k + 1)]
+        Fy = None
+        if y is not None:
+            if self.phi is None:
+                Fz[-1] -= out
+            elif self.output_mode == "jacobian":
+                Fz[-1] -= self.phi.jvp_t(z[-1], out)
+            else:
+                Fz[-1] -= out
+            Fy = out.copy()  # force on y is -(y - φ(z)) = φ(z) - y
+        for node, (coords, target, gamma) in soft.items():
+            F, v = self._slot(node, Fz, Fa, Fy, z, a, y)
+            F[coords] -= gamma * (v[coords] - target)
+        return Fz, Fa, Fy
+
+    def _slot(self, node, Fz, Fa, Fy, z, a, y):
+        return _value(node, Fz, Fa, Fy), _value(node, z, a, y)
+
+    def energy_terms(self, r, q, out, soft, z, a, y):
+        """(energy summed over batch, dict edge -> batch-mean squared residual)."""
+        M = r[0].shape[1]
+        disc = {}
+        E = 0.0
+        net = self.net
+        for l in range(self.k + 1):
+            s = np.einsum("ij,ij->", r[l], r[l])
+            disc[net.affine[l]] = s / M
+            E += 0.5 * s
+        for l in range(self.k):
+            s = np.einsum("ij,ij->", q[l], q[l])
+            disc[(f"z{l + 1}", f"a{l + 1}")] = s / M
+            E += 0.5 * s
+        if out is not None:
+            s = np.einsum("ij,ij->", out, out)
+            disc[(f"z{self.k + 1}", "y")] = s / M
+            E += 0.5 * s
+        for node, (coords, target, gamma) in soft.items():
+            d = _value(node, z, a, y)[coords] - target
+            E += 0.5 * gamma * float(np.einsum("ij,ij->", d, d))
+        return E, disc
+
+    def assignment(self, z, a, y, squeeze):
+        net = self.net
+        out = {"x": _extend(self.X, net.ones[0])}
+        for l in range(1, self.k + 2):
+            out[f"z{l}"] = z[l - 1].copy()
+        for l in range(1, self.k + 1):
+            out[f"a{l}"] = _extend(a[l], net.ones[l])
+        if y is not None:
+            out["y"] = y.copy()
+        if squeeze:
+            out = {v: x[:, 0] for v, x in out.items()}
+        return out
+
+
+def _value(node, z, a, y):
+    """The array of a node among per-layer lists z (z1..), a (x, a1, ..) and y."""
+    if node == "y":
+        return y
+    l = int(node[1:])
+    return z[l - 1] if node[0] == "z" else a[l]
+
+
+def _initial(flow, init, rng):
+    net = flow.net
+    M = flow.X.shape[1]
+    if init == "forward":
+        f = forward(flow.S, flow.X)
+        z = [f[f"z{l}"].copy() for l in range(1, net.k + 2)]
+        a = [flow.X.copy()] + [f[f"a{l}"][:net.dims[l]].copy() for l in range(1, net.k + 1)]
+        y = f["y"].copy() if net.with_y else None
+        return z, a, y
+    if init == "zeros":
+        gen = lambda n: np.zeros((n, M))  # noqa: E731
+    elif init == "random":
+        gen = random_source(rng)
+        gen_m = gen
+        gen = lambda n: gen_m((n, M))  # noqa: E731
+    else:
+        raise SheafError(f"init must be 'random', 'zeros' or 'forward', got {init!r}")
+    # the authors' order: every z stalk, then every a stalk, then the output stalk
+    z = [gen(net.dims[l]) for l in range(1, net.k + 2)]
+    a = [flow.X.copy()] + [gen(net.dims[l]) for l in range(1, net.k + 1)]
+    y = gen(net.dims[-1]) if net.with_y else None
+    return z, a, y
+
+
+def random_source(rng):
+    """Return ``draw(shape) -> N(0, 1) array`` for a seed, a Generator or a TorchSeed."""
+    if isinstance(rng, TorchSeed):
+        return rng.normal
+    gen = np.random.default_rng(rng)
+    return gen.standard_normal
+
+
+class TorchSeed:
+    """Draw N(0, 1) numbers with PyTorch's CPU generator, as the authors' code does.
+
+    ``TorchSeed(42)`` calls ``torch.manual_seed(42)`` once and then serves
+    ``torch.randn(shape, dtype=float64)`` in order, so data, weights and stalks can
+    match the authors' runs digit for digit. Needs ``pip install graphsheaf[torch]``.
+    """
+
+    def __init__(self, seed):
+        try:
+            import torch
+        except ImportError as err:
+            raise ImportError("TorchSeed needs PyTorch: pip install graphsheaf[torch]") from err
+        self.torch = torch
+        self.seed = int(seed)
+        torch.manual_seed(self.seed)
+
+    def normal(self, shape):
+        return self.torch.randn(*shape, dtype=self.torch.float64).numpy().copy()
+
+    def uniform(self, shape):
+        return self.torch.rand(*shape, dtype=self.torch.float64).numpy().copy()
+
+    def permutation(self, n):
+        return self.torch.randperm(n).numpy().copy()
+
+
+def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="random",
+                  pins=None, soft_pins=None, stiffness=1.0, record=True, rng=None,
+                  output_mode="jacobian", min_steps=5, state0=None):
+    """Integrate the state-dependent sheaf heat equation of a neural sheaf.
+
+    Parameters
+    ----------
+    S : neural sheaf
+    X : array (n_0,) or (n_0, M)
+        Pinned input(s); columns are independent samples (the batch sheaf).
+    steps : int, optional
+        Maximum number of Euler steps (default 100,000).
+    dt, alpha : float
+        Step and diffusion rate; each step moves by ``alpha * dt * force``. Stability
+        needs ``alpha * dt * λ_max < 2`` (see :func:`restricted_spectrum`).
+    tol : float
+        Stop when the largest change of a step is below ``tol`` (after ``min_steps``).
+    init : {"random", "zeros", "forward"}
+        Start: i.i.d. N(0, 1) free stalks drawn in the authors' order (every z, then
+        every a, then y) from ``rng`` (a seed, a Generator, or :class:`TorchSeed` for the
+        authors' exact streams), zeros, or the forward pass.
+    pins : dict, optional
+        Hard pins: node -> value, or node -> {coordinate: value} (any z, a or y node;
+        coordinates of the free part). Re-applied after every step.
+    soft_pins : dict, optional
+        Soft pins with the same spec (or ``(spec, gamma)`` tuples): a restoring force
+        ``-γ (v - target)``, i.e. a penalty edge of stiffness γ to a stubborn vertex.
+    stiffness : float or dict node -> float
+        γ of the soft pins (default 1).
+    record : bool
+        Record energy, discords, output and pattern switches at every step.
+    output_mode : {"jacobian", "identity"}
+        Force of a sigmoid/softmax output edge on z^(k+1): ``-J_φᵀ(φ(z) - y)`` (the
+        gradient) or ``-(φ(z) - y)`` (cross-entropy-like, no saturation).
+    state0 : dict, optional
+        Start from this assignment instead of ``init``.
+
+    Returns
+    -------
+    HeatResult
+
+    Raises
+    ------
+    DivergenceError
+        On NaN/overflow, with a hint about ``dt`` against λ_max.
+
+    Examples
+    --------
+    >>> W, b = gn.init_weights([2, 4, 1], rng=0)
+    >>> S = gn.neural_sheaf(W, b)
+    >>> res = gn.heat_equation(S, np.array([0.5, -0.3]), rng=42, tol=1e-12)
+    >>> bool(res.converged), bool(abs(res.state["z2"][0] - gn.predict(S, np.array([0.5, -0.3]))[0]) < 1e-9)
+    (True, True)
+    """
+    net = NetView(S)
+    X = _inputs(net, X)
+    squeeze = X.ndim == 1
+    X2 = X[:, None] if squeeze else X
+    M = X2.shape[1]
+    flow = _Flow(S, X2, output_mode)
+    hard = parse_pins(S, pins, M)
+    soft = _parse_soft(S, soft_pins, stiffness, M)
+    for node in soft:
+        if node in hard and np.intersect1d(soft[node][0], hard[node][0]).size:
+            raise SheafError(f"soft_pins at {node!r} target coordinates that are hard-pinned")
+    max_steps = 100_000 if steps is None else int(steps)
+    eta = float(alpha) * float(dt)
+    if state0 is not None:
+        z = [np.array(state0[f"z{l}"], dtype=float).reshape(net.dims[l], -1) for l in range(1, net.k + 2)]
+        z = [np.broadcast_to(v, (v.shape[0], M)).copy() for v in z]
+        a = [X2.copy()] + [np.broadcast_to(np.array(state0[f"a{l}"], dtype=float).reshape(
+            S.nodes[f"a{l}"]["dim"], -1)[:net.dims[l]], (net.dims[l], M)).copy()
+            for l in range(1, net.k + 1)]
+        y = (np.broadcast_to(np.array(state0["y"], dtype=float).reshape(net.dims[-1], -1),
+                             (net.dims[-1], M)).copy() if net.with_y else None)
+    else:
+        z, a, y = _initial(flow, init, rng)
+
+    def apply_hard():
+        for node, (coords, vals) in hard.items():
+            _value(node, z, a, y)[coords] = vals
+
+    apply_hard()
+    energies, totals, outs, switches, counts = [], [], [], [], []
+    edge_hist = {}
+    prev_masks = None
+    converged = False
+    step = 0
+    with single_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
+        while True:
+            r, m, q, out = flow.residuals(z, a, y)
+            if record:
+                E, disc = flow.energy_terms(r, q, out, soft, z, a, y)
+                energies.append(E)
+                totals.append(sum(disc.values()))
+                for e, v in disc.items():
+                    edge_hist.setdefault(e, []).append(v)
+                outs.append((y if y is not None else z[-1]).copy())
+                mk = np.concatenate([mm.ravel() for mm in m]) if m else np.zeros(0, bool)
+                if prev_masks is not None:
+                    changed = int(np.count_nonzero(mk != prev_masks))
+                    if changed:
+                        switches.append(step)
+                        counts.append(changed)
+                prev_masks = mk
+            if converged or step >= max_steps:
+                break
+            Fz, Fa, Fy = flow.forces(z, a, y, r, m, q, out, soft)
+            delta = 0.0
+            for l in range(net.k + 1):
+                dz = eta * Fz[l]
+                z[l] += dz
+                if l + 1 <= net.k:
+                    da = eta * Fa[l + 1]
+                    a[l + 1] += da
+            if y is not None:
+                y += eta * Fy
+            apply_hard()
+            # largest change of this step, pinned coordinates excluded (they do not move)
+            delta = max(float(np.abs(eta * F).max(initial=0.0)) for F in
+                        _free_forces(Fz, Fa, Fy, hard))
+            step += 1
+            if not np.isfinite(delta) or not all(np.all(np.isfinite(v)) for v in z):
+                raise DivergenceError(
+                    f"heat equation blew up at step {step}: alpha*dt = {eta:g} is too large for "
+                    "this network; it needs alpha*dt*λ_max < 2 (λ_max from "
+                    "gn.restricted_spectrum, or the bound (1 + max ||W||)^2)")
+            if step >= min_steps and delta < tol:
+                converged = True
+    res = HeatResult(flow.assignment(z, a, y, squeeze), step, converged, float(dt), float(alpha))
+    if record:
+        res.energy = np.array(energies)
+        res.total_discord = np.array(totals)
+        res.edge_discord = {e: np.array(v) for e, v in edge_hist.items()}
+        res.output = np.array(outs)
+        res.switches = switches
+        res.switch_counts = counts
+    return res
+
+
+def _free_forces(Fz, Fa, Fy, hard):
+    """Forces with hard-pinned coordinates zeroed (they are overwritten, so do not move)."""
+    out = []
+    for l, F in enumerate(Fz):
+        node = f"z{l + 1}"
+        out.append(_zero(F, hard.get(node)))
+    for l, F in enumerate(Fa):
+        if F is not None:
+            out.append(_zero(F, hard.get(f"a{l}")))
+    if Fy is not None:
+        out.append(_zero(Fy, hard.get("y")))
+    return out
+
+
+def _zero(F, pin):
+    if pin is None:
+        return F
+    F = F.copy()
+    F[pin[0]] = 0.0
+    return F

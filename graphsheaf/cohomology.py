@@ -21,7 +21,7 @@ from .exceptions import SheafError
 from .linalg import boundary_coordinates, coboundary_matrix, edge_table
 from .maps import is_state_dependent
 
-__all__ = ["cohomology", "Cohomology"]
+__all__ = ["Cohomology", "cohomology"]
 
 #: components with more rows or columns than this use the sparse method under method="auto"
 DENSE_LIMIT = 2000
@@ -411,7 +411,7 @@ def _rational_rank(rows, ncols, want_kernel):
         p = row[c]
         row = {k: x / p for k, x in row.items()}
         # eliminate c from existing pivot rows to keep them reduced
-        for pc, prow in pivots.items():
+        for prow in pivots.values():
             if c in prow:
                 f = prow[c]
                 for cc, x in row.items():

@@ -12,7 +12,7 @@ import scipy.sparse.linalg as spla
 from .cohomology import DENSE_LIMIT
 from .exceptions import SheafError
 from .harmonic import restricted_laplacian
-from .linalg import CoboundaryOperator, _nodelist, to_vector
+from .linalg import CoboundaryOperator, to_vector
 
 __all__ = ["dirichlet_energy", "edge_energies", "edge_residuals", "group_energies", "spectral_gap"]
 

@@ -17,7 +17,7 @@ from .cohomology import DENSE_LIMIT
 from .exceptions import DivergenceError, SheafError
 from .linalg import CoboundaryOperator, boundary_coordinates, to_assignment, to_vector
 
-__all__ = ["heat_diffusion", "Trajectory"]
+__all__ = ["Trajectory", "heat_diffusion"]
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ def _euler_linear(L_ff, c, X0, free, times, h):
 def _lambda_max_bound(op, free):
     """Upper bound on λ_max of L over all states: ‖|δ|‖_1 ‖|δ|‖_∞ with envelopes."""
     E = abs(op.const).tolil() if op.stateful_ends else abs(op.const)
-    for rows, cols, node, m, sign, _ in op.stateful_ends:
+    for rows, cols, _node, m, _sign, _e in op.stateful_ends:
         E[rows, cols] = np.maximum(E[rows, cols].toarray(), np.abs(m.envelope()))
     E = sp.csr_array(E)[:, free]
     if E.shape[1] == 0 or E.nnz == 0:

@@ -1,6 +1,6 @@
 """Exceptions and warnings raised by graphsheaf."""
 
-__all__ = ["SheafError", "NonUniqueExtensionError", "ConvergenceWarning", "DivergenceError"]
+__all__ = ["ConvergenceWarning", "DivergenceError", "NonUniqueExtensionError", "SheafError"]
 
 
 class SheafError(ValueError):

@@ -8,16 +8,19 @@ H^0(G, U; F) = ker δ_Ω vanishes.
 
 import numpy as np
 import scipy.linalg as la
-import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .cohomology import DENSE_LIMIT, _sparse_kernel
 from .exceptions import NonUniqueExtensionError, SheafError
-from .linalg import (_starts, boundary_coordinates, coboundary_matrix, edge_table, to_assignment,
-                     to_vector)
+from .linalg import (
+    boundary_coordinates,
+    coboundary_matrix,
+    edge_table,
+    to_assignment,
+)
 from .maps import is_state_dependent
 
-__all__ = ["harmonic_extension", "HarmonicExtension", "restricted_laplacian"]
+__all__ = ["HarmonicExtension", "harmonic_extension", "restricted_laplacian"]
 
 
 class HarmonicExtension(dict):

@@ -22,7 +22,7 @@ from .exceptions import SheafError
 from .maps import StateDependentMap, map_registry
 from .sheaves import validate_sheaf
 
-__all__ = ["write_json", "read_json", "to_json_data", "from_json_data"]
+__all__ = ["from_json_data", "read_json", "to_json_data", "write_json"]
 
 FORMAT = "graphsheaf"
 VERSION = 1
@@ -231,7 +231,8 @@ def _decode(x, where):
             raise _Bad(w, f"inconsistent sparse matrix ({err})") from None
     if tag == "__statemap__":
         if not isinstance(body, dict) or body.get("type") not in map_registry:
-            raise _Bad(w, f"unknown state-dependent map type {body.get('type') if isinstance(body, dict) else body!r}")
+            kind = body.get("type") if isinstance(body, dict) else body
+            raise _Bad(w, f"unknown state-dependent map type {kind!r}")
         params = _decode(body.get("params", {"__dict__": []}), f"{w}.params")
         try:
             return map_registry[body["type"]].from_dict(params)

@@ -16,8 +16,15 @@ from .maps import is_state_dependent
 from .sheaves import EdgeTable, _validated_table, edge_label
 
 __all__ = [
-    "stalk_offsets", "edge_offsets", "cochain_dim", "to_vector", "to_assignment",
-    "coboundary_matrix", "sheaf_laplacian", "boundary_coordinates", "Boundary",
+    "Boundary",
+    "boundary_coordinates",
+    "coboundary_matrix",
+    "cochain_dim",
+    "edge_offsets",
+    "sheaf_laplacian",
+    "stalk_offsets",
+    "to_assignment",
+    "to_vector",
 ]
 
 
@@ -464,6 +471,11 @@ def coboundary_matrix(G, nodelist=None, edgelist=None, *, state=None, dim="dim",
     table = edge_table(G, nodelist, edgelist, dim=dim, source_map=source_map,
                        target_map=target_map, validate=validate)
     ev = _Evaluated(G, table, state, dim, source_map, target_map)
+    return _assemble_coboundary(table, ev)
+
+
+def _assemble_coboundary(table, ev):
+    """δ as CSR from evaluated maps: COO triplets per block-shape group, one conversion."""
     rows, cols, data = [], [], []
     for idx in ev.groups():
         row0 = table.edge_start[idx]
@@ -472,12 +484,15 @@ def coboundary_matrix(G, nodelist=None, edgelist=None, *, state=None, dim="dim",
             if ev.is_sparse_group(idx):
                 for r0, c0, k in zip(row0, col0, codes[idx]):
                     M = sp.coo_array(ev.mats[k])
-                    rows.append(r0 + M.row); cols.append(c0 + M.col)
+                    rows.append(r0 + M.row)
+                    cols.append(c0 + M.col)
                     data.append(sign * M.data.astype(float))
                 continue
             blocks, shared = ev.stack(codes, idx)
             r, c, v = _block_coo(row0, col0, blocks, sign, shared)
-            rows.append(r); cols.append(c); data.append(v)
+            rows.append(r)
+            cols.append(c)
+            data.append(v)
     shape = (int(table.edge_start[-1]), int(table.node_start[-1]))
     return _coo_to_csr(rows, cols, data, shape)
 
@@ -528,12 +543,14 @@ def sheaf_laplacian(G, nodelist=None, *, state=None, dim="dim", source_map="sour
     for idx in ev.groups():
         t0, h0 = table.node_start[table.tails[idx]], table.node_start[table.heads[idx]]
         if ev.is_sparse_group(idx):
-            for i, a, b in zip(range(len(idx)), ev.codes_a[idx], ev.codes_b[idx]):
+            for i, (a, b) in enumerate(zip(ev.codes_a[idx], ev.codes_b[idx])):
                 A, B = sp.csr_array(ev.mats[a]), sp.csr_array(ev.mats[b])
                 for X, Y, r0, c0, sign in ((A, A, t0[i], t0[i], 1.0), (B, B, h0[i], h0[i], 1.0),
                                            (A, B, t0[i], h0[i], -1.0), (B, A, h0[i], t0[i], -1.0)):
                     M = sp.coo_array(X.T @ Y)
-                    rows.append(r0 + M.row); cols.append(c0 + M.col); data.append(sign * M.data)
+                    rows.append(r0 + M.row)
+                    cols.append(c0 + M.col)
+                    data.append(sign * M.data)
             continue
         A, shared_a = ev.stack(ev.codes_a, idx)
         B, shared_b = ev.stack(ev.codes_b, idx)
@@ -545,7 +562,9 @@ def sheaf_laplacian(G, nodelist=None, *, state=None, dim="dim", source_map="sour
                                    (A, B, t0, h0, -1.0), (B, A, h0, t0, -1.0)):
             block = np.einsum("nij,nik->njk", X, Y)
             r, c, v = _block_coo(r0, c0, block, sign, shared)
-            rows.append(r); cols.append(c); data.append(v)
+            rows.append(r)
+            cols.append(c)
+            data.append(v)
     n = int(table.node_start[-1])
     return _coo_to_csr(rows, cols, data, (n, n))
 
@@ -582,7 +601,7 @@ class CoboundaryOperator:
         self.stateful_ends = []  # (rows slice, cols slice, node, map, sign)
         if stateful.any():
             ns, es = table.node_start, table.edge_start
-            for codes, ends, maps, end, sign in ((table.codes_a, table.tails, table.A, 0, -1.0),
+            for codes, ends, maps, _end, sign in ((table.codes_a, table.tails, table.A, 0, -1.0),
                                                  (table.codes_b, table.heads, table.B, 1, 1.0)):
                 for i in np.flatnonzero(stateful[codes]):
                     node = table.nodelist[ends[i]]
@@ -608,21 +627,7 @@ class CoboundaryOperator:
         # stateful entries were appended per edge: zero those too
         for k in range(len(table.maps), len(ev.mats)):
             ev.mats[k] = np.zeros_like(ev.mats[k])
-        rows, cols, data = [], [], []
-        for idx in ev.groups():
-            row0 = table.edge_start[idx]
-            for codes, ends, sign in ((ev.codes_a, table.tails, -1.0), (ev.codes_b, table.heads, 1.0)):
-                col0 = table.node_start[ends[idx]]
-                if ev.is_sparse_group(idx):
-                    for r0, c0, k in zip(row0, col0, codes[idx]):
-                        M = sp.coo_array(ev.mats[k])
-                        rows.append(r0 + M.row); cols.append(c0 + M.col)
-                        data.append(sign * M.data.astype(float))
-                    continue
-                blocks, shared = ev.stack(codes, idx)
-                r, c, v = _block_coo(row0, col0, blocks, sign, shared)
-                rows.append(r); cols.append(c); data.append(v)
-        return _coo_to_csr(rows, cols, data, self.shape)
+        return _assemble_coboundary(table, ev)
 
     @property
     def is_linear(self):
@@ -644,7 +649,7 @@ class CoboundaryOperator:
         """Return δX for X of shape (n,) or (n, M); ``state`` (dict or vector) for state maps."""
         Y = self.const @ X
         S = self._state_blocks(state, X)
-        for rows, cols, node, m, sign, _ in self.stateful_ends:
+        for rows, cols, _node, m, sign, _e in self.stateful_ends:
             Y[rows] += sign * m.apply(_match(S[cols], X[cols]), X[cols])
         return Y
 
@@ -652,7 +657,7 @@ class CoboundaryOperator:
         """Return δᵀY for Y of shape (m,) or (m, M)."""
         Z = self.const.T @ Y
         S = self._state_blocks(state, Y)
-        for rows, cols, node, m, sign, _ in self.stateful_ends:
+        for rows, cols, _node, m, sign, _e in self.stateful_ends:
             Z[cols] += sign * m.rapply(_match(S[cols], Y[rows]), Y[rows])
         return Z
 

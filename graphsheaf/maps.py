@@ -13,7 +13,7 @@ reads the state of the node at that end.
 
 import numpy as np
 
-__all__ = ["StateDependentMap", "ReLUGate", "is_state_dependent", "map_registry"]
+__all__ = ["ReLUGate", "StateDependentMap", "is_state_dependent", "map_registry"]
 
 
 class StateDependentMap:

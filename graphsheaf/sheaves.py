@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from .exceptions import SheafError
 from .maps import is_state_dependent
 
-__all__ = ["validate_sheaf", "constant_sheaf", "random_sheaf", "edge_label", "iter_edges", "EdgeTable"]
+__all__ = ["EdgeTable", "constant_sheaf", "edge_label", "iter_edges", "random_sheaf", "validate_sheaf"]
 
 
 def edge_label(e):

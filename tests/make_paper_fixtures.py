@@ -6,7 +6,6 @@ exact-value checks of paper-spec §7 run without torch installed.
 
     python -m tests.make_paper_fixtures > tests/paper_fixtures.py
 """
-import numpy as np
 
 import graphsheaf.neural as gn
 

@@ -5,8 +5,15 @@ import pytest
 import graphsheaf as gs
 import graphsheaf.neural as gn
 
-from .paper_fixtures import (E1_SIGMOID_W, E1_SIGMOID_X, E1_STALKS, FIG6_STALKS, FIG6_W,
-                             SEED42_241_W, TWO_HIDDEN_W)
+from .paper_fixtures import (
+    E1_SIGMOID_W,
+    E1_SIGMOID_X,
+    E1_STALKS,
+    FIG6_STALKS,
+    FIG6_W,
+    SEED42_241_W,
+    TWO_HIDDEN_W,
+)
 
 X6 = np.array([0.5, -0.3])
 
@@ -128,7 +135,7 @@ def test_output_modes_with_pinned_label():
         assert r.converged and r.state["y"][0] == 0.9
         results[mode] = r.state["z2"][0]
     # at rest the weight-edge residual balances the output force of each mode
-    for mode, z in results.items():
+    for mode in results:
         st = gn.heat_equation(S, x, pins={"y": 0.9}, rng=1, tol=1e-12, output_mode=mode).state
         a1 = st["a1"][:4]
         r2 = SEED42_241_W[1] @ a1 - st["z2"]

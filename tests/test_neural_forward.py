@@ -1,5 +1,4 @@
 """Paper-spec §7 A: construction and linear algebra (Lemma 3.2, Proposition 3.4)."""
-import networkx as nx
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -86,7 +85,7 @@ def block_formula(W, R):
     sizes.append(W[k].shape[0])
     starts = np.concatenate([[0], np.cumsum(sizes)])
     L = np.zeros((starts[-1], starts[-1]))
-    blk = lambda i, j: (slice(starts[i], starts[i + 1]), slice(starts[j], starts[j + 1]))  # noqa
+    blk = lambda i, j: (slice(starts[i], starts[i + 1]), slice(starts[j], starts[j + 1]))
     for l in range(k):
         zi, ai = 2 * l, 2 * l + 1
         n = W[l].shape[0]
@@ -109,7 +108,6 @@ def test_block_tridiagonal_formula_and_independence(dims):  # §7 A3
     D, DU = delta_at(S, f)
     R = [np.diag((f[f"z{l}"] >= 0).astype(float)) for l in range(1, len(dims) - 1)]
     np.testing.assert_allclose(D.T @ D, block_formula(W, R), atol=1e-12)
-    L_fu, _, _, _ = None, None, None, None
     L_ff, L_fb, free, pinned = gs.restricted_laplacian(S, gn.pinned_spec(S), state=f)
     nodes = list(S)
     assert nodes == topological_layout(S)[0]

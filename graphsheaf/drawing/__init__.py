@@ -1,4 +1,4 @@
 """Drawing sheaves: Graphviz through pydot (always), matplotlib plots (optional)."""
 from .dot import GraphvizNotFoundError, render, to_pydot, write_dot
 
-__all__ = ["to_pydot", "write_dot", "render", "GraphvizNotFoundError"]
+__all__ = ["GraphvizNotFoundError", "render", "to_pydot", "write_dot"]

@@ -15,7 +15,7 @@ from ..linalg import boundary_coordinates, stalk_offsets
 from ..maps import is_state_dependent
 from ..sheaves import edge_label, iter_edges, validate_sheaf
 
-__all__ = ["to_pydot", "write_dot", "render", "GraphvizNotFoundError"]
+__all__ = ["GraphvizNotFoundError", "render", "to_pydot", "write_dot"]
 
 #: fill colours of the paper's pictures: pinned (red), partly fixed (yellow), free (green)
 PINNED_COLOR = "#e8706a"

@@ -2,11 +2,39 @@
 
 Import as ``import graphsheaf.neural as gn``.
 """
-from .builder import (OutputActivation, architecture, from_sklearn, from_torch, init_weights,
-                      layer_nodes, neural_sheaf, to_weights)
-from .forward import (NetView, Spectrum, Unitriangularity, check_unitriangular, forward,
-                      forward_boundary, free_blocks, pinned_spec, predict, restricted_spectrum,
-                      topological_layout)
-from .dynamics import HeatResult, TorchSeed, heat_equation, parse_pins
-from .pinning import Equilibrium, equilibrium
+from .builder import (
+                      OutputActivation,
+                      architecture,
+                      from_sklearn,
+                      from_torch,
+                      init_weights,
+                      layer_nodes,
+                      neural_sheaf,
+                      to_weights,
+)
 from .diagnostics import Discord, SpectralDiagnostics, discord, pinned_discord, spectral_diagnostics
+from .dynamics import HeatResult, TorchSeed, heat_equation, parse_pins
+from .forward import (
+                      NetView,
+                      Spectrum,
+                      Unitriangularity,
+                      check_unitriangular,
+                      forward,
+                      forward_boundary,
+                      free_blocks,
+                      pinned_spec,
+                      predict,
+                      restricted_spectrum,
+                      topological_layout,
+)
+from .pinning import Equilibrium, equilibrium
+
+__all__ = [
+    "neural_sheaf", "init_weights", "to_weights", "from_sklearn", "from_torch", "architecture",
+    "layer_nodes", "OutputActivation",
+    "forward", "predict", "forward_boundary", "pinned_spec", "free_blocks", "topological_layout",
+    "check_unitriangular", "restricted_spectrum", "Unitriangularity", "Spectrum", "NetView",
+    "heat_equation", "HeatResult", "TorchSeed", "parse_pins",
+    "equilibrium", "Equilibrium",
+    "discord", "pinned_discord", "spectral_diagnostics", "Discord", "SpectralDiagnostics",
+]

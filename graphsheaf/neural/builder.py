@@ -16,14 +16,22 @@ block of ``n_{ℓ+1}`` ones and ``W̄ = [W | diag(b)]`` (the authors' code); wit
 ``extension="single"`` it carries one trailing 1 and ``W̄ = [W | b]``.
 """
 
-import numpy as np
 import networkx as nx
+import numpy as np
 
 from ..exceptions import SheafError
 from ..maps import ReLUGate, StateDependentMap, map_registry
 
-__all__ = ["neural_sheaf", "init_weights", "to_weights", "from_sklearn", "from_torch",
-           "OutputActivation", "architecture", "layer_nodes"]
+__all__ = [
+    "OutputActivation",
+    "architecture",
+    "from_sklearn",
+    "from_torch",
+    "init_weights",
+    "layer_nodes",
+    "neural_sheaf",
+    "to_weights",
+]
 
 
 class OutputActivation(StateDependentMap):

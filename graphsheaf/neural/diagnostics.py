@@ -13,10 +13,16 @@ import scipy.linalg as la
 
 from ..exceptions import SheafError
 from .dynamics import heat_equation
-from .forward import (NetView, _restricted_delta, forward, free_blocks, topological_layout,
-                      without_output_vertex)
+from .forward import (
+    NetView,
+    _restricted_delta,
+    forward,
+    free_blocks,
+    topological_layout,
+    without_output_vertex,
+)
 
-__all__ = ["discord", "Discord", "pinned_discord", "spectral_diagnostics", "SpectralDiagnostics"]
+__all__ = ["Discord", "SpectralDiagnostics", "discord", "pinned_discord", "spectral_diagnostics"]
 
 
 @dataclass(frozen=True)

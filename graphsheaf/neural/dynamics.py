@@ -19,7 +19,7 @@ from ..exceptions import DivergenceError, SheafError
 from .builder import OutputActivation
 from .forward import NetView, _extend, _inputs, forward
 
-__all__ = ["heat_equation", "HeatResult", "parse_pins", "TorchSeed", "random_source"]
+__all__ = ["HeatResult", "TorchSeed", "heat_equation", "parse_pins", "random_source"]
 
 
 @dataclass
@@ -254,11 +254,11 @@ def _initial(flow, init, rng):
         y = f["y"].copy() if net.with_y else None
         return z, a, y
     if init == "zeros":
-        gen = lambda n: np.zeros((n, M))  # noqa: E731
+        gen = lambda n: np.zeros((n, M))
     elif init == "random":
         gen = random_source(rng)
         gen_m = gen
-        gen = lambda n: gen_m((n, M))  # noqa: E731
+        gen = lambda n: gen_m((n, M))
     else:
         raise SheafError(f"init must be 'random', 'zeros' or 'forward', got {init!r}")
     # the authors' order: every z stalk, then every a stalk, then the output stalk

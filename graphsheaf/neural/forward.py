@@ -18,9 +18,19 @@ from ..exceptions import SheafError
 from ..linalg import boundary_coordinates, coboundary_matrix
 from .builder import OutputActivation, architecture
 
-__all__ = ["forward", "predict", "forward_boundary", "check_unitriangular",
-           "restricted_spectrum", "Unitriangularity", "Spectrum", "free_blocks", "NetView", "pinned_spec",
-           "topological_layout"]
+__all__ = [
+    "NetView",
+    "Spectrum",
+    "Unitriangularity",
+    "check_unitriangular",
+    "forward",
+    "forward_boundary",
+    "free_blocks",
+    "pinned_spec",
+    "predict",
+    "restricted_spectrum",
+    "topological_layout",
+]
 
 
 class NetView:

@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..exceptions import SheafError
 from .builder import OutputActivation
 from .dynamics import _parse_soft, heat_equation, parse_pins
 from .forward import NetView, _extend, _inputs, forward
 
-__all__ = ["equilibrium", "Equilibrium"]
+__all__ = ["Equilibrium", "equilibrium"]
 
 ON, OFF, KINK = 1, 0, -1
 
@@ -196,7 +195,7 @@ def equilibrium(S, X, *, pins=None, soft_pins=None, stiffness=1.0, max_passes=10
     soft = _parse_soft(S, soft_pins, stiffness, M)
     nonlinear_pinned = isinstance(net.phi, OutputActivation) and ("y" in hard or "y" in soft)
     fwd = forward(S, X2)
-    cols, energies, passes, fell, patterns, notes = [], [], [], [], [], []
+    cols, passes, fell, patterns, notes = [], [], [], [], []
     for m in range(M):
         h = {v: (c, vals[:, m]) for v, (c, vals) in hard.items()}
         s = {v: (c, t[:, m], g) for v, (c, t, g) in soft.items()}

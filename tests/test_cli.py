@@ -1,0 +1,91 @@
+import json
+import subprocess
+import sys
+
+import networkx as nx
+import numpy as np
+import pytest
+
+import graphsheaf as gs
+from graphsheaf.cli import main
+
+
+@pytest.fixture
+def sheaf_file(tmp_path):
+    G = gs.constant_sheaf(nx.cycle_graph(5), dim=2)
+    path = tmp_path / "cycle.json"
+    gs.write_json(G, path)
+    return str(path)
+
+
+def test_info(sheaf_file, capsys):
+    assert main(["info", sheaf_file, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["nodes"] == 5 and info["dim_C0"] == 10 and info["h0"] == 2 and info["h1"] == 2
+    assert abs(info["spectral_gap"] - (2 - 2 * np.cos(2 * np.pi / 5))) < 1e-9
+    assert main(["info", sheaf_file]) == 0
+    assert "h0" in capsys.readouterr().out
+
+
+def test_cohomology_relative_and_exact(sheaf_file, capsys):
+    assert main(["cohomology", sheaf_file, "--relative-to", "0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["h0"] == 0 and out["pinned"] == 2
+    assert main(["cohomology", sheaf_file, "--exact"]) == 0
+    assert "H^0: 2" in capsys.readouterr().out
+
+
+def test_dot_and_render(sheaf_file, tmp_path, capsys):
+    assert main(["dot", sheaf_file]) == 0
+    assert capsys.readouterr().out.startswith("digraph")
+    out = tmp_path / "d.dot"
+    assert main(["dot", sheaf_file, "-o", str(out)]) == 0 and out.read_text().startswith("digraph")
+    import shutil
+    if shutil.which("dot"):
+        assert main(["dot", sheaf_file, "--render", "svg", "-o", str(tmp_path / "d.svg")]) == 0
+        assert (tmp_path / "d.svg").exists()
+
+
+def test_extend(sheaf_file, tmp_path, capsys):
+    bpath = tmp_path / "b.json"
+    bpath.write_text(json.dumps({"0": [1.0, 2.0], "2": {"1": 5.0}}))
+    assert main(["extend", sheaf_file, "--boundary", str(bpath), "-o", str(tmp_path / "x.json")]) == 0
+    result = json.loads((tmp_path / "x.json").read_text())
+    values = {r["node"]: r["value"] for r in result["values"]}
+    assert values[0] == [1.0, 2.0] and values[2][1] == 5.0 and result["undetermined"] == 0
+
+
+def test_bad_input_is_one_line_exit_1(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "graphsheaf", "version": 1, "multigraph": false, "nodes": [')
+    assert main(["info", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(bad) in err and "not valid JSON" in err
+    assert main(["cohomology", str(tmp_path / "missing.json")]) == 1
+    good = tmp_path / "g.json"
+    gs.write_json(gs.constant_sheaf(nx.path_graph(3)), good)
+    assert main(["cohomology", str(good), "--relative-to", "nope"]) == 1
+    assert "no node named 'nope'" in capsys.readouterr().err
+    b = tmp_path / "b.json"
+    b.write_text('{"0": [1.0, 2.0]}')
+    assert main(["extend", str(good), "--boundary", str(b)]) == 1
+    assert "value has shape (2,)" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2_and_help_everywhere():
+    for argv in (["info"], ["frobnicate"], ["cohomology", "x", "--bogus"]):
+        done = subprocess.run([sys.executable, "-m", "graphsheaf"] + argv, capture_output=True)
+        assert done.returncode == 2
+    for sub in ("info", "cohomology", "dot", "extend", "demo"):
+        done = subprocess.run([sys.executable, "-m", "graphsheaf", sub, "--help"], capture_output=True, text=True)
+        assert done.returncode == 0 and "usage:" in done.stdout
+
+
+def test_demo_runs_and_writes_files(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "graphsheaf", "demo", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Lemma 3.2" in done.stdout and "det = 1" in done.stdout
+    assert (tmp_path / "neural_sheaf.json").exists() and (tmp_path / "pinned_output.dot").exists()
+    S = gs.read_json(tmp_path / "neural_sheaf.json")
+    assert S.graph["dims"] == [2, 4, 1]

@@ -1,0 +1,32 @@
+"""Every example runs (smoke test) and its main() returns something checkable."""
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+import graphsheaf as gs
+
+EXAMPLES = sorted((pathlib.Path(__file__).parent.parent / "examples").glob("*.py"))
+
+
+def load(path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_runs(path, tmp_path, capsys):
+    module = load(path)
+    result = module.main(str(tmp_path))
+    assert capsys.readouterr().out
+    assert any(tmp_path.iterdir())
+    if path.stem == "opinion_dynamics":
+        traj, target = result
+        last = gs.to_vector(traj._graph, traj.states[-1])
+        assert np.abs(last - gs.to_vector(traj._graph, target)).max() < 1e-2
+    if path.stem == "custom_sheaf":
+        G, H = result
+        assert gs.cohomology(G).h0 == 0 and list(G.edges) == list(H.edges)

@@ -1,0 +1,122 @@
+import json
+from fractions import Fraction
+
+import networkx as nx
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import graphsheaf as gs
+import graphsheaf.neural as gn
+
+from .strategies import random_sheaves
+
+
+def assert_same(G, H):
+    assert type(G) is type(H)
+    assert list(G) == list(H)
+    assert list(G.edges) == list(H.edges)
+    assert G.graph == H.graph
+    for v in G:
+        assert G.nodes[v].keys() == H.nodes[v].keys()
+        for k, x in G.nodes[v].items():
+            assert_equal_value(x, H.nodes[v][k])
+    for e in G.edges:
+        assert G.edges[e].keys() == H.edges[e].keys()
+        for k, x in G.edges[e].items():
+            assert_equal_value(x, H.edges[e][k])
+
+
+def assert_equal_value(x, y):
+    if isinstance(x, np.ndarray):
+        assert isinstance(y, np.ndarray) and x.shape == y.shape and x.dtype == y.dtype
+        if x.dtype.kind == "O":
+            assert x.tolist() == y.tolist()
+        else:
+            assert x.tobytes() == y.tobytes()  # bitwise identical
+    elif sp.issparse(x):
+        assert (x != y).nnz == 0 and x.shape == y.shape and x.dtype == y.dtype
+    else:
+        assert type(x) is type(y) and x == y
+
+
+@settings(max_examples=50, deadline=None)
+@given(random_sheaves(), st.sampled_from(["int", "tuple", "str"]))
+def test_round_trip_is_lossless(tmp_path_factory, G, naming):
+    rename = {"int": lambda v: v, "tuple": lambda v: ("n", v, (v % 2,)), "str": lambda v: f"v:{v} \"q\""}
+    G = nx.relabel_nodes(G, {v: rename[naming](v) for v in G})
+    G.graph["note"] = {"seed": 3, "pair": (1, 2.5), "set": {1, 2}}
+    path = tmp_path_factory.mktemp("rt") / "s.json"
+    gs.write_json(G, path)
+    assert_same(G, gs.read_json(path))
+
+
+def test_dtypes_zero_sized_sparse_rational_and_state_maps(tmp_path):
+    G = nx.MultiDiGraph(title="x", weights=[np.float32(1.5), np.int16(3), float("nan")])
+    G.add_node((1, "a"), dim=2, tag=frozenset({1}))
+    G.add_node(0, dim=0)
+    G.add_edge((1, "a"), 0, key=("k", 1), source_map=np.zeros((0, 2), dtype=np.float32),
+               target_map=np.zeros((0, 0), dtype=np.int64), kind="empty")
+    G.add_edge((1, "a"), (1, "a"), key=2, source_map=gs.ReLUGate(2, strict=True),
+               target_map=sp.csr_array(np.array([[1.0, 0.0], [0.0, 2.0]])))
+    R = np.empty((1, 2), dtype=object)
+    R[0] = [Fraction(1, 3), 2]
+    G.add_edge(0, (1, "a"), key=3, source_map=np.zeros((1, 0)), target_map=R)
+    G.add_edge(0, (1, "a"), key=4, source_map=np.zeros((1, 0), dtype=">f8"),
+               target_map=np.array([[1.0, -0.0]]))
+    gs.write_json(G, tmp_path / "s.json")
+    H = gs.read_json(tmp_path / "s.json")
+    assert H.edges[0, (1, "a"), 4]["source_map"].dtype == np.dtype(">f8").newbyteorder("=")
+    G.edges[0, (1, "a"), 4]["source_map"] = G.edges[0, (1, "a"), 4]["source_map"].astype("<f8")
+    assert np.isnan(H.graph["weights"][2])
+    H.graph["weights"][2] = G.graph["weights"][2]
+    assert_same(G, H)
+    S = gn.neural_sheaf(*gn.init_weights([2, 3, 2], rng=0), output="softmax")
+    gs.write_json(S, tmp_path / "n.json")
+    T = gs.read_json(tmp_path / "n.json")
+    assert_same(S, T)
+    x = np.array([0.3, 0.1])
+    np.testing.assert_array_equal(gn.predict(S, x), gn.predict(T, x))
+
+
+def test_unsupported_values_are_refused_not_dropped(tmp_path):
+    G = gs.constant_sheaf(nx.path_graph(2))
+    G.nodes[0]["callback"] = print
+    with pytest.raises(gs.SheafError, match=r"node 0, attribute 'callback': cannot store"):
+        gs.write_json(G, tmp_path / "x.json")
+
+
+@pytest.mark.parametrize("mutate, words", [
+    (lambda d: d.update(format="other"), "not a graphsheaf file"),
+    (lambda d: d.update(version=99), "unsupported version"),
+    (lambda d: d["nodes"][0].update(id={"__pickle__": "x"}), r"nodes\[0\]\.id: unknown tag '__pickle__'"),
+    (lambda d: d["edges"][0]["attrs"]["source_map"]["__ndarray__"].update(data="AAAA"),
+     r"edges\[0\]\.attrs\.source_map.*bytes"),
+    (lambda d: d["edges"][0]["attrs"]["source_map"]["__ndarray__"].update(dtype="O"),
+     "not allowed"),
+    (lambda d: d["edges"][0].update(target=12345), "not a node listed"),
+    (lambda d: d["nodes"][1]["attrs"].update(dim=5), "has dim 5"),
+    (lambda d: d["nodes"].append(d["nodes"][0]), "appears twice"),
+])
+def test_malformed_files_give_sheaf_errors(tmp_path, mutate, words):
+    G = gs.random_sheaf(nx.path_graph(3), dims=2, edge_dims=1, rng=0)
+    data = gs.io.to_json_data(G)
+    mutate(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(gs.SheafError, match=words) as err:
+        gs.read_json(path)
+    assert str(path) in str(err.value)
+
+
+def test_truncated_and_missing_files(tmp_path):
+    G = gs.random_sheaf(nx.path_graph(3), dims=2, edge_dims=1, rng=0)
+    gs.write_json(G, tmp_path / "ok.json")
+    text = (tmp_path / "ok.json").read_text()
+    (tmp_path / "cut.json").write_text(text[: len(text) // 2])
+    with pytest.raises(gs.SheafError, match="not valid JSON.*truncated"):
+        gs.read_json(tmp_path / "cut.json")
+    with pytest.raises(gs.SheafError, match="cannot read"):
+        gs.read_json(tmp_path / "missing.json")

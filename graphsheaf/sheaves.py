@@ -7,7 +7,9 @@ A sheaf is a ``networkx.DiGraph`` (or ``MultiDiGraph``): node attribute ``dim``
 
 import contextlib
 import gc
+import itertools
 import numbers
+import operator
 
 import networkx as nx
 import numpy as np
@@ -102,24 +104,28 @@ class EdgeTable:
         if edgelist is None:
             # read the adjacency dicts directly: same order as G.edges, several times faster
             adj = G._adj
+            chain = itertools.chain.from_iterable
             if G.is_multigraph():
                 datas = [d for nbrs in adj.values() for kd in nbrs.values() for d in kd.values()]
                 heads = [index[v] for nbrs in adj.values() for v, kd in nbrs.items() for _ in kd]
                 counts = [sum(len(kd) for kd in nbrs.values()) for nbrs in adj.values()]
-            else:
-                datas = [d for nbrs in adj.values() for d in nbrs.values()]
-                heads = [index[v] for nbrs in adj.values() for v in nbrs]
-                counts = [len(nbrs) for nbrs in adj.values()]
-            tail_pos = np.fromiter((index[u] for u in adj), dtype=np.int64, count=len(adj))
+            else:  # C-level iteration: this loop runs once per edge of large graphs
+                datas = list(chain(map(dict.values, adj.values())))
+                counts = list(map(len, adj.values()))
+                if _is_range(nodelist):  # nodes 0..n-1 in order: a node is its own position
+                    heads = np.fromiter(chain(adj.values()), dtype=np.int64, count=len(datas))
+                else:
+                    heads = list(map(index.__getitem__, chain(adj.values())))
+            tail_pos = np.fromiter(map(index.__getitem__, adj), dtype=np.int64, count=len(adj))
             self.tails = np.repeat(tail_pos, counts)
-            self.heads = np.array(heads, dtype=np.int64)
+            self.heads = np.asarray(heads, dtype=np.int64)
         else:
             E = G.edges
             datas = [E[e] for e in edgelist]
             self.tails = np.array([index[e[0]] for e in edgelist], dtype=np.int64)
             self.heads = np.array([index[e[1]] for e in edgelist], dtype=np.int64)
-        self.A = [d.get(source_map, _MISSING) for d in datas]
-        self.B = [d.get(target_map, _MISSING) for d in datas]
+        self.A = _column(datas, source_map)
+        self.B = _column(datas, target_map)
         self.maps = []
         self.codes_a = self._codes(self.A, source_map)
         self.codes_b = self._codes(self.B, target_map)
@@ -148,6 +154,20 @@ class EdgeTable:
                     raise SheafError(f"{_where(self.edges[i])} has no {attr!r} attribute")
         self.maps.extend({id(m): m for m in maps}.values())
         return np.fromiter((pos[id(m)] for m in maps), dtype=np.int64, count=len(maps))
+
+
+def _is_range(nodelist):
+    n = len(nodelist)
+    return (n > 0 and type(nodelist[0]) is int and type(nodelist[-1]) is int
+            and nodelist == list(range(n)))
+
+
+def _column(datas, attr):
+    """[d[attr] for d in datas], with a marker where the attribute is missing."""
+    try:
+        return list(map(operator.itemgetter(attr), datas))
+    except KeyError:
+        return [d.get(attr, _MISSING) for d in datas]
 
 
 @contextlib.contextmanager
@@ -199,6 +219,34 @@ def validate_sheaf(G, *, dim="dim", source_map="source_map", target_map="target_
                      dim, source_map, target_map)
 
 
+def _classify_maps(maps):
+    """Shapes (rows, cols; -1 when not 2-D) and entry problems of distinct map objects.
+
+    Plain 2-D ndarrays take a fast path: their finiteness is checked in one pass over
+    all of them; only when that fails are they examined one by one for the message.
+    """
+    shapes = np.full((len(maps), 2), -1, dtype=np.int64)
+    problems = [None] * len(maps)
+    floats = []
+    for i, m in enumerate(maps):
+        if type(m) is np.ndarray and m.ndim == 2 and m.dtype.kind in "fiub":
+            shapes[i] = m.shape
+            if m.dtype.kind == "f":
+                floats.append(i)
+            continue
+        shape = _map_shape(m)
+        if shape is not None:
+            shapes[i] = shape
+            if not is_state_dependent(m):
+                problems[i] = _check_entries(m)
+    if floats:
+        flat = np.concatenate([maps[i].ravel() for i in floats])
+        if not np.isfinite(flat).all():
+            for i in floats:
+                problems[i] = _check_entries(maps[i])
+    return shapes, problems
+
+
 def _validated_table(G, nodelist, edgelist, dim, source_map, target_map):
     """Validate ``G`` and return its :class:`EdgeTable` and node dims (in nodelist order)."""
     if not isinstance(G, nx.Graph):
@@ -214,13 +262,7 @@ def _validated_table(G, nodelist, edgelist, dim, source_map, target_map):
     else:
         dims = np.array([_check_dim(G, v, dim) for v in nodelist], dtype=np.int64)
     table = EdgeTable(G, nodelist, edgelist, source_map, target_map)
-    shapes = []
-    for m in table.maps:
-        shape = _map_shape(m)
-        shapes.append((-1, -1) if shape is None else tuple(int(s) for s in shape))
-    shapes = np.array(shapes, dtype=np.int64).reshape(-1, 2)
-    problems = [None if is_state_dependent(m) or _map_shape(m) is None else _check_entries(m)
-                for m in table.maps]
+    shapes, problems = _classify_maps(table.maps)
     sa, sb = shapes[table.codes_a], shapes[table.codes_b]
     bad = ((sa[:, 0] < 0) | (sb[:, 0] < 0) | (sa[:, 1] != dims[table.tails])
            | (sb[:, 1] != dims[table.heads]) | (sa[:, 0] != sb[:, 0]))

@@ -84,7 +84,7 @@ def _extend(a, w):
     return np.concatenate([a, ones], axis=0)
 
 
-def forward(S, X):
+def forward(S, X, *, out=None, check_finite=True):
     """Return the forward pass as an assignment node -> value.
 
     This is the unique harmonic extension of the pinned input and constants
@@ -96,6 +96,11 @@ def forward(S, X):
     S : neural sheaf (:func:`neural_sheaf`)
     X : array of shape (n_0,) or (n_0, M)
         One input, or M inputs as columns.
+    out : dict, optional
+        A previous result of the same shapes whose arrays are overwritten (no new
+        allocation, as with NumPy's ``out=``); it is returned.
+    check_finite : bool, default True
+        Reject NaN/inf inputs.
 
     Returns
     -------
@@ -112,19 +117,36 @@ def forward(S, X):
     ([-1.0, 1.0, 1.5], [0.0, 1.0, 1.5, 1.0], [3.0])
     """
     net = NetView(S)
-    a = _inputs(net, X)
-    out = {"x": _extend(a, net.ones[0])}
+    a = _inputs(net, X) if check_finite else np.asarray(X, dtype=float)
+    tail = a.shape[1:]
+    res = {} if out is None else out
+
+    def buffer(node, rows):
+        arr = res.get(node)
+        if arr is None or arr.shape != (rows,) + tail:
+            arr = res[node] = np.empty((rows,) + tail)
+        return arr
+
+    x_bar = buffer("x", net.dims[0] + net.ones[0])
+    x_bar[:net.dims[0]] = a
+    x_bar[net.dims[0]:] = 1.0
     for l in range(net.k + 1):
-        W, c = net.W[l], net.c[l]
-        z = W @ a
-        z += c if z.ndim == 1 else c[:, None]
-        out[f"z{l + 1}"] = z
+        z = buffer(f"z{l + 1}", net.dims[l + 1])
+        np.matmul(net.W[l], a, out=z)
+        z += net.c[l] if z.ndim == 1 else net.c[l][:, None]
         if l < net.k:
-            a = np.where(net.mask(z), z, 0.0)
-            out[f"a{l + 1}"] = _extend(a, net.ones[l + 1])
+            # ā = [R_z z; 1] written in place: the real part is a view that feeds the next layer
+            n = z.shape[0]
+            ext = buffer(f"a{l + 1}", n + net.ones[l + 1])
+            a = ext[:n]
+            if net.strict:
+                np.multiply(z, z > 0, out=a)
+            else:
+                np.maximum(z, 0.0, out=a)  # equals R_z z with the tie rule z >= 0 active
+            ext[n:] = 1.0
     if net.with_y:
-        out["y"] = net.output_value(z)
-    return out
+        res["y"] = net.output_value(z)
+    return res
 
 
 def predict(S, X):

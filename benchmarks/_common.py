@@ -1,0 +1,35 @@
+"""Shared helpers for the benchmark scripts: thread control, timing, machine facts."""
+import os
+import platform
+import sys
+import time
+
+
+def set_threads(n):
+    """Limit BLAS/OpenMP threads to n; call before heavy numpy work. Returns a description."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+        threadpool_limits(n)
+        libs = ", ".join(f"{i['internal_api']} {i.get('version')} ({i['num_threads']} threads)"
+                         for i in threadpool_info())
+        return libs or f"{n} thread(s)"
+    except ImportError:
+        return f"{n} thread(s) via environment (threadpoolctl not installed)"
+
+
+def best_of(fn, repeat=5, number=1):
+    """Minimum wall time of ``number`` calls, over ``repeat`` rounds (seconds per call)."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - t) / number)
+    return min(times)
+
+
+def machine():
+    return (f"python {sys.version.split()[0]}, {platform.machine()}, "
+            f"{os.cpu_count()} cores, {platform.platform()}")

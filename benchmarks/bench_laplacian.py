@@ -22,7 +22,6 @@ def main(argv=None):
     args = p.parse_args(argv)
     threads = set_threads(args.threads)
     import networkx as nx
-    import numpy as np
 
     import graphsheaf as gs
 

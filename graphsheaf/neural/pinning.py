@@ -84,48 +84,48 @@ class _System:
 
     def solve(self, pattern):
         """Minimise E for the pattern; return the full coordinate vector."""
-        net, k = self.net, self.net.k
-        rows, rhs = [], []
-        n = self.n
-
-        def row(entries, b):
-            r = np.zeros(n)
-            for idx, val in entries:
-                r[idx] += val
-            rows.append(r)
-            rhs.append(b)
-
+        net, k, n = self.net, self.net.k, self.n
+        blocks = []  # (row block, list of (column start, matrix)), rhs
+        # affine edges: z_l - W_l a_{l-1} = c_l  (a_0 = x is data)
+        for l in range(1, k + 2):
+            W, c = net.W[l - 1], net.c[l - 1]
+            cols = [(self.start[f"z{l}"], np.eye(W.shape[0]))]
+            if l == 1:
+                rhs = c + W @ self.x
+            else:
+                cols.append((self.start[f"a{l - 1}"], -W))
+                rhs = c
+            blocks.append((cols, rhs))
+        # ReLU edges: a_l - m_l z_l = 0
+        for l in range(1, k + 1):
+            m = (pattern[l - 1] == ON).astype(float)
+            blocks.append(([(self.start[f"a{l}"], np.eye(len(m))),
+                            (self.start[f"z{l}"], -np.diag(m))], np.zeros(len(m))))
+        if net.with_y and not isinstance(net.phi, OutputActivation):
+            d = net.dims[-1]
+            blocks.append(([(self.start["y"], np.eye(d)), (self.start[f"z{k + 1}"], -np.eye(d))],
+                           np.zeros(d)))
+        for node, (coords, target, gamma) in self.soft.items():
+            g = np.sqrt(gamma)
+            sel = np.zeros((len(coords), self.width[node]))
+            sel[np.arange(len(coords)), coords] = g
+            blocks.append(([(self.start[node], sel)], g * np.asarray(target, dtype=float)))
+        rows = sum(len(r) for _, r in blocks)
+        A = np.zeros((rows, n))
+        b = np.empty(rows)
+        pos = 0
+        for cols, rhs in blocks:
+            h = len(rhs)
+            for c0, mat in cols:
+                A[pos:pos + h, c0:c0 + mat.shape[1]] += mat
+            b[pos:pos + h] = rhs
+            pos += h
         fixed = np.full(n, np.nan)
         for node, (coords, vals) in self.hard.items():
             fixed[self.start[node] + coords] = vals
         for l in range(1, k + 1):
             kink = np.flatnonzero(pattern[l - 1] == KINK)
             fixed[self.start[f"z{l}"] + kink] = 0.0
-        # affine edges: z_l - W_l a_{l-1} = c_l  (a_0 = x is data)
-        for l in range(1, k + 2):
-            W, c = net.W[l - 1], net.c[l - 1]
-            zs = self.start[f"z{l}"]
-            for i in range(W.shape[0]):
-                if l == 1:
-                    row([(zs + i, 1.0)], c[i] + W[i] @ self.x)
-                else:
-                    as_ = self.start[f"a{l - 1}"]
-                    row([(zs + i, 1.0)] + [(as_ + j, -W[i, j]) for j in range(W.shape[1])], c[i])
-        # ReLU edges: a_l - m_l z_l = 0
-        for l in range(1, k + 1):
-            zs, as_ = self.start[f"z{l}"], self.start[f"a{l}"]
-            m = pattern[l - 1] == ON
-            for i in range(net.dims[l]):
-                row([(as_ + i, 1.0)] + ([(zs + i, -1.0)] if m[i] else []), 0.0)
-        if net.with_y and not isinstance(net.phi, OutputActivation):
-            zs, ys = self.start[f"z{k + 1}"], self.start["y"]
-            for i in range(net.dims[-1]):
-                row([(ys + i, 1.0), (zs + i, -1.0)], 0.0)
-        for node, (coords, target, gamma) in self.soft.items():
-            g = np.sqrt(gamma)
-            for c, t in zip(coords, target):
-                row([(self.start[node] + c, g)], g * t)
-        A, b = np.array(rows), np.array(rhs)
         known = ~np.isnan(fixed)
         b = b - A[:, known] @ fixed[known]
         u = fixed.copy()
@@ -204,20 +204,8 @@ def equilibrium(S, X, *, pins=None, soft_pins=None, stiffness=1.0, max_passes=10
         for node, (c, vals) in h.items():  # a hard-pinned z fixes its own mask
             if node[0] == "z" and int(node[1:]) <= net.k:
                 pattern[int(node[1:]) - 1][c] = np.where(net.mask(vals), ON, OFF)
-        seen = set()
-        u, ok, it = None, False, 0
-        if not nonlinear_pinned:
-            while it < max_passes:
-                it += 1
-                u = system.solve(pattern)
-                changed = _update(system, u, pattern, h)
-                if not changed:
-                    ok = True
-                    break
-                key = b"".join(p.tobytes() for p in pattern)
-                if key in seen:
-                    break
-                seen.add(key)
+        u, ok, it = (None, False, 0) if nonlinear_pinned else \
+            solve_three_state(system, pattern, h, max_passes)
         if ok:
             cols.append(u)
             fell.append(False)
@@ -251,6 +239,25 @@ def equilibrium(S, X, *, pins=None, soft_pins=None, stiffness=1.0, max_passes=10
         return Equilibrium(state, float(total[0]), edge_energy, [p[:, 0] for p in pat],
                            passes[0], fell[0], notes)
     return Equilibrium(state, total, edge_energy, pat, np.array(passes), np.array(fell), notes)
+
+
+def solve_three_state(system, pattern, hard, max_passes):
+    """Active-set loop over on/off/kink states for one sample.
+
+    Returns ``(u, settled, passes)``; ``pattern`` is updated in place.
+    """
+    seen = set()
+    u, it = None, 0
+    while it < max_passes:
+        it += 1
+        u = system.solve(pattern)
+        if not _update(system, u, pattern, hard):
+            return u, True, it
+        key = b"".join(p.tobytes() for p in pattern)
+        if key in seen:
+            break
+        seen.add(key)
+    return u, False, it
 
 
 def _update(system, u, pattern, hard):

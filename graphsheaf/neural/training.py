@@ -1,0 +1,735 @@
+"""Training a neural sheaf: the paper's joint dynamics, an exact fast phase, and backprop.
+
+Three modes share one harness (same initial weights, loss, batches and epochs):
+
+``"paper"``
+    The authors' joint Euler step (Bosca & Ghrist §5.2): input and target pinned,
+    cochains move by ``α Δt · force`` and weights by ``-Δt β Σ_samples r aᵀ`` from the
+    same old state. Each weight update reads only the two stalks of its own edge, and
+    nothing travels backwards: this is the only mode free of any backward pass.
+
+``"exact"``
+    Each fast phase jumps straight to the pinned equilibrium instead of integrating
+    towards it. For a fixed activation pattern, with an output edge of stiffness γ,
+    the equilibrium is found with one forward sweep (the forward pass), ``n_out``
+    transposed sweeps (δ_Ωᵀ, backward in direction) giving the Gram matrix
+    ``K = GGᵀ`` of the output's response to residuals on every edge, a small
+    per-sample Newton solve for the output shift, and one forward sweep of the
+    injected residuals. Samples whose pattern then disagrees are re-solved with
+    updated on/off patterns; ones that keep flipping are solved with the three-state
+    (on/off/kink) dense solver of :func:`equilibrium` (L2 outputs). The slow phase is
+    the local rule ``∇_W E = r aᵀ`` at the equilibrium, scaled by 1/γ.
+
+``"backprop-equivalent"``
+    The γ → 0 limit of the exact mode: the weight update equals the gradient of the
+    loss (backpropagation), computed through the same transposed sweep.
+
+The output stiffness γ matters: the equilibrium energy is ``γ ½ dᵀ(I + γGGᵀ)⁻¹d``
+(d = f(x) − y, L2), which for γ = 1 (the paper's unit edge) down-weights samples
+with a large response ``GGᵀ`` and rewards large weights; as γ → 0 the update/γ tends
+to the backprop gradient. The exact mode defaults to γ = 0.01.
+"""
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._threads import single_blas_thread
+from ..exceptions import ConvergenceWarning, DivergenceError, SheafError
+from .builder import architecture
+from .dynamics import random_source
+from .losses import L2, Huber, L1, get_loss
+
+__all__ = ["SheafTrainer", "TrainHistory", "train_backprop", "make_optimizer", "SGD",
+           "Momentum", "Adam", "local_gradients", "backprop_gradients"]
+
+
+# ---------------------------------------------------------------------- parameters
+
+class _Params:
+    """Weights W_ℓ and biases b_ℓ as arrays, read from and written back to a sheaf."""
+
+    def __init__(self, S):
+        from .builder import to_weights
+        self.dims = architecture(S)
+        self.k = len(self.dims) - 2
+        W, b = to_weights(S)
+        self.W = [np.array(w, dtype=float) for w in W]
+        self.b = [np.array(v, dtype=float) for v in b]
+        self.strict = any(getattr(S.edges[f"z{l}", f"a{l}"]["source_map"], "strict", False)
+                          for l in range(1, self.k + 1))
+
+    def arrays(self):
+        return self.W + self.b
+
+    def write_back(self, S):
+        block = S.graph.get("extension", "block") == "block"
+        u = "x"
+        for l in range(1, self.k + 2):
+            W, b = self.W[l - 1], self.b[l - 1]
+            S.edges[u, f"z{l}"]["source_map"] = np.hstack(
+                [W, np.diag(b) if block else b[:, None]])
+            u = f"a{l}"
+
+    def mask(self, z):
+        return z > 0 if self.strict else z >= 0
+
+    def forward(self, X):
+        """z (list, layers 1..k+1), a (list, a_0 = X .. a_k), masks (layers 1..k)."""
+        a, zs, acts, masks = X, [], [X], []
+        for l in range(self.k + 1):
+            z = self.W[l] @ a + self.b[l][:, None]
+            zs.append(z)
+            if l < self.k:
+                m = self.mask(z)
+                masks.append(m)
+                a = np.where(m, z, 0.0)
+                acts.append(a)
+        return zs, acts, masks
+
+
+def _backward(W, masks, v):
+    """Gᵀv = δ_Ω^{-T} Pᵀ v by one transposed sweep; v has shape (n_out, ...) per column.
+
+    Returns the edge blocks (affine ``yW`` for layers 1..k+1, ReLU ``yR`` for 1..k).
+    With v = ∂U/∂z^(k+1), ``yW`` are exactly backpropagation's deltas.
+    """
+    k = len(masks)
+    yW = [None] * (k + 1)
+    yR = [None] * k
+    yW[k] = v
+    for l in range(k - 1, -1, -1):
+        yR[l] = np.tensordot(W[l + 1].T, yW[l + 1], axes=1)
+        yW[l] = yR[l] * (masks[l] if yR[l].ndim == 2 else masks[l][:, None, :])
+    return yW, yR
+
+
+def _inject(W, masks, sW, sR):
+    """e = δ_Ω^{-1} s by one forward sweep: the cochain change caused by edge residuals s."""
+    k = len(masks)
+    ez, ea = [], []
+    prev = None
+    for l in range(k + 1):
+        z = sW[l] if prev is None else sW[l] + W[l] @ prev
+        ez.append(z)
+        if l < k:
+            prev = sR[l] + masks[l] * z
+            ea.append(prev)
+    return ez, ea
+
+
+def local_gradients(S, X, Y, *, loss=None, gamma=0.01, max_passes=2):
+    """Exact-mode weight gradients: the local rule ``r aᵀ`` at the pinned equilibrium, / γ.
+
+    Returns ``(grads_W, grads_b, info)`` summed over the samples (columns of X).
+    """
+    params = _Params(S)
+    loss = get_loss(loss, S.graph.get("output_activation"))
+    X, Y = _check_xy(params, X, Y)
+    gW, gb, info = _exact_step(params, X, Y, loss, gamma, max_passes)
+    return gW, gb, info
+
+
+def backprop_gradients(S, X, Y, *, loss=None):
+    """Gradients of ``Σ_samples U(f(x), y)`` with respect to W_ℓ, b_ℓ (backpropagation)."""
+    params = _Params(S)
+    loss = get_loss(loss, S.graph.get("output_activation"))
+    X, Y = _check_xy(params, X, Y)
+    zs, acts, masks = params.forward(X)
+    yW, _ = _backward(params.W, masks, loss.grad(zs[-1], Y))
+    return [d @ a.T for d, a in zip(yW, acts)], [d.sum(axis=1) for d in yW]
+
+
+def _newton_output_shift(z_f, Y, K, loss, gamma, iters=50):
+    """Solve w + γ K_m ∇U(z_f + w) = 0 per sample (minimiser of a convex function of w)."""
+    n, M = z_f.shape
+    if isinstance(loss, L2):
+        # linear: (I + γK) w = -γ K d
+        A = np.eye(n)[None] + gamma * K
+        rhs = -gamma * np.einsum("mij,jm->mi", K, z_f - Y)
+        return np.linalg.solve(A, rhs[..., None])[..., 0].T
+    if isinstance(loss, L1):
+        loss = Huber(1e-9)  # L1's minimiser through a vanishingly thin quadratic cap
+    Kinv = np.linalg.inv(K)
+    w = np.zeros_like(z_f)
+
+    def phi(w):
+        quad = 0.5 / gamma * np.einsum("im,mij,jm->m", w, Kinv, w)
+        return quad + _per_sample_value(loss, z_f + w, Y)
+
+    for _ in range(iters):
+        g = loss.grad(z_f + w, Y)
+        F = w + gamma * np.einsum("mij,jm->im", K, g)
+        if np.abs(F).max() < 1e-13 * max(1.0, np.abs(w).max()):
+            break
+        J = np.eye(n)[None] + gamma * np.einsum("mij,mjl->mil", K, loss.hess(z_f + w, Y))
+        step = -np.linalg.solve(J, F.T[..., None])[..., 0].T
+        t = np.ones(M)
+        f0 = phi(w)
+        for _ in range(30):  # backtracking keeps each sample's objective decreasing
+            trial = w + t * step
+            worse = phi(trial) > f0 + 1e-15 * np.abs(f0)
+            if not worse.any():
+                break
+            t = np.where(worse, t * 0.5, t)
+        w = w + t * step
+    return w
+
+
+def _per_sample_value(loss, z, Y):
+    return np.array([loss.value(z[:, [m]], Y[:, [m]]) for m in range(z.shape[1])]) \
+        if z.shape[1] <= 64 else _vector_value(loss, z, Y)
+
+
+def _vector_value(loss, z, Y):
+    out = np.empty(z.shape[1])
+    for s in range(0, z.shape[1], 64):
+        out[s:s + 64] = [loss.value(z[:, [m]], Y[:, [m]]) for m in range(s, min(s + 64, z.shape[1]))]
+    return out
+
+
+def _exact_step(params, X, Y, loss, gamma, max_passes):
+    """Pinned equilibrium of a batch and the local weight gradients (divided by γ)."""
+    W, k = params.W, params.k
+    zs, acts, masks = params.forward(X)  # forward sweep
+    sweeps = 1
+    M = X.shape[1]
+    n_out = zs[-1].shape[0]
+    masks = [m.astype(float) for m in masks]
+    passes = np.ones(M, dtype=int)
+    todo = np.arange(M)
+    sW = [np.zeros_like(z) for z in zs]
+    sR = [np.zeros_like(a) for a in acts[1:]]
+    z_eq = [z.copy() for z in zs]
+    a_eq = [a.copy() for a in acts]
+    unsettled = np.zeros(M, dtype=bool)
+    for p in range(max_passes):
+        mk = [m[:, todo] for m in masks]
+        # K = G Gᵀ per sample: n_out transposed sweeps, batched
+        eye = np.broadcast_to(np.eye(n_out)[:, :, None], (n_out, n_out, len(todo)))
+        yW, yR = _backward(W, mk, eye)
+        sweeps += n_out
+        K = sum(np.einsum("rim,rjm->mij", y, y) for y in yW + yR)
+        # the equilibrium's cochain differs from the forward pass of *this pattern*
+        zf = _pattern_forward(params, X[:, todo], mk)
+        w = _newton_output_shift(zf[k], Y[:, todo], K, loss, gamma)
+        lam = loss.grad(zf[k] + w, Y[:, todo])
+        # residuals on every edge: s = -γ Gᵀ λ (combination of the sweeps above)
+        sW_t = [-gamma * np.einsum("rim,im->rm", y, lam) for y in yW]
+        sR_t = [-gamma * np.einsum("rim,im->rm", y, lam) for y in yR]
+        ez, ea = _inject(W, mk, sW_t, sR_t)  # forward sweep
+        sweeps += 1
+        new_masks_bad = np.zeros(len(todo), dtype=bool)
+        for l in range(k + 1):
+            z_new = zf[l] + ez[l]
+            z_eq[l][:, todo] = z_new
+            sW[l][:, todo] = sW_t[l]
+            if l < k:
+                sR[l][:, todo] = sR_t[l]
+                a_eq[l + 1][:, todo] = zf[k + 1 + l] + ea[l]
+                on = mk[l] > 0
+                bad = (on & (z_new < 0)) | (~on & (z_new > 0))
+                new_masks_bad |= bad.any(axis=0)
+                masks[l][:, todo] = np.where(bad, 1.0 - mk[l], mk[l])
+        if not new_masks_bad.any():
+            break
+        todo = todo[new_masks_bad]
+        passes[todo] += 1
+    else:
+        unsettled[todo] = True
+    kinked = 0
+    if unsettled.any() and isinstance(loss, L2):
+        kinked = int(unsettled.sum())
+        left = _three_state(params, X, Y, gamma, np.flatnonzero(unsettled), z_eq, a_eq, sW, masks)
+        unsettled[:] = False
+        unsettled[left] = True
+    # local rule at the equilibrium: ∂E/∂W_ℓ = r_ℓ a_{ℓ-1}ᵀ with r = W a + b - z = -s^W
+    gW = [(-sW[l] / gamma) @ a_eq[l].T for l in range(k + 1)]
+    gb = [(-sW[l] / gamma).sum(axis=1) for l in range(k + 1)]
+    energy = 0.5 * sum(float(np.sum(s * s)) for s in sW + sR)
+    info = {"sweeps": sweeps, "pattern_passes": int(passes.max()),
+            "mean_passes": float(passes.mean()), "three_state": kinked,
+            "unsettled": int(unsettled.sum()),
+            "equilibrium_energy": energy}
+    return gW, gb, info
+
+
+def _pattern_forward(params, X, masks):
+    """Forward pass with the activation pattern held at ``masks`` (zs then a's)."""
+    a, zs, acts = X, [], []
+    for l in range(params.k + 1):
+        z = params.W[l] @ a + params.b[l][:, None]
+        zs.append(z)
+        if l < params.k:
+            a = masks[l] * z
+            acts.append(a)
+    return zs + acts
+
+
+class _LiteNet:
+    """The attributes of :class:`NetView` that the per-sample solver needs, from arrays."""
+
+    def __init__(self, params):
+        self.dims, self.k, self.W = params.dims, params.k, params.W
+        self.c = params.b
+        self.with_y, self.phi = False, None
+        self.mask = params.mask
+
+
+def _three_state(params, X, Y, gamma, samples, z_eq, a_eq, sW, masks):
+    """Re-solve samples whose on/off pattern kept flipping with the on/off/kink solver.
+
+    Returns the samples that still did not settle.
+    """
+    from .pinning import ON, OFF, _System, solve_three_state
+    net, k = _LiteNet(params), params.k
+    out = f"z{k + 1}"
+    coords = np.arange(params.dims[-1])
+    left = []
+    for m in samples:
+        system = _System(net, X[:, m], {}, {out: (coords, Y[:, m], gamma)})
+        pattern = [np.where(masks[l][:, m] > 0, ON, OFF) for l in range(k)]
+        u, ok, _ = solve_three_state(system, pattern, {}, 50)
+        if not ok:
+            left.append(m)
+        a_prev = X[:, m]
+        for l in range(k + 1):
+            z = system.get(u, f"z{l + 1}")
+            z_eq[l][:, m] = z
+            sW[l][:, m] = z - (params.W[l] @ a_prev + params.b[l])
+            if l < k:
+                a_prev = system.get(u, f"a{l + 1}")
+                a_eq[l + 1][:, m] = a_prev
+    return np.array(left, dtype=int)
+
+
+# ---------------------------------------------------------------------- optimisers
+
+class SGD:
+    """Plain step ``θ ← θ - lr g``."""
+
+    def __init__(self, learning_rate=0.01):
+        self.lr = float(learning_rate)
+
+    def step(self, params, grads):
+        for p, g in zip(params, grads):
+            p -= self.lr * g
+
+
+class Momentum(SGD):
+    """Heavy-ball momentum ``v ← μ v + g``, ``θ ← θ - lr v``."""
+
+    def __init__(self, learning_rate=0.01, momentum=0.9):
+        super().__init__(learning_rate)
+        self.mu, self.v = float(momentum), None
+
+    def step(self, params, grads):
+        if self.v is None:
+            self.v = [np.zeros_like(p) for p in params]
+        for p, g, v in zip(params, grads, self.v):
+            v *= self.mu
+            v += g
+            p -= self.lr * v
+
+
+class Adam(SGD):
+    """Adam (Kingma & Ba) with bias correction."""
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
+        super().__init__(learning_rate)
+        self.b1, self.b2, self.eps = beta1, beta2, eps
+        self.m = self.v = None
+        self.t = 0
+
+    def step(self, params, grads):
+        if self.m is None:
+            self.m = [np.zeros_like(p) for p in params]
+            self.v = [np.zeros_like(p) for p in params]
+        self.t += 1
+        c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
+        for p, g, m, v in zip(params, grads, self.m, self.v):
+            m *= self.b1
+            m += (1 - self.b1) * g
+            v *= self.b2
+            v += (1 - self.b2) * g * g
+            p -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+
+
+def make_optimizer(optimizer, learning_rate):
+    """An optimiser from a name ("sgd", "momentum", "adam") or an object with ``step``."""
+    if hasattr(optimizer, "step"):
+        return optimizer
+    table = {"sgd": SGD, "gd": SGD, "momentum": Momentum, "adam": Adam}
+    if optimizer not in table:
+        raise SheafError(f"optimizer must be 'sgd', 'momentum' or 'adam', got {optimizer!r}")
+    return table[optimizer](learning_rate)
+
+
+# ------------------------------------------------------------------------- history
+
+@dataclass
+class TrainHistory:
+    """Per-epoch record of a training run (epoch 0 is before any update).
+
+    ``train_loss``/``test_loss`` use the ordinary forward pass of the current weights
+    and the logged loss of the potential (MSE, or cross-entropy for classifiers).
+    ``discord`` holds the batch-mean squared residual per edge of the training
+    cochain (paper mode) or of the equilibrium (exact mode). ``sweeps`` and
+    ``pattern_passes`` count, per update, applications of δ/δᵀ and pattern passes.
+    """
+
+    mode: str
+    epochs: list = field(default_factory=list)
+    steps: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    test_loss: list = field(default_factory=list)
+    train_accuracy: list = field(default_factory=list)
+    test_accuracy: list = field(default_factory=list)
+    discord: list = field(default_factory=list)
+    sweeps: list = field(default_factory=list)
+    pattern_passes: list = field(default_factory=list)
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+    @property
+    def final_train_loss(self):
+        return self.train_loss[-1]
+
+    @property
+    def final_test_loss(self):
+        return self.test_loss[-1] if self.test_loss else None
+
+
+def _check_xy(params, X, Y):
+    X = np.asarray(X, dtype=float)
+    Y = np.asarray(Y, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    if Y.ndim == 1:
+        Y = Y[None, :] if params.dims[-1] == 1 and Y.shape[0] == X.shape[1] else Y[:, None]
+    if X.ndim != 2 or X.shape[0] != params.dims[0]:
+        raise SheafError(f"X has shape {X.shape}; expected ({params.dims[0]}, N), samples as columns")
+    if Y.ndim != 2 or Y.shape != (params.dims[-1], X.shape[1]):
+        raise SheafError(f"Y has shape {Y.shape}; expected ({params.dims[-1]}, {X.shape[1]})")
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Y))):
+        raise SheafError("X or Y contains NaN or inf")
+    return X, Y
+
+
+def _accuracy(loss, z, Y):
+    if loss.activation == "sigmoid":
+        return float(np.mean((z >= 0) == (Y >= 0.5)))
+    if loss.activation == "softmax":
+        return float(np.mean(np.argmax(z, axis=0) == np.argmax(Y, axis=0)))
+    return None
+
+
+def _progress(progress, total, desc):
+    if progress is False or progress is None and total < 2:
+        return None
+    try:
+        import sys
+
+        from tqdm.auto import tqdm
+    except ImportError:
+        if progress:
+            warnings.warn("progress=True needs tqdm: pip install graphsheaf[progress]", stacklevel=3)
+        return None
+    if progress is None and not sys.stderr.isatty():
+        return None
+    return tqdm(total=total, desc=desc, leave=False)
+
+
+# ------------------------------------------------------------------------- trainer
+
+MODES = ("paper", "exact", "backprop-equivalent")
+
+
+class SheafTrainer:
+    """Train the weights of a neural sheaf by local discrepancy minimisation.
+
+    Parameters
+    ----------
+    S : neural sheaf
+        Its affine maps are updated in place at the end of every epoch.
+    alpha : float
+        Cochain rate (paper mode).
+    beta : float, optional
+        Weight rate of paper mode; default ``1 / n_train`` (the paper's law).
+    dt : float
+        Euler step of paper mode (0.005 as the authors for one hidden layer).
+    loss : str or Potential, optional
+        Output-edge potential; default L2, or BCE/CE for sigmoid/softmax outputs.
+    mode : {"paper", "exact", "backprop-equivalent"}
+    gamma : float, optional
+        Output-edge stiffness. Paper mode default 1 (the unit edge); exact mode 0.01.
+    optimizer : {"sgd", "momentum", "adam"} or object
+        Optimiser of the exact and backprop-equivalent modes (paper mode uses the
+        authors' plain Euler step on the weights).
+    learning_rate : float
+        Step of that optimiser (default 0.05 for sgd/momentum, 0.01 for adam), applied
+        to the batch-mean gradient.
+    output_mode : {"identity", "jacobian"}
+        Paper mode only, for non-L2 potentials: ignored (the potential's gradient is
+        used), kept for symmetry with :func:`heat_equation`.
+
+    Examples
+    --------
+    >>> W, b = gn.init_weights([2, 8, 1], rng=0)
+    >>> S = gn.neural_sheaf(W, b)
+    >>> X = np.random.default_rng(0).uniform(-1, 1, (2, 50)); Y = (X ** 2).sum(0, keepdims=True)
+    >>> h = gn.SheafTrainer(S, mode="exact", learning_rate=0.1).train(X, Y, epochs=30)
+    >>> h.train_loss[-1] < h.train_loss[0]
+    True
+    """
+
+    def __init__(self, S, *, alpha=1.0, beta=None, dt=0.005, loss=None, mode="paper",
+                 gamma=None, optimizer="sgd", learning_rate=None, max_passes=2):
+        if mode not in MODES:
+            raise SheafError(f"mode must be one of {MODES}, got {mode!r}")
+        self.S = S
+        self.params = _Params(S)
+        self.alpha, self.beta, self.dt = float(alpha), beta, float(dt)
+        self.loss = get_loss(loss, S.graph.get("output_activation"))
+        self.mode = mode
+        self.gamma = float(gamma) if gamma is not None else (1.0 if mode == "paper" else 0.01)
+        if not self.gamma > 0:
+            raise SheafError(f"gamma must be > 0, got {gamma}")
+        if learning_rate is None:
+            learning_rate = 0.01 if optimizer == "adam" else 0.05
+        self.optimizer = make_optimizer(optimizer, learning_rate)
+        self.max_passes = int(max_passes)
+        self.state = None
+
+    # -- paper mode -------------------------------------------------------------
+    def _init_state(self, X, init, draw):
+        p = self.params
+        if init == "forward":
+            zs, acts, _ = p.forward(X)
+            return [z.copy() for z in zs], [a.copy() for a in acts]
+        M = X.shape[1]
+        if init == "zeros":
+            return ([np.zeros((p.dims[l], M)) for l in range(1, p.k + 2)],
+                    [X] + [np.zeros((p.dims[l], M)) for l in range(1, p.k + 1)])
+        if init == "random":
+            zs = [draw((p.dims[l], M)) for l in range(1, p.k + 2)]
+            return zs, [X] + [draw((p.dims[l], M)) for l in range(1, p.k + 1)]
+        raise SheafError(f"init must be 'random', 'zeros' or 'forward', got {init!r}")
+
+    def train(self, X, Y, X_test=None, Y_test=None, *, epochs=100, steps_per_epoch=None,
+              warm_start=True, init="random", rng=None, batch_size=None, callback=None,
+              progress=None):
+        """Train; return a :class:`TrainHistory`.
+
+        Parameters
+        ----------
+        X, Y : arrays (n_0, N) and (n_out, N)
+            Samples as columns (Y of shape (N,) is accepted for one output).
+        epochs : int
+        steps_per_epoch : int, optional
+            Updates per epoch: 1000 Euler steps in paper mode (the authors'), one pass
+            over the mini-batches otherwise.
+        warm_start : bool
+            Paper mode: keep the cochain between epochs (else re-initialise it each
+            epoch with ``init``).
+        init : {"random", "zeros", "forward"}
+            Paper-mode cochain initialisation.
+        rng : seed, Generator or TorchSeed
+            Stalk initialisation and mini-batch order.
+        batch_size : int, optional
+            Mini-batches sharing the weight edges; default the whole set.
+        callback : callable, optional
+            ``callback(epoch, logs) -> bool``; True stops training.
+        progress : bool, optional
+            tqdm progress bar (default: on for terminals when tqdm is installed).
+        """
+        p = self.params
+        X, Y = _check_xy(p, X, Y)
+        has_test = X_test is not None
+        if has_test:
+            X_test, Y_test = _check_xy(p, X_test, Y_test)
+        N = X.shape[1]
+        bs = N if batch_size is None else int(batch_size)
+        if bs < 1:
+            raise SheafError(f"batch_size must be >= 1, got {batch_size}")
+        batches = [np.arange(s, min(s + bs, N)) for s in range(0, N, bs)]
+        if steps_per_epoch is None:
+            steps_per_epoch = 1000 if self.mode == "paper" else len(batches)
+        beta = self.beta if self.beta is not None else 1.0 / N
+        draw = random_source(rng)
+        order_rng = np.random.default_rng(rng if isinstance(rng, (int, np.integer)) else None)
+        hist = TrainHistory(self.mode)
+        self._record(hist, 0, 0, X, Y, X_test, Y_test, None)
+        bar = _progress(progress, epochs * steps_per_epoch, f"sheaf training ({self.mode})")
+        t0 = time.perf_counter()
+        step = 0
+        with single_blas_thread():
+            if self.mode == "paper":
+                z, a = self._init_state(X, init, draw)
+            for epoch in range(1, epochs + 1):
+                if self.mode == "paper" and epoch > 1 and not warm_start:
+                    z, a = self._init_state(X, init, draw)
+                sweeps, passes, disc = [], [], None
+                for s in range(steps_per_epoch):
+                    idx = batches[(step + s) % len(batches)]
+                    if len(batches) > 1 and (step + s) % len(batches) == 0:
+                        order_rng.shuffle(batches)
+                        idx = batches[0]
+                    if self.mode == "paper":
+                        self._paper_batch(z, a, X, Y, idx, beta, N)
+                    else:
+                        info = self._update(X[:, idx], Y[:, idx])
+                        sweeps.append(info["sweeps"])
+                        passes.append(info["pattern_passes"])
+                        disc = info.get("discord", disc)
+                    if bar is not None:
+                        bar.update(1)
+                step += steps_per_epoch
+                if self.mode == "paper":
+                    disc = self._discord(z, a, Y)
+                hist.sweeps.extend(sweeps)
+                hist.pattern_passes.extend(passes)
+                self._record(hist, epoch, step, X, Y, X_test, Y_test, disc)
+                if not np.isfinite(hist.train_loss[-1]):
+                    raise DivergenceError(
+                        f"training diverged in epoch {epoch} (loss {hist.train_loss[-1]}): reduce "
+                        "dt or beta (paper mode) or the learning rate")
+                if callback is not None and callback(epoch, self._logs(hist)):
+                    hist.stopped_early = True
+                    break
+        if bar is not None:
+            bar.close()
+        if self.mode == "paper":
+            self.state = (z, a)
+        hist.seconds = time.perf_counter() - t0
+        p.write_back(self.S)
+        return hist
+
+    def _paper_batch(self, z, a, X, Y, idx, beta, N):
+        if len(idx) == N:
+            self._paper_step_full(z, a, X, Y, beta)
+            return
+        zb = [v[:, idx] for v in z]
+        ab = [v[:, idx] for v in a]
+        self._paper_step_full(zb, ab, X[:, idx], Y[:, idx], beta)
+        for v, w in zip(z, zb):
+            v[:, idx] = w
+        for v, w in zip(a[1:], ab[1:]):
+            v[:, idx] = w
+
+    def _paper_step_full(self, z, a, X, Y, beta):
+        """One joint Euler step (all forces and weight updates from the old state)."""
+        p, k = self.params, self.params.k
+        eta, wstep = self.alpha * self.dt, self.dt * beta / self.gamma
+        W, b = p.W, p.b
+        r = [W[l] @ a[l] + b[l][:, None] - z[l] for l in range(k + 1)]
+        m = [p.mask(z[l]) for l in range(k)]
+        gW = [r[l] @ a[l].T for l in range(k + 1)]  # before any stalk moves
+        gb = [r[l].sum(axis=1) for l in range(k + 1)]
+        out = self.gamma * self.loss.grad(z[k], Y)
+        for l in range(k):
+            relu_z = np.where(m[l], z[l], 0.0)
+            Fa = -(a[l + 1] - relu_z) - W[l + 1].T @ r[l + 1]
+            Fz = r[l] - (np.where(m[l], z[l] - a[l + 1], 0.0))
+            z[l] += eta * Fz
+            a[l + 1] += eta * Fa
+        z[k] += eta * (r[k] - out)
+        for l in range(k + 1):
+            W[l] -= wstep * gW[l]
+            b[l] -= wstep * gb[l]
+
+    def _discord(self, z, a, Y):
+        p, k = self.params, self.params.k
+        M = Y.shape[1]
+        out = {}
+        for l in range(k + 1):
+            r = p.W[l] @ a[l] + p.b[l][:, None] - z[l]
+            out[("x" if l == 0 else f"a{l}", f"z{l + 1}")] = float(np.sum(r * r)) / M
+        for l in range(k):
+            q = np.where(p.mask(z[l]), z[l], 0.0) - a[l + 1]
+            out[(f"z{l + 1}", f"a{l + 1}")] = float(np.sum(q * q)) / M
+        out[(f"z{k + 1}", "target")] = 2 * self.loss.value(z[k], Y) / M
+        return out
+
+    # -- exact and backprop-equivalent -------------------------------------------
+    def _update(self, X, Y):
+        p = self.params
+        M = X.shape[1]
+        if self.mode == "exact":
+            gW, gb, info = _exact_step(p, X, Y, self.loss, self.gamma, self.max_passes)
+        else:
+            zs, acts, masks = p.forward(X)
+            yW, _ = _backward(p.W, masks, self.loss.grad(zs[-1], Y))
+            gW = [d @ a.T for d, a in zip(yW, acts)]
+            gb = [d.sum(axis=1) for d in yW]
+            info = {"sweeps": 2, "pattern_passes": 1}
+        self.optimizer.step(p.W + p.b, [g / M for g in gW + gb])
+        return info
+
+    # -- bookkeeping ------------------------------------------------------------
+    def _record(self, hist, epoch, step, X, Y, X_test, Y_test, disc):
+        zs, _, _ = self.params.forward(X)
+        hist.epochs.append(epoch)
+        hist.steps.append(step)
+        hist.train_loss.append(self.loss.log_loss(zs[-1], Y))
+        acc = _accuracy(self.loss, zs[-1], Y)
+        if acc is not None:
+            hist.train_accuracy.append(acc)
+        if X_test is not None:
+            zt, _, _ = self.params.forward(X_test)
+            hist.test_loss.append(self.loss.log_loss(zt[-1], Y_test))
+            acc = _accuracy(self.loss, zt[-1], Y_test)
+            if acc is not None:
+                hist.test_accuracy.append(acc)
+        hist.discord.append(disc)
+
+    @staticmethod
+    def _logs(hist):
+        logs = {"train_loss": hist.train_loss[-1], "step": hist.steps[-1]}
+        if hist.test_loss:
+            logs["test_loss"] = hist.test_loss[-1]
+        return logs
+
+
+def train_backprop(S, X, Y, X_test=None, Y_test=None, *, loss=None, objective="potential",
+                   optimizer="sgd", learning_rate=0.005, epochs=100, steps_per_epoch=None,
+                   batch_size=None, rng=None, callback=None):
+    """Train the same network by ordinary backpropagation in NumPy (the baseline).
+
+    Same architecture and initial weights (those of S, updated in place), same loss,
+    batches and epochs as :class:`SheafTrainer`. ``objective="potential"`` minimises
+    the batch mean of the output potential (as the exact mode does);
+    ``objective="logged"`` minimises the logged loss exactly as the authors' PyTorch
+    baseline does (mean MSE over all entries, or mean cross-entropy), so that their
+    learning rates (0.005 regression, 0.01 classification) carry over.
+
+    Returns
+    -------
+    TrainHistory
+    """
+    if objective not in ("potential", "logged"):
+        raise SheafError(f"objective must be 'potential' or 'logged', got {objective!r}")
+    trainer = SheafTrainer(S, mode="backprop-equivalent", loss=loss, optimizer=optimizer,
+                           learning_rate=learning_rate)
+    if objective == "logged" and trainer.loss.logged == "mse":
+        # d/dz mean((z - y)²) over n_out × M entries = 2 (z - y) / n_out per sample-mean
+        n_out = trainer.params.dims[-1]
+        trainer.loss = _Scaled(trainer.loss, 2.0 / n_out)
+    hist = trainer.train(X, Y, X_test, Y_test, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                         batch_size=batch_size, rng=rng, callback=callback)
+    hist.mode = "backprop"
+    return hist
+
+
+class _Scaled(L2):
+    def __init__(self, base, factor):
+        self.base, self.factor = base, factor
+
+    def grad(self, z, y):
+        return self.factor * self.base.grad(z, y)
+
+    def value(self, z, y):
+        return self.factor * self.base.value(z, y)

@@ -1,0 +1,212 @@
+"""Training: the paper's joint flow, the exact fast phase, backprop equivalence (spec §7 D)."""
+import numpy as np
+import pytest
+
+import graphsheaf as gs
+import graphsheaf.neural as gn
+from graphsheaf.neural import losses
+from graphsheaf.neural.training import _exact_step, _Params
+
+
+def data(n=40, seed=0, n_in=2):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2, 2, (n_in, n))
+    Y = (X ** 2).sum(0, keepdims=True) - 2 / 3
+    return X, Y
+
+
+def net(dims=(2, 6, 1), seed=0, output="identity", bias=0.1):
+    W, b = gn.init_weights(list(dims), rng=seed)
+    b = [np.full(len(v), bias) for v in b]
+    return gn.neural_sheaf(W, b, output=output)
+
+
+def mean_loss(S, X, Y, loss):
+    z = gn.predict(gn.neural_sheaf(*gn.to_weights(S)), X)  # pre-activation of the output
+    return loss.value(z, Y)
+
+
+@pytest.mark.parametrize("loss, output, n_out", [
+    (losses.L2(), "identity", 1), (losses.Huber(0.3), "identity", 2), (losses.Lp(3.0), "identity", 1),
+    (losses.SigmoidBCE(), "sigmoid", 1), (losses.SoftmaxCE(), "softmax", 3)])
+def test_backprop_gradients_match_finite_differences(loss, output, n_out):
+    S = net((2, 5, 4, n_out), seed=1, output=output)
+    X, _ = data(7, 1)
+    rng = np.random.default_rng(2)
+    if loss.activation == "softmax":
+        Y = np.eye(n_out)[:, rng.integers(n_out, size=7)]
+    elif loss.activation == "sigmoid":
+        Y = rng.integers(0, 2, (1, 7)).astype(float)
+    else:
+        Y = rng.standard_normal((n_out, 7))
+    gW, gb = gn.backprop_gradients(S, X, Y, loss=loss)
+    W, b = gn.to_weights(S)
+
+    def total(W, b):
+        S2 = gn.neural_sheaf(W, b)
+        return loss.value(gn.forward(S2, X)[S2.graph["output"]], Y)
+    h = 1e-6
+    for l in range(len(W)):
+        for (i, j) in [(0, 0), (W[l].shape[0] - 1, W[l].shape[1] - 1)]:
+            Wp = [w.copy() for w in W]
+            Wm = [w.copy() for w in W]
+            Wp[l][i, j] += h
+            Wm[l][i, j] -= h
+            fd = (total(Wp, b) - total(Wm, b)) / (2 * h)
+            assert abs(fd - gW[l][i, j]) < 1e-8 * max(1, abs(fd)) + 1e-7
+        bp = [v.copy() for v in b]
+        bm = [v.copy() for v in b]
+        bp[l][0] += h
+        bm[l][0] -= h
+        fd = (total(W, bp) - total(W, bm)) / (2 * h)
+        assert abs(fd - gb[l][0]) < 1e-7
+
+
+def test_backprop_equivalent_mode_update_is_the_gradient():  # small-nudge limit
+    S = net((2, 6, 5, 1), seed=3)
+    X, Y = data(30, 3)
+    gW, gb = gn.backprop_gradients(S, X, Y)
+    W0, b0 = gn.to_weights(S)
+    tr = gn.SheafTrainer(S, mode="backprop-equivalent", learning_rate=1e-3)
+    tr.train(X, Y, epochs=1)
+    W1, b1 = gn.to_weights(S)
+    for l in range(3):
+        np.testing.assert_allclose((W0[l] - W1[l]) / 1e-3, gW[l] / 30, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose((b0[l] - b1[l]) / 1e-3, gb[l] / 30, rtol=1e-9, atol=1e-12)
+
+
+def test_exact_update_tends_to_backprop_as_gamma_shrinks():
+    S = net((2, 8, 1), seed=4)
+    X, Y = data(50, 4)
+    gW, _ = gn.backprop_gradients(S, X, Y)
+    flat = np.concatenate([g.ravel() for g in gW])
+    errs = []
+    for gamma in (1.0, 1e-2, 1e-4):
+        lW, _, info = gn.local_gradients(S, X, Y, gamma=gamma)
+        local = np.concatenate([g.ravel() for g in lW])
+        errs.append(np.linalg.norm(local - flat) / np.linalg.norm(flat))
+        assert info["unsettled"] == 0
+    assert errs[0] > errs[1] > errs[2] and errs[2] < 1e-3
+    cos = local @ flat / np.linalg.norm(local) / np.linalg.norm(flat)
+    assert cos > 0.9999
+
+
+def test_exact_equilibrium_is_stationary_and_matches_the_dense_solver():
+    # the fast phase's cochain has zero gradient in every free coordinate (fixed pattern)
+    S = net((2, 5, 1), seed=5)
+    X, Y = data(20, 5)
+    gamma = 0.5
+    p = _Params(S)
+    gW, gb, info = _exact_step(p, X, Y, losses.L2(), gamma, 50)
+    eq = gn.equilibrium(S, X, soft_pins={"z2": Y}, stiffness=gamma)
+    # local rule from the dense equilibrium: ∂E/∂W = r aᵀ, r = W a + b - z
+    W, b = gn.to_weights(S)
+    a0 = eq.state["x"][:2]
+    r1 = W[0] @ a0 + b[0][:, None] - eq.state["z1"]
+    a1 = eq.state["a1"][:5]
+    r2 = W[1] @ a1 + b[1][:, None] - eq.state["z2"]
+    np.testing.assert_allclose(gW[0], r1 @ a0.T / gamma, atol=1e-9)
+    np.testing.assert_allclose(gW[1], r2 @ a1.T / gamma, atol=1e-9)
+    # stationarity of E = Σ edges + γ/2 ‖z2 - y‖² in z2 (others are checked by the solver)
+    np.testing.assert_allclose(-r2 + gamma * (eq.state["z2"] - Y), 0, atol=1e-9)
+
+
+def test_local_weight_update_is_minus_energy_gradient():  # §7 D17
+    S = net((2, 4, 1), seed=6)
+    X, Y = data(10, 6)
+    rng = np.random.default_rng(0)
+    tr = gn.SheafTrainer(S, mode="paper", dt=1e-3, beta=0.7)
+    z = [rng.standard_normal((4, 10)), rng.standard_normal((1, 10))]
+    a = [X, rng.standard_normal((4, 10))]
+    W0 = [w.copy() for w in tr.params.W]
+
+    def energy(W, b):
+        r1 = W[0] @ X + b[0][:, None] - z[0]
+        r2 = W[1] @ a[1] + b[1][:, None] - z[1]
+        q = np.maximum(z[0], 0) - a[1]
+        return 0.5 * (np.sum(r1 ** 2) + np.sum(r2 ** 2) + np.sum(q ** 2) + np.sum((z[1] - Y) ** 2))
+    b0 = [v.copy() for v in tr.params.b]
+    zc, ac = [v.copy() for v in z], [v.copy() for v in a]
+    tr._paper_step_full(zc, ac, X, Y, 0.7)
+    h = 1e-6
+    for l in range(2):
+        Wp = [w.copy() for w in W0]
+        Wp[l][0, 1] += h
+        Wm = [w.copy() for w in W0]
+        Wm[l][0, 1] -= h
+        fd = (energy(Wp, b0) - energy(Wm, b0)) / (2 * h)
+        step = (W0[l][0, 1] - tr.params.W[l][0, 1]) / (1e-3 * 0.7)
+        assert abs(step - fd) < 1e-6 * max(1, abs(fd))
+
+
+def test_joint_flow_energy_never_increases_with_small_steps():  # §7 D23
+    S = net((2, 6, 1), seed=7)
+    X, Y = data(30, 7)
+    tr = gn.SheafTrainer(S, mode="paper", dt=1e-4, beta=1.0 / 30)
+    rng = np.random.default_rng(1)
+    z, a = tr._init_state(X, "random", rng.standard_normal)
+    energies = []
+    for _ in range(300):
+        d = tr._discord(z, a, Y)
+        energies.append(0.5 * sum(d.values()) * 30)
+        tr._paper_step_full(z, a, X, Y, 1.0 / 30)
+    assert np.all(np.diff(energies) <= 1e-10 * energies[0])
+
+
+def test_output_force_is_phi_minus_y_for_cross_entropy():  # §7 D18
+    z = np.random.default_rng(0).standard_normal((3, 5))
+    y = np.eye(3)[:, [0, 1, 2, 0, 1]]
+    ce = losses.SoftmaxCE()
+    h = 1e-6
+    for i in range(3):
+        e = np.zeros_like(z)
+        e[i] = h
+        fd = np.array([(ce.value(z[:, [m]] + e[:, [m]], y[:, [m]]) - ce.value(z[:, [m]] - e[:, [m]], y[:, [m]])) / (2 * h)
+                       for m in range(5)])
+        np.testing.assert_allclose(ce.grad(z, y)[i], fd, atol=1e-8)
+
+
+def test_paper_mode_learns_and_records_history():
+    S = net((2, 10, 1), seed=0, bias=0.0)
+    X, Y = data(60, 0)
+    Xt, Yt = data(20, 1)
+    h = gn.SheafTrainer(S, mode="paper", dt=0.005).train(X, Y, Xt, Yt, epochs=3, steps_per_epoch=500, rng=42)
+    assert h.epochs == [0, 1, 2, 3] and h.steps[-1] == 1500
+    assert h.train_loss[-1] < 0.5 * h.train_loss[0]
+    assert set(h.discord[-1]) >= {("x", "z1"), ("z1", "a1"), ("a1", "z2")}
+    np.testing.assert_allclose(gn.predict(S, X), _Params(S).forward(X)[0][-1])  # written back
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_exact_mode_with_optimizers_and_minibatches(optimizer):
+    S = net((2, 10, 1), seed=1)
+    X, Y = data(64, 2)
+    h = gn.SheafTrainer(S, mode="exact", optimizer=optimizer,
+                        learning_rate=0.01 if optimizer == "adam" else 0.02).train(
+        X, Y, epochs=20, batch_size=16, rng=0)
+    assert h.train_loss[-1] < 0.5 * h.train_loss[0]
+    assert len(h.sweeps) == 20 * 4 and min(h.pattern_passes) >= 1
+
+
+def test_classifier_exact_mode_cross_entropy():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2, 90))
+    labels = (np.arctan2(X[1], X[0]) // (2 * np.pi / 3) % 3).astype(int)
+    Y = np.eye(3)[:, labels]
+    S = net((2, 12, 3), seed=2, output="softmax")
+    h = gn.SheafTrainer(S, mode="exact", learning_rate=0.5, gamma=0.05).train(X, Y, epochs=150)
+    assert h.train_accuracy[-1] > 0.85 and h.train_loss[-1] < h.train_loss[0]
+
+
+def test_train_backprop_same_initialisation_and_errors():
+    X, Y = data(40, 3)
+    S1, S2 = net(seed=5), net(seed=5)
+    h = gn.train_backprop(S1, X, Y, learning_rate=0.01, epochs=50, optimizer="adam")
+    assert h.mode == "backprop" and h.train_loss[-1] < h.train_loss[0]
+    assert h.train_loss[0] == gn.SheafTrainer(S2, mode="exact").train(X, Y, epochs=0).train_loss[0]
+    with pytest.raises(gs.SheafError, match="Y has shape"):
+        gn.train_backprop(net(), X, Y[:, :5])
+    with pytest.raises(gs.SheafError, match="mode must be"):
+        gn.SheafTrainer(net(), mode="magic")
+    with pytest.raises(gs.SheafError, match="unknown loss"):
+        gn.SheafTrainer(net(), loss="hinge")

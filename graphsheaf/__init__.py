@@ -16,6 +16,7 @@ from .diffusion import Trajectory, heat_diffusion
 from .drawing import GraphvizNotFoundError, render, to_pydot, write_dot
 from .exceptions import ConvergenceWarning, DivergenceError, NonUniqueExtensionError, SheafError
 from .harmonic import HarmonicExtension, harmonic_extension, restricted_laplacian
+from . import datasets
 from .io import read_json, write_json
 from .linalg import (
                           Boundary,

@@ -39,8 +39,9 @@ __all__ = [
     "discord", "pinned_discord", "spectral_diagnostics", "Discord", "SpectralDiagnostics",
 ]
 from . import losses
-from .training import (SheafTrainer, TrainHistory, backprop_gradients, local_gradients,
-                       train_backprop)
+from .estimators import SheafClassifier, SheafRegressor
+from .training import SheafTrainer, TrainHistory, backprop_gradients, local_gradients, train_backprop
 
 __all__ += ["losses", "SheafTrainer", "TrainHistory", "train_backprop", "local_gradients",
             "backprop_gradients"]
+__all__ += ["SheafRegressor", "SheafClassifier"]

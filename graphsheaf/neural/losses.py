@@ -33,6 +33,10 @@ class Potential:
 
     def value(self, z, y):
         """Total potential (sum over samples)."""
+        return float(np.sum(self.values(z, y)))
+
+    def values(self, z, y):
+        """Potential of each sample, shape (M,)."""
         raise NotImplementedError
 
     def grad(self, z, y):
@@ -77,8 +81,8 @@ class L2(Potential):
 
     name = "l2"
 
-    def value(self, z, y):
-        return 0.5 * float(np.sum((z - y) ** 2))
+    def values(self, z, y):
+        return 0.5 * np.sum((z - y) ** 2, axis=0)
 
     def grad(self, z, y):
         return z - y
@@ -92,8 +96,8 @@ class L1(Potential):
 
     name = "l1"
 
-    def value(self, z, y):
-        return float(np.sum(np.abs(z - y)))
+    def values(self, z, y):
+        return np.sum(np.abs(z - y), axis=0)
 
     def grad(self, z, y):
         return np.sign(z - y)
@@ -111,8 +115,8 @@ class Lp(Potential):
         self.p = float(p)
         self.name = f"lp{self.p:g}"
 
-    def value(self, z, y):
-        return float(np.sum(np.abs(z - y) ** self.p)) / self.p
+    def values(self, z, y):
+        return np.sum(np.abs(z - y) ** self.p, axis=0) / self.p
 
     def grad(self, z, y):
         d = z - y
@@ -137,10 +141,10 @@ class Huber(Potential):
         self.delta = float(delta)
         self.name = f"huber{self.delta:g}"
 
-    def value(self, z, y):
+    def values(self, z, y):
         d = np.abs(z - y)
-        return float(np.sum(np.where(d <= self.delta, 0.5 * d * d,
-                                     self.delta * (d - 0.5 * self.delta))))
+        return np.sum(np.where(d <= self.delta, 0.5 * d * d, self.delta * (d - 0.5 * self.delta)),
+                      axis=0)
 
     def grad(self, z, y):
         return np.clip(z - y, -self.delta, self.delta)
@@ -159,8 +163,8 @@ class SigmoidBCE(Potential):
     activation = "sigmoid"
     logged = "ce"
 
-    def value(self, z, y):
-        return float(np.sum(np.logaddexp(0.0, z) - y * z))
+    def values(self, z, y):
+        return np.sum(np.logaddexp(0.0, z) - y * z, axis=0)
 
     def grad(self, z, y):
         return _sigmoid(z) - y
@@ -177,9 +181,9 @@ class SoftmaxCE(Potential):
     activation = "softmax"
     logged = "ce"
 
-    def value(self, z, y):
+    def values(self, z, y):
         m = z.max(axis=0)
-        return float(np.sum(m + np.log(np.exp(z - m).sum(axis=0)) - np.sum(y * z, axis=0)))
+        return m + np.log(np.exp(z - m).sum(axis=0)) - np.sum(y * z, axis=0)
 
     def grad(self, z, y):
         return _softmax(z) - y
@@ -202,6 +206,9 @@ class Custom(Potential):
 
     def value(self, z, y):
         return float(self._value(z, y))
+
+    def values(self, z, y):
+        return np.array([self.value(z[:, [m]], y[:, [m]]) for m in range(z.shape[1])])
 
     def grad(self, z, y):
         return np.asarray(self._grad(z, y), dtype=float)

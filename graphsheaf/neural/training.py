@@ -30,7 +30,6 @@ with a large response ``GGᵀ`` and rewards large weights; as γ → 0 the updat
 to the backprop gradient. The exact mode defaults to γ = 0.01.
 """
 
-import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -38,10 +37,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._threads import single_blas_thread
-from ..exceptions import ConvergenceWarning, DivergenceError, SheafError
+from ..exceptions import DivergenceError, SheafError
 from .builder import architecture
 from .dynamics import random_source
-from .losses import L2, Huber, L1, get_loss
+from .losses import L1, L2, Huber, get_loss
 
 __all__ = ["SheafTrainer", "TrainHistory", "train_backprop", "make_optimizer", "SGD",
            "Momentum", "Adam", "local_gradients", "backprop_gradients"]
@@ -158,7 +157,7 @@ def _newton_output_shift(z_f, Y, K, loss, gamma, iters=50):
 
     def phi(w):
         quad = 0.5 / gamma * np.einsum("im,mij,jm->m", w, Kinv, w)
-        return quad + _per_sample_value(loss, z_f + w, Y)
+        return quad + loss.values(z_f + w, Y)
 
     for _ in range(iters):
         g = loss.grad(z_f + w, Y)
@@ -167,28 +166,18 @@ def _newton_output_shift(z_f, Y, K, loss, gamma, iters=50):
             break
         J = np.eye(n)[None] + gamma * np.einsum("mij,mjl->mil", K, loss.hess(z_f + w, Y))
         step = -np.linalg.solve(J, F.T[..., None])[..., 0].T
+        if np.abs(step).max() < 1e-15 * max(1.0, np.abs(w).max()):
+            break
         t = np.ones(M)
         f0 = phi(w)
+        tol = 1e-12 * (np.abs(f0) + 1.0)  # rounding near the minimum is not an increase
         for _ in range(30):  # backtracking keeps each sample's objective decreasing
-            trial = w + t * step
-            worse = phi(trial) > f0 + 1e-15 * np.abs(f0)
+            worse = phi(w + t * step) > f0 + tol
             if not worse.any():
                 break
             t = np.where(worse, t * 0.5, t)
         w = w + t * step
     return w
-
-
-def _per_sample_value(loss, z, Y):
-    return np.array([loss.value(z[:, [m]], Y[:, [m]]) for m in range(z.shape[1])]) \
-        if z.shape[1] <= 64 else _vector_value(loss, z, Y)
-
-
-def _vector_value(loss, z, Y):
-    out = np.empty(z.shape[1])
-    for s in range(0, z.shape[1], 64):
-        out[s:s + 64] = [loss.value(z[:, [m]], Y[:, [m]]) for m in range(s, min(s + 64, z.shape[1]))]
-    return out
 
 
 def _exact_step(params, X, Y, loss, gamma, max_passes):
@@ -206,7 +195,7 @@ def _exact_step(params, X, Y, loss, gamma, max_passes):
     z_eq = [z.copy() for z in zs]
     a_eq = [a.copy() for a in acts]
     unsettled = np.zeros(M, dtype=bool)
-    for p in range(max_passes):
+    for _pass in range(max_passes):
         mk = [m[:, todo] for m in masks]
         # K = G Gᵀ per sample: n_out transposed sweeps, batched
         eye = np.broadcast_to(np.eye(n_out)[:, :, None], (n_out, n_out, len(todo)))
@@ -284,7 +273,7 @@ def _three_state(params, X, Y, gamma, samples, z_eq, a_eq, sW, masks):
 
     Returns the samples that still did not settle.
     """
-    from .pinning import ON, OFF, _System, solve_three_state
+    from .pinning import OFF, ON, _System, solve_three_state
     net, k = _LiteNet(params), params.k
     out = f"z{k + 1}"
     coords = np.arange(params.dims[-1])
@@ -731,5 +720,5 @@ class _Scaled(L2):
     def grad(self, z, y):
         return self.factor * self.base.grad(z, y)
 
-    def value(self, z, y):
-        return self.factor * self.base.value(z, y)
+    def values(self, z, y):
+        return self.factor * self.base.values(z, y)

@@ -4,74 +4,34 @@ A sheaf is a ``networkx.DiGraph`` or ``MultiDiGraph`` whose nodes carry a stalk
 dimension ``dim`` and whose edges carry ``source_map`` and ``target_map``. See the
 README for conventions; ``graphsheaf.neural`` holds the neural-network sheaves.
 """
+from . import datasets
 from .cohomology import Cohomology, cohomology
-from .diagnostics import (
-                          dirichlet_energy,
-                          edge_energies,
-                          edge_residuals,
-                          group_energies,
-                          spectral_gap,
-)
+from .diagnostics import (dirichlet_energy, edge_energies, edge_residuals, group_energies,
+                          spectral_gap)
 from .diffusion import Trajectory, heat_diffusion
 from .drawing import GraphvizNotFoundError, render, to_pydot, write_dot
 from .exceptions import ConvergenceWarning, DivergenceError, NonUniqueExtensionError, SheafError
 from .harmonic import HarmonicExtension, harmonic_extension, restricted_laplacian
-from . import datasets
 from .io import read_json, write_json
-from .linalg import (
-                          Boundary,
-                          CoboundaryOperator,
-                          boundary_coordinates,
-                          coboundary_matrix,
-                          cochain_dim,
-                          edge_offsets,
-                          sheaf_laplacian,
-                          stalk_offsets,
-                          to_assignment,
-                          to_vector,
-)
+from .linalg import (Boundary, CoboundaryOperator, boundary_coordinates, coboundary_matrix,
+                     cochain_dim, edge_offsets, sheaf_laplacian, stalk_offsets, to_assignment,
+                     to_vector)
 from .maps import ReLUGate, StateDependentMap, is_state_dependent
 from .sheaves import constant_sheaf, random_sheaf, validate_sheaf
 
 __version__ = "0.1.0"
 
 __all__ = [
-                          "Boundary",
-                          "CoboundaryOperator",
-                          "Cohomology",
-                          "ConvergenceWarning",
-                          "DivergenceError",
-                          "GraphvizNotFoundError",
-                          "HarmonicExtension",
-                          "NonUniqueExtensionError",
-                          "ReLUGate",
-                          "SheafError",
-                          "StateDependentMap",
-                          "Trajectory",
-                          "boundary_coordinates",
-                          "coboundary_matrix",
-                          "cochain_dim",
-                          "cohomology",
-                          "constant_sheaf",
-                          "dirichlet_energy",
-                          "edge_energies",
-                          "edge_offsets",
-                          "edge_residuals",
-                          "group_energies",
-                          "harmonic_extension",
-                          "heat_diffusion",
-                          "is_state_dependent",
-                          "random_sheaf",
-                          "read_json",
-                          "render",
-                          "restricted_laplacian",
-                          "sheaf_laplacian",
-                          "spectral_gap",
-                          "stalk_offsets",
-                          "to_assignment",
-                          "to_pydot",
-                          "to_vector",
-                          "validate_sheaf",
-                          "write_dot",
-                          "write_json",
+    "SheafError", "NonUniqueExtensionError", "ConvergenceWarning", "DivergenceError",
+    "StateDependentMap", "ReLUGate", "is_state_dependent",
+    "validate_sheaf", "constant_sheaf", "random_sheaf",
+    "stalk_offsets", "edge_offsets", "cochain_dim", "to_vector", "to_assignment",
+    "coboundary_matrix", "sheaf_laplacian", "boundary_coordinates", "Boundary",
+    "CoboundaryOperator",
+    "cohomology", "Cohomology",
+    "harmonic_extension", "HarmonicExtension", "restricted_laplacian",
+    "heat_diffusion", "Trajectory",
+    "dirichlet_energy", "edge_energies", "edge_residuals", "group_energies", "spectral_gap",
+    "to_pydot", "write_dot", "render", "GraphvizNotFoundError",
+    "write_json", "read_json", "datasets",
 ]

@@ -55,7 +55,7 @@ def test_decay_rate_matches_twice_lambda_min_of_final_pattern():  # Theorem 4.1
 def test_converges_from_random_starts_with_monotone_energy():  # §7 B8
     rng = np.random.default_rng(0)
     for trial in range(50):
-        depth = 1 + trial % 3
+        depth = 1 + trial % 4
         dims = [2] + [int(rng.integers(2, 6)) for _ in range(depth)] + [1]
         W, b = gn.init_weights(dims, rng=trial)
         b = [rng.standard_normal(len(v)) * 0.2 for v in b]

@@ -2,32 +2,19 @@
 
 Import as ``import graphsheaf.neural as gn``.
 """
-from .builder import (
-                      OutputActivation,
-                      architecture,
-                      from_sklearn,
-                      from_torch,
-                      init_weights,
-                      layer_nodes,
-                      neural_sheaf,
-                      to_weights,
-)
-from .diagnostics import Discord, SpectralDiagnostics, discord, pinned_discord, spectral_diagnostics
+from . import losses
+from .builder import (OutputActivation, architecture, from_sklearn, from_torch, init_weights,
+                      layer_nodes, neural_sheaf, to_weights)
+from .diagnostics import (Discord, SpectralDiagnostics, discord, pinned_discord,
+                          spectral_diagnostics)
 from .dynamics import HeatResult, TorchSeed, heat_equation, parse_pins
-from .forward import (
-                      NetView,
-                      Spectrum,
-                      Unitriangularity,
-                      check_unitriangular,
-                      forward,
-                      forward_boundary,
-                      free_blocks,
-                      pinned_spec,
-                      predict,
-                      restricted_spectrum,
-                      topological_layout,
-)
+from .estimators import SheafClassifier, SheafRegressor
+from .forward import (NetView, Spectrum, Unitriangularity, check_unitriangular, forward,
+                      forward_boundary, free_blocks, pinned_spec, predict, restricted_spectrum,
+                      topological_layout)
 from .pinning import Equilibrium, equilibrium
+from .training import (SheafTrainer, TrainHistory, backprop_gradients, local_gradients,
+                       train_backprop)
 
 __all__ = [
     "neural_sheaf", "init_weights", "to_weights", "from_sklearn", "from_torch", "architecture",
@@ -37,11 +24,6 @@ __all__ = [
     "heat_equation", "HeatResult", "TorchSeed", "parse_pins",
     "equilibrium", "Equilibrium",
     "discord", "pinned_discord", "spectral_diagnostics", "Discord", "SpectralDiagnostics",
+    "losses", "SheafTrainer", "TrainHistory", "train_backprop", "local_gradients",
+    "backprop_gradients", "SheafRegressor", "SheafClassifier",
 ]
-from . import losses
-from .estimators import SheafClassifier, SheafRegressor
-from .training import SheafTrainer, TrainHistory, backprop_gradients, local_gradients, train_backprop
-
-__all__ += ["losses", "SheafTrainer", "TrainHistory", "train_backprop", "local_gradients",
-            "backprop_gradients"]
-__all__ += ["SheafRegressor", "SheafClassifier"]

@@ -13,7 +13,6 @@ import numpy as np
 
 from ..exceptions import ConvergenceWarning, SheafError
 from .builder import init_weights, neural_sheaf, to_weights
-from .forward import predict as _predict
 from .training import SheafTrainer
 
 __all__ = ["SheafRegressor", "SheafClassifier"]

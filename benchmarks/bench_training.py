@@ -1,0 +1,121 @@
+"""Sheaf training against backpropagation, side by side in one run (issue 5).
+
+Per task: final test loss (and accuracy for classifiers) and wall time of
+paper mode (the authors' joint Euler flow), exact mode (equilibrium fast phase,
+local slow phase) and NumPy backprop with gradient descent and with Adam, all from
+the same initial weights, loss and epochs; then the ratios exact/backprop.
+Also the cost of one paper-mode joint step against one NumPy forward+backward pass.
+
+    python benchmarks/bench_training.py [--quick] [--threads T]
+"""
+import argparse
+import os
+import sys
+import time
+import warnings
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import best_of, machine, set_threads  # noqa: E402
+
+
+def run(task, dims, data, output, epochs, paper_steps, lr_adam, lr_gd, seed=0):
+    import numpy as np
+
+    import graphsheaf.neural as gn
+    W, b = gn.init_weights(dims, rng=seed)
+    rows = []
+
+    def fresh():
+        return gn.neural_sheaf([w.copy() for w in W], [v.copy() for v in b], output=output)
+
+    def record(name, hist, seconds):
+        acc = hist.test_accuracy[-1] if hist.test_accuracy else None
+        rows.append((name, hist.test_loss[-1], acc, seconds))
+
+    d = data
+    if paper_steps:
+        S = fresh()
+        t = time.perf_counter()
+        h = gn.SheafTrainer(S, mode="paper", dt=0.005).train(
+            d.X_train, d.Y_train, d.X_test, d.Y_test, epochs=paper_steps // 1000,
+            steps_per_epoch=1000, rng=42, warm_start=output == "identity",
+            init="random" if output == "identity" else "forward")
+        record(f"paper ({paper_steps // 1000}k Euler steps)", h, time.perf_counter() - t)
+    for name, kw in [("exact, Adam", dict(mode="exact", optimizer="adam", learning_rate=lr_adam)),
+                     ("backprop, Adam", dict(optimizer="adam", learning_rate=lr_adam)),
+                     ("exact, GD", dict(mode="exact", optimizer="sgd", learning_rate=lr_gd)),
+                     ("backprop, GD", dict(optimizer="sgd", learning_rate=lr_gd))]:
+        S = fresh()
+        t = time.perf_counter()
+        if name.startswith("backprop"):
+            h = gn.train_backprop(S, d.X_train, d.Y_train, d.X_test, d.Y_test, epochs=epochs, **kw)
+        else:
+            h = gn.SheafTrainer(S, **kw).train(d.X_train, d.Y_train, d.X_test, d.Y_test,
+                                               epochs=epochs)
+        record(f"{name} ({epochs} epochs)", h, time.perf_counter() - t)
+    print(f"\n{task} {dims} ({output} output), {d.X_train.shape[1]} train / {d.X_test.shape[1]} test")
+    print(f"  {'method':34s} {'test loss':>10s} {'test acc':>9s} {'seconds':>8s}")
+    for name, loss, acc, sec in rows:
+        a = f"{acc:9.3f}" if acc is not None else " " * 9
+        print(f"  {name:34s} {loss:10.5f} {a} {sec:8.2f}")
+    by = {r[0].split(" (")[0]: r for r in rows}
+    for opt in ("Adam", "GD"):
+        e, bp = by[f"exact, {opt}"], by[f"backprop, {opt}"]
+        line = f"  exact/backprop ({opt}): test loss {e[1] / bp[1]:.3f}x, time {e[3] / bp[3]:.2f}x"
+        if e[2] is not None:
+            line += f", accuracy {100 * (e[2] - bp[2]):+.1f} points"
+        print(line)
+    return rows
+
+
+def step_cost():
+    import numpy as np
+
+    import graphsheaf as gs
+    import graphsheaf.neural as gn
+    d = gs.datasets.paraboloid(rng=0)
+    W, b = gn.init_weights([2, 30, 1], rng=0)
+    S = gn.neural_sheaf(W, b)
+    tr = gn.SheafTrainer(S, mode="paper", dt=0.005)
+    X, Y = d.X_train, d.Y_train
+    z, a = tr._init_state(X, "random", np.random.default_rng(0).standard_normal)
+    t_step = best_of(lambda: tr._paper_step_full(z, a, X, Y, 1 / 300), 5, 200)
+
+    def fwd_bwd():
+        z1 = W[0] @ X + b[0][:, None]
+        a1 = np.maximum(z1, 0)
+        z2 = W[1] @ a1 + b[1][:, None]
+        g = (z2 - Y) / 300
+        gW2, gb2 = g @ a1.T, g.sum(1)
+        d1 = (W[1].T @ g) * (z1 > 0)
+        return d1 @ X.T, d1.sum(1), gW2, gb2
+    t_np = best_of(fwd_bwd, 5, 200)
+    print(f"\none paper-mode joint step ([2,30,1], 300 samples): {t_step * 1e6:.0f} µs; NumPy "
+          f"forward+backward {t_np * 1e6:.0f} µs; ratio {t_step / t_np:.2f}x (target <= 3x)")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    threads = set_threads(args.threads)
+    import graphsheaf as gs
+    print(f"machine: {machine()}\nBLAS: {threads}")
+    warnings.simplefilter("ignore")
+    q = args.quick
+    run("paraboloid", [2, 30, 1], gs.datasets.paraboloid(rng=0), "identity",
+        epochs=300 if q else 3000, paper_steps=0 if q else 100_000, lr_adam=0.01, lr_gd=0.05)
+    run("circles", [2, 25, 1], gs.datasets.circles(rng=0), "sigmoid",
+        epochs=300 if q else 3000, paper_steps=0 if q else 100_000, lr_adam=0.01, lr_gd=0.5)
+    try:
+        digits = gs.datasets.digits()
+        run("digits", [64, 64, 10], digits, "softmax", epochs=50 if q else 300, paper_steps=0,
+            lr_adam=0.005, lr_gd=0.5)
+    except ImportError as err:
+        print(f"\ndigits skipped: {err}")
+    step_cost()
+
+
+if __name__ == "__main__":
+    main()

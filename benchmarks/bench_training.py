@@ -19,7 +19,6 @@ from _common import best_of, machine, set_threads  # noqa: E402
 
 
 def run(task, dims, data, output, epochs, paper_steps, lr_adam, lr_gd, seed=0):
-    import numpy as np
 
     import graphsheaf.neural as gn
     W, b = gn.init_weights(dims, rng=seed)

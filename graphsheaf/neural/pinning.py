@@ -18,6 +18,7 @@ If the patterns cycle the solver falls back to the heat equation and says so.
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg as la
 
 from .builder import OutputActivation
 from .dynamics import _parse_soft, heat_equation, parse_pins
@@ -130,7 +131,8 @@ class _System:
         b = b - A[:, known] @ fixed[known]
         u = fixed.copy()
         if (~known).any():
-            u[~known] = np.linalg.lstsq(A[:, ~known], b, rcond=None)[0]
+            # full column rank (δ_Ω is unitriangular; dropping columns keeps it): QR suffices
+            u[~known] = la.lstsq(A[:, ~known], b, lapack_driver="gelsy", check_finite=False)[0]
         if net.with_y and isinstance(net.phi, OutputActivation):
             ys = self.start["y"]
             free_y = np.isnan(fixed[ys:ys + net.dims[-1]])

@@ -195,13 +195,14 @@ def _exact_step(params, X, Y, loss, gamma, max_passes):
     z_eq = [z.copy() for z in zs]
     a_eq = [a.copy() for a in acts]
     unsettled = np.zeros(M, dtype=bool)
+    flips = [np.zeros(m.shape, dtype=np.int8) for m in masks]  # on/off changes per neuron
     for _pass in range(max_passes):
         mk = [m[:, todo] for m in masks]
         # K = G Gᵀ per sample: n_out transposed sweeps, batched
         eye = np.broadcast_to(np.eye(n_out)[:, :, None], (n_out, n_out, len(todo)))
         yW, yR = _backward(W, mk, eye)
         sweeps += n_out
-        K = sum(np.einsum("rim,rjm->mij", y, y) for y in yW + yR)
+        K = sum(np.einsum("rim,rjm->mij", y, y, optimize=True) for y in yW + yR)
         # the equilibrium's cochain differs from the forward pass of *this pattern*
         zf = _pattern_forward(params, X[:, todo], mk)
         w = _newton_output_shift(zf[k], Y[:, todo], K, loss, gamma)
@@ -223,6 +224,7 @@ def _exact_step(params, X, Y, loss, gamma, max_passes):
                 bad = (on & (z_new < 0)) | (~on & (z_new > 0))
                 new_masks_bad |= bad.any(axis=0)
                 masks[l][:, todo] = np.where(bad, 1.0 - mk[l], mk[l])
+                flips[l][:, todo] += bad
         if not new_masks_bad.any():
             break
         todo = todo[new_masks_bad]
@@ -232,7 +234,8 @@ def _exact_step(params, X, Y, loss, gamma, max_passes):
     kinked = 0
     if unsettled.any() and isinstance(loss, L2):
         kinked = int(unsettled.sum())
-        left = _three_state(params, X, Y, gamma, np.flatnonzero(unsettled), z_eq, a_eq, sW, masks)
+        left = _three_state(params, X, Y, gamma, np.flatnonzero(unsettled), z_eq, a_eq, sW, masks,
+                            flips)
         unsettled[:] = False
         unsettled[left] = True
     # local rule at the equilibrium: ∂E/∂W_ℓ = r_ℓ a_{ℓ-1}ᵀ with r = W a + b - z = -s^W
@@ -268,19 +271,21 @@ class _LiteNet:
         self.mask = params.mask
 
 
-def _three_state(params, X, Y, gamma, samples, z_eq, a_eq, sW, masks):
+def _three_state(params, X, Y, gamma, samples, z_eq, a_eq, sW, masks, flips):
     """Re-solve samples whose on/off pattern kept flipping with the on/off/kink solver.
 
-    Returns the samples that still did not settle.
+    Neurons that flipped back and forth start in the kink state (z held at 0), which is
+    where such a neuron's minimum lies. Returns the samples that still did not settle.
     """
-    from .pinning import OFF, ON, _System, solve_three_state
+    from .pinning import KINK, OFF, ON, _System, solve_three_state
     net, k = _LiteNet(params), params.k
     out = f"z{k + 1}"
     coords = np.arange(params.dims[-1])
     left = []
     for m in samples:
         system = _System(net, X[:, m], {}, {out: (coords, Y[:, m], gamma)})
-        pattern = [np.where(masks[l][:, m] > 0, ON, OFF) for l in range(k)]
+        pattern = [np.where(flips[l][:, m] >= 2, KINK, np.where(masks[l][:, m] > 0, ON, OFF))
+                   for l in range(k)]
         u, ok, _ = solve_three_state(system, pattern, {}, 50)
         if not ok:
             left.append(m)

@@ -25,6 +25,7 @@ def test_constructor_only_stores_and_params_round_trip():
         reg.set_params(bogus=1)
 
 
+@pytest.mark.filterwarnings("ignore::graphsheaf.exceptions.ConvergenceWarning")
 def test_fit_returns_self_learned_attributes_and_determinism():
     X, y = regression()
     a = gn.SheafRegressor((12,), learning_rate=0.02, max_iter=50, random_state=3)
@@ -52,6 +53,7 @@ def test_modes_learn(mode):
     assert reg.score(X, y) > 0.5 and reg.loss_curve_[-1] < reg.history_.train_loss[0]
 
 
+@pytest.mark.filterwarnings("ignore::graphsheaf.exceptions.ConvergenceWarning")
 def test_classifier_binary_and_multiclass_with_string_labels():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((150, 2))

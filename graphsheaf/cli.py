@@ -184,6 +184,18 @@ def cmd_demo(args):
     return 0
 
 
+def cmd_reproduce(args):
+    from .reproduce import run
+    try:
+        rows = run(out=args.out, quick=args.quick, only=args.only, rng=args.rng)
+    except ValueError as err:
+        raise _InputError(str(err)) from None
+    bad = [r for r in rows if not r.ok]
+    print(f"{len(rows) - len(bad)} of {len(rows)} numbers within tolerance; report: "
+          f"{args.out}/report.md")
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="graphsheaf", description="Cellular sheaves on graphs.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -212,6 +224,13 @@ def build_parser():
     s.add_argument("--allow-nonunique", action="store_true",
                    help="return the minimum-norm extension when it is not unique")
     s.set_defaults(func=cmd_extend)
+    s = sub.add_parser("reproduce", help="rerun the paper's experiments, report beside its numbers")
+    s.add_argument("--quick", action="store_true", help="fewer steps (about a minute)")
+    s.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments")
+    s.add_argument("--out", default="reproduction", help="folder for figures and the report")
+    s.add_argument("--rng", choices=["torch", "numpy"],
+                   help="random streams (default: torch when installed)")
+    s.set_defaults(func=cmd_reproduce)
     s = sub.add_parser("demo", help="the main demo on an embedded default (no arguments needed)")
     s.add_argument("--out", default="graphsheaf-demo", help="folder for the diagram and files")
     s.set_defaults(func=cmd_demo)

@@ -259,9 +259,11 @@ def _write(out, rows, timings, ctx, quick, rng):
         for r in rows:
             w.writerow([r.experiment, r.quantity, r.paper, r.ours, r.rel_diff, r.tolerance, r.kind,
                         r.ok, r.note])
+    streams = ("the authors' PyTorch generator: exact rows are meaningful" if rng == "torch"
+               else "NumPy: only band rows are expected to match")
     lines = ["# Reproduction report", "",
-             f"Streams: **{rng}** ({'the authors’ PyTorch generator: exact rows are meaningful' if rng == 'torch' else 'NumPy: only band rows are expected to match'}); "
-             f"{'quick run (fewer steps)' if quick else 'full run'}. Paper values: `paper-spec.md` §5 and §7.", "",
+             f"Streams: **{rng}** ({streams}); {'quick run (fewer steps)' if quick else 'full run'}. "
+             "Paper values: `paper-spec.md` §5 and §7.", "",
              "| experiment | quantity | paper | ours | rel. diff | tolerance | kind | ok |",
              "|---|---|---:|---:|---:|---:|---|---|"]
     for r in rows:

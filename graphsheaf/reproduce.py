@@ -75,6 +75,14 @@ class _Context:
         self.plt.close(fig)
 
 
+def _output_panel(ax, result, forward_value, label, title):
+    """The output stalk along a heat-equation run against the forward-pass value."""
+    ax.plot(result.output[:, 0, 0], lw=1.2, label=label)
+    ax.axhline(forward_value, ls="--", color="k", label="forward pass")
+    ax.set(xlabel="iteration", ylabel="value", title=title)
+    ax.legend()
+
+
 def exp_convergence(ctx):
     """A / Fig. 6: [2,4,1], weights seed 7, x = (0.5, −0.3), Δt = 0.01, stalks seed 42."""
     import graphsheaf.neural as gn
@@ -101,10 +109,7 @@ def exp_convergence(ctx):
         for s in r.switches:
             ax[0].axvline(s, color="red", lw=0.8, alpha=0.7)
         ax[0].set(xlabel="iteration", ylabel="total discord", title="(a) total discord; red: ReLU crossings")
-        ax[1].plot(r.output[:, 0, 0], lw=1.2, label="output stalk $z^{(2)}$")
-        ax[1].axhline(gn.predict(S, x)[0], ls="--", color="k", label="forward pass")
-        ax[1].set(xlabel="iteration", ylabel="value", title="(b) output stalk")
-        ax[1].legend()
+        _output_panel(ax[1], r, gn.predict(S, x)[0], "output stalk $z^{(2)}$", "(b) output stalk")
         ctx.save(fig, "convergence")
     return rows
 
@@ -132,10 +137,7 @@ def exp_sigmoid(ctx):
             ax[0].semilogy(v, lw=0.8, alpha=0.7, label=f"{e[0]}→{e[1]}")
         ax[0].set(xlabel="iteration", ylabel="discord", title="discord by edge")
         ax[0].legend(fontsize=7, ncol=2)
-        ax[1].plot(r.output[:, 0, 0], lw=1.2, label="σ($z^{(4)}$)")
-        ax[1].axhline(gn.predict(S, x)[0], ls="--", color="k", label="forward pass")
-        ax[1].set(xlabel="iteration", ylabel="output", title="output stalk")
-        ax[1].legend()
+        _output_panel(ax[1], r, gn.predict(S, x)[0], "σ($z^{(4)}$)", "output stalk")
         ctx.save(fig, "sigmoid_dashboard")
     return rows
 

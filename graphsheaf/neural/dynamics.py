@@ -136,6 +136,20 @@ def parse_pins(S, pins, M, *, what="pins"):
     return out
 
 
+def prepare_pinned_inputs(S, X, pins, soft_pins, stiffness):
+    """Checked inputs as columns plus parsed hard and soft pins.
+
+    Returns ``(net, X2, squeeze, hard, soft)`` where ``X2`` has shape (n_0, M) and
+    ``squeeze`` says whether X was a single sample.
+    """
+    net = NetView(S)
+    X = _inputs(net, X)
+    squeeze = X.ndim == 1
+    X2 = X[:, None] if squeeze else X
+    M = X2.shape[1]
+    return net, X2, squeeze, parse_pins(S, pins, M), _parse_soft(S, soft_pins, stiffness, M)
+
+
 def _parse_soft(S, soft_pins, stiffness, M):
     specs, gammas = {}, {}
     for node, spec in (soft_pins or {}).items():
@@ -357,14 +371,9 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
     >>> bool(res.converged), bool(abs(res.state["z2"][0] - gn.predict(S, np.array([0.5, -0.3]))[0]) < 1e-9)
     (True, True)
     """
-    net = NetView(S)
-    X = _inputs(net, X)
-    squeeze = X.ndim == 1
-    X2 = X[:, None] if squeeze else X
+    net, X2, squeeze, hard, soft = prepare_pinned_inputs(S, X, pins, soft_pins, stiffness)
     M = X2.shape[1]
     flow = _Flow(S, X2, output_mode)
-    hard = parse_pins(S, pins, M)
-    soft = _parse_soft(S, soft_pins, stiffness, M)
     for node in soft:
         if node in hard and np.intersect1d(soft[node][0], hard[node][0]).size:
             raise SheafError(f"soft_pins at {node!r} target coordinates that are hard-pinned")

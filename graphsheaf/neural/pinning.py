@@ -21,8 +21,8 @@ import numpy as np
 import scipy.linalg as la
 
 from .builder import OutputActivation
-from .dynamics import _parse_soft, heat_equation, parse_pins
-from .forward import NetView, _extend, _inputs, forward
+from .dynamics import heat_equation, prepare_pinned_inputs
+from .forward import _extend, forward
 
 __all__ = ["Equilibrium", "equilibrium"]
 
@@ -188,13 +188,8 @@ def equilibrium(S, X, *, pins=None, soft_pins=None, stiffness=1.0, max_passes=10
     >>> bool(eq.energy < 1e-20), bool(np.allclose(eq.state["z2"], gn.predict(S, x)))
     (True, True)
     """
-    net = NetView(S)
-    X = _inputs(net, X)
-    squeeze = X.ndim == 1
-    X2 = X[:, None] if squeeze else X
+    net, X2, squeeze, hard, soft = prepare_pinned_inputs(S, X, pins, soft_pins, stiffness)
     M = X2.shape[1]
-    hard = parse_pins(S, pins, M)
-    soft = _parse_soft(S, soft_pins, stiffness, M)
     nonlinear_pinned = isinstance(net.phi, OutputActivation) and ("y" in hard or "y" in soft)
     fwd = forward(S, X2)
     cols, passes, fell, patterns, notes = [], [], [], [], []

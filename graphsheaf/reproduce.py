@@ -8,7 +8,7 @@ and "exact" rows are compared digit for digit; with NumPy streams only the "band
 are meaningful and exact rows are reported for information.
 
 Experiments implemented so far: convergence (A / Fig. 6), sigmoid (E.1), pinning (§5.1),
-spectral_depth (the spectral-gap-vs-depth table), training and circles (B).
+spectral_depth (the spectral-gap-vs-depth table), training and circles (B), depth_time (E.4).
 """
 
 import csv
@@ -254,6 +254,38 @@ def exp_circles(ctx):
     return rows
 
 
+def exp_depth_time(ctx):
+    """E.4: test MSE vs integration time T = Δt·steps for 1, 2, 3 hidden layers (seed 42)."""
+    import graphsheaf as gs
+    import graphsheaf.neural as gn
+    d = gs.datasets.paraboloid(rng=ctx.seed(42))
+    Ts = (0.5, 1, 2.5, 5, 10, 25, 50)
+    configs = [("1H", [2, 30, 1], 0.005, (3.733, 3.174, 1.933, 1.347, 1.131, 0.751, 0.429)),
+               ("2H", [2, 10, 8, 1], 0.01, (5.578, 5.578, 4.160, 3.525, 3.177, 2.964, 2.000)),
+               ("3H", [2, 8, 6, 4, 1], 0.01, (5.691, 5.691, 3.974, 3.302, 2.988, 2.694, 1.905))]
+    rows, curves = [], {}
+    for name, dims, dt, paper in configs:
+        losses = []
+        for T, ref in zip(Ts, paper):
+            n = max(int(T / dt), 100)  # the authors' rule: epochs of at most 1,000 steps
+            S = gn.neural_sheaf(*gn.init_weights(dims, rng=ctx.seed(42)))
+            h = gn.SheafTrainer(S, mode="paper", dt=dt).train(
+                d.X_train, d.Y_train, d.X_test, d.Y_test, epochs=max(n // 1000, 1),
+                steps_per_epoch=min(n, 1000), rng=ctx.seed(42), progress=False)
+            losses.append(h.test_loss[-1])
+            rows.append(Row("depth_time", f"{name} {dims} test MSE at T = {T}", ref, h.test_loss[-1], 1e-3))
+        curves[name] = losses
+    if ctx.plt:
+        fig, ax = ctx.plt.subplots(figsize=(5.5, 3.8))
+        for name, losses in curves.items():
+            ax.loglog(Ts, losses, "o-", label=name)
+        ax.set(xlabel="integration time T = Δt · steps", ylabel="test MSE",
+               title="paraboloid: depth × integration time")
+        ax.legend()
+        ctx.save(fig, "depth_time")
+    return rows
+
+
 EXPERIMENTS = {
     "convergence": exp_convergence,
     "sigmoid": exp_sigmoid,
@@ -261,6 +293,7 @@ EXPERIMENTS = {
     "spectral_depth": exp_spectral_depth,
     "training": exp_training,
     "circles": exp_circles,
+    "depth_time": exp_depth_time,
 }
 
 

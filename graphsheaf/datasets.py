@@ -62,8 +62,10 @@ class _Stream:
         return self.torch.permutation(n) if self.torch else self.np.permutation(n)
 
     def mvn(self, mean, cov, n):
+        # as torch's MultivariateNormal.sample((n,)): noise drawn as (n, 2), x = loc + eps Lᵀ
         L = np.linalg.cholesky(np.asarray(cov, dtype=float))
-        return np.asarray(mean, dtype=float)[:, None] + L @ self.randn(2, n)
+        eps = self.randn(n, 2)
+        return (np.asarray(mean, dtype=float)[None, :] + eps @ L.T).T
 
 
 def _split(name, task, X, Y, n_train):

@@ -210,3 +210,23 @@ def test_train_backprop_same_initialisation_and_errors():
         gn.SheafTrainer(net(), mode="magic")
     with pytest.raises(gs.SheafError, match="unknown loss"):
         gn.SheafTrainer(net(), loss="hinge")
+
+
+@pytest.mark.parametrize("loss", ["l1", ("lp", 1.5), ("huber", 0.5), ("lp", 3.0)])
+def test_exact_mode_with_non_quadratic_potentials(loss):
+    X, Y = data(60, 8)
+    S = net((2, 10, 1), seed=8)
+    h = gn.SheafTrainer(S, mode="exact", loss=loss, optimizer="adam", learning_rate=0.01).train(
+        X, Y, epochs=60)
+    assert h.train_loss[-1] < 0.5 * h.train_loss[0]
+
+
+def test_custom_potential_in_paper_and_exact_modes():
+    X, Y = data(40, 9)
+    quartic = losses.Custom(lambda z, y: np.sum((z - y) ** 4) / 4, lambda z, y: (z - y) ** 3)
+    for mode in ("paper", "exact"):
+        S = net((2, 8, 1), seed=9)
+        kw = dict(dt=0.002) if mode == "paper" else dict(learning_rate=0.01, optimizer="adam")
+        h = gn.SheafTrainer(S, mode=mode, loss=quartic, **kw).train(
+            X, Y, epochs=20, steps_per_epoch=200 if mode == "paper" else None, rng=0)
+        assert h.train_loss[-1] < h.train_loss[0]

@@ -180,6 +180,19 @@ def exp_spectral_depth(ctx):
     return rows
 
 
+def _curve_rows(experiment, method, metric, unit, curve, hist, last, stride, tol):
+    """Rows comparing a history's train/test losses at checkpoints k (record k·stride)."""
+    rows = []
+    for k, (train, test) in curve.items():
+        i = k * stride
+        if i <= last:
+            rows.append(Row(experiment, f"{method} train {metric} at {k}{unit}", train,
+                            hist.train_loss[i], tol))
+            rows.append(Row(experiment, f"{method} test {metric} at {k}{unit}", test,
+                            hist.test_loss[i], tol))
+    return rows
+
+
 def exp_training(ctx):
     """B: paraboloid [2,30,1], weights seed 0, stalks seed 42, β = 1/300, Δt = 0.005."""
     import graphsheaf as gs
@@ -191,23 +204,16 @@ def exp_training(ctx):
     h = gn.SheafTrainer(S, mode="paper", dt=0.005).train(
         d.X_train, d.Y_train, d.X_test, d.Y_test, epochs=epochs, steps_per_epoch=1000,
         rng=ctx.seed(42), progress=False)
-    curve = {0: (12.0996, 10.8848), 1: (1.8925, 1.7274), 2: (1.3962, 1.3305),
-             5: (0.9076, 0.8350), 10: (0.5293, 0.4731), 20: (0.2310, 0.2049),
-             50: (0.0841, 0.1019), 100: (0.063092, 0.086497)}
-    rows = []
-    for k, (tr, te) in curve.items():
-        if k <= epochs:
-            rows.append(Row("training", f"sheaf train MSE at {k}k steps", tr, h.train_loss[k], 5e-4))
-            rows.append(Row("training", f"sheaf test MSE at {k}k steps", te, h.test_loss[k], 5e-4))
+    curve = {0: ("12.0996", "10.8848"), 1: ("1.8925", "1.7274"), 2: ("1.3962", "1.3305"),
+             5: ("0.9076", "0.8350"), 10: ("0.5293", "0.4731"), 20: ("0.2310", "0.2049"),
+             50: ("0.0841", "0.1019"), 100: ("0.063092", "0.086497")}
+    rows = _curve_rows("training", "sheaf", "MSE", "k steps", curve, h, epochs, 1, 5e-4)
     S2 = gn.neural_sheaf([w.copy() for w in W], [v.copy() for v in b])
     sgd_epochs = 1000 if ctx.quick else 10_000
     hs = gn.train_backprop(S2, d.X_train, d.Y_train, d.X_test, d.Y_test, objective="logged",
                            learning_rate=0.005, epochs=sgd_epochs // 100, steps_per_epoch=100)
-    sgd = {1: (0.1387, 0.1592), 10: (0.029372, 0.042516)}
-    for k, (tr, te) in sgd.items():
-        if k * 1000 <= sgd_epochs:
-            rows.append(Row("training", f"SGD train MSE at {k}k epochs", tr, hs.train_loss[k * 10], 5e-3))
-            rows.append(Row("training", f"SGD test MSE at {k}k epochs", te, hs.test_loss[k * 10], 5e-3))
+    sgd = {1: ("0.1387", "0.1592"), 10: ("0.029372", "0.042516")}
+    rows += _curve_rows("training", "SGD", "MSE", "k epochs", sgd, hs, sgd_epochs // 100, 10, 5e-3)
     if ctx.plt:
         fig, ax = ctx.plt.subplots(figsize=(6, 3.8))
         steps = np.array(h.steps)
@@ -232,21 +238,15 @@ def exp_circles(ctx):
     h = gn.SheafTrainer(S, mode="paper", dt=0.005).train(
         d.X_train, d.Y_train, d.X_test, d.Y_test, epochs=epochs, steps_per_epoch=1000,
         rng=ctx.seed(42), warm_start=False, init="forward", progress=False)
-    curve = {0: (0.8076, 0.8347), 1: (0.5768, 0.6255), 10: (0.2648, 0.2889),
-             50: (0.0941, 0.0930), 100: (0.055875, 0.053357)}
-    rows = []
-    for k, (tr, te) in curve.items():
-        if k <= epochs:
-            rows.append(Row("circles", f"sheaf train CE at {k}k steps", tr, h.train_loss[k], 5e-4))
-            rows.append(Row("circles", f"sheaf test CE at {k}k steps", te, h.test_loss[k], 5e-4))
+    curve = {0: ("0.8076", "0.8347"), 1: ("0.5768", "0.6255"), 10: ("0.2648", "0.2889"),
+             50: ("0.0941", "0.0930"), 100: ("0.055875", "0.053357")}
+    rows = _curve_rows("circles", "sheaf", "CE", "k steps", curve, h, epochs, 1, 5e-4)
     S2 = gn.neural_sheaf([w.copy() for w in W], [v.copy() for v in b], output="sigmoid")
     sgd_epochs = 1000 if ctx.quick else 10_000
     hs = gn.train_backprop(S2, d.X_train, d.Y_train, d.X_test, d.Y_test, objective="logged",
                            learning_rate=0.01, epochs=sgd_epochs // 100, steps_per_epoch=100)
-    for k, (tr, te) in {1: (0.2740, 0.2940), 5: (0.0511, 0.0487), 10: (0.023926, 0.022224)}.items():
-        if k * 1000 <= sgd_epochs:
-            rows.append(Row("circles", f"SGD train CE at {k}k epochs", tr, hs.train_loss[k * 10], 5e-3))
-            rows.append(Row("circles", f"SGD test CE at {k}k epochs", te, hs.test_loss[k * 10], 5e-3))
+    sgd = {1: ("0.2740", "0.2940"), 5: ("0.0511", "0.0487"), 10: ("0.023926", "0.022224")}
+    rows += _curve_rows("circles", "SGD", "CE", "k epochs", sgd, hs, sgd_epochs // 100, 10, 5e-3)
     if ctx.plt:
         g = np.linspace(-3.5, 3.5, 80)
         G = np.stack(np.meshgrid(g, g)).reshape(2, -1)

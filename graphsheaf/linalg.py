@@ -91,9 +91,7 @@ def stalk_offsets(G, nodelist=None, *, dim="dim"):
 def _edge_dim(data, e, source_map):
     if source_map not in data:
         raise SheafError(f"edge {edge_label(e)} has no {source_map!r} attribute")
-    A = data[source_map]
-    shape = A.shape if (is_state_dependent(A) or hasattr(A, "shape")) else np.shape(A)
-    return int(shape[0])
+    return _map_rows(data[source_map])
 
 
 def edge_offsets(G, edgelist=None, *, source_map="source_map"):

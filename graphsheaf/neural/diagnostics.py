@@ -16,6 +16,7 @@ from .dynamics import heat_equation
 from .forward import (
     NetView,
     _restricted_delta,
+    edge_square_norms,
     forward,
     free_blocks,
     topological_layout,
@@ -67,22 +68,12 @@ def discord(S, state, *, X=None):
     0.0
     """
     net = NetView(S)
-    per = {}
     for node in S:
         if node not in state:
             raise SheafError(f"state has no value for node {node!r}")
     val = {v: np.asarray(x, dtype=float) for v, x in state.items()}
     val = {v: x[:, None] if x.ndim == 1 else x for v, x in val.items()}
-    for l, (u, v) in enumerate(net.affine):
-        r = net.W[l] @ val[u][:net.dims[l]] + net.c[l][:, None] - val[v]
-        per[(u, v)] = np.sum(r * r, axis=0)
-    for l in range(1, net.k + 1):
-        z = val[f"z{l}"]
-        q = np.where(net.mask(z), z, 0.0) - val[f"a{l}"][:net.dims[l]]
-        per[(f"z{l}", f"a{l}")] = np.sum(q * q, axis=0)
-    if net.with_y:
-        d = net.output_value(val[f"z{net.k + 1}"]) - val["y"]
-        per[(f"z{net.k + 1}", "y")] = np.sum(d * d, axis=0)
+    per = edge_square_norms(net, val)
     edges = {e: float(v.mean()) for e, v in per.items()}
     by_kind, by_layer = {}, {}
     for e, v in edges.items():

@@ -69,6 +69,25 @@ class NetView:
         return np.asarray(self.phi) @ z
 
 
+def edge_square_norms(net, state):
+    """Per-sample ``‖(δc)_e‖²`` of every edge of a neural sheaf (output edge through φ itself).
+
+    ``state`` maps nodes to values of shape (dim, M); returns edge -> array (M,).
+    """
+    out = {}
+    for l, (u, v) in enumerate(net.affine):
+        r = net.W[l] @ state[u][:net.dims[l]] + net.c[l][:, None] - state[v]
+        out[(u, v)] = np.sum(r * r, axis=0)
+    for l in range(1, net.k + 1):
+        z = state[f"z{l}"]
+        q = np.where(net.mask(z), z, 0.0) - state[f"a{l}"][:net.dims[l]]
+        out[(f"z{l}", f"a{l}")] = np.sum(q * q, axis=0)
+    if net.with_y:
+        d = net.output_value(state[f"z{net.k + 1}"]) - state["y"]
+        out[(f"z{net.k + 1}", "y")] = np.sum(d * d, axis=0)
+    return out
+
+
 def _inputs(net, X):
     X = np.asarray(X, dtype=float)
     if X.ndim not in (1, 2) or X.shape[0] != net.dims[0]:

@@ -22,7 +22,7 @@ import scipy.linalg as la
 
 from .builder import OutputActivation
 from .dynamics import heat_equation, prepare_pinned_inputs
-from .forward import _extend, forward
+from .forward import _extend, edge_square_norms, forward
 
 __all__ = ["Equilibrium", "equilibrium"]
 
@@ -298,19 +298,7 @@ def _to_state(system, U, X2, net):
 
 
 def _edge_energies(net, state, soft):
-    out = {}
-    k = net.k
-    for l, (u, v) in enumerate(net.affine):
-        a = state[u][:net.dims[l]]
-        r = net.W[l] @ a + net.c[l][:, None] - state[v]
-        out[(u, v)] = 0.5 * np.sum(r * r, axis=0)
-    for l in range(1, k + 1):
-        z = state[f"z{l}"]
-        q = np.where(net.mask(z), z, 0.0) - state[f"a{l}"][:net.dims[l]]
-        out[(f"z{l}", f"a{l}")] = 0.5 * np.sum(q * q, axis=0)
-    if net.with_y:
-        d = net.output_value(state[f"z{k + 1}"]) - state["y"]
-        out[(f"z{k + 1}", "y")] = 0.5 * np.sum(d * d, axis=0)
+    out = {e: 0.5 * v for e, v in edge_square_norms(net, state).items()}
     for node, (coords, target, gamma) in soft.items():
         d = state[node][coords] - target
         out[("soft", node)] = 0.5 * gamma * np.sum(d * d, axis=0)

@@ -208,3 +208,18 @@ def test_property_forward_det_pd_energy_h0(net):
     scale = max(1.0, max(np.abs(v).max() for v in f.values()))
     assert max(np.abs(ext[v] - f[v]).max() for v in S) < 1e-8 * scale
     assert gs.cohomology(S, relative_to=gn.pinned_spec(S), state=f, bases=False).h0 == 0
+
+
+def test_forward_stalks_share_one_slab_in_cochain_order_and_out_reuses_it():
+    W, b = gn.init_weights([3, 5, 4, 2], rng=3)
+    S = gn.neural_sheaf(W, b)
+    X = np.random.default_rng(4).standard_normal((3, 7))
+    x = gn.forward(S, X)
+    base = x["x"].base
+    assert base is not None and all(v.base is base for v in x.values())
+    np.testing.assert_array_equal(base, gs.to_vector(S, x))
+    again = gn.forward(S, 2 * X, out=x)
+    assert again is x and x["x"].base is base
+    fresh = gn.forward(S, 2 * X)
+    for node in fresh:
+        np.testing.assert_array_equal(x[node], fresh[node])

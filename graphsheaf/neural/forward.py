@@ -125,7 +125,9 @@ def forward(S, X, *, out=None, check_finite=True):
     -------
     dict
         ``"x"`` -> x̄, ``"z1"`` -> z^(1), ``"a1"`` -> ā^(1), ..., and ``"y"`` when
-        present; values have shape (dim,) or (dim, M).
+        present; values have shape (dim,) or (dim, M). The stalks up to the output
+        pre-activation are views of one array laid out as :func:`graphsheaf.to_vector`
+        would stack them (their common ``.base``), so keeping any one stalk keeps all.
 
     Examples
     --------
@@ -138,25 +140,35 @@ def forward(S, X, *, out=None, check_finite=True):
     net = NetView(S)
     a = _inputs(net, X) if check_finite else np.asarray(X, dtype=float)
     tail = a.shape[1:]
-    res = {} if out is None else out
+    rows = {"x": net.dims[0] + net.ones[0]}
+    for l in range(net.k + 1):
+        rows[f"z{l + 1}"] = net.dims[l + 1]
+        if l < net.k:
+            rows[f"a{l + 1}"] = net.dims[l + 1] + net.ones[l + 1]
+    if out is not None and all(k in out and out[k].shape == (r,) + tail for k, r in rows.items()):
+        res = out
+    else:
+        # every stalk is a view into one (N, M) slab in node order, so the result costs a
+        # single allocation (NumPy's allocator reuses it across calls instead of faulting in
+        # fresh pages for each stalk), and the slab is the cochain vector of to_vector
+        slab = np.empty((sum(rows.values()),) + tail)
+        res = {} if out is None else out
+        start = 0
+        for node, r in rows.items():
+            res[node] = slab[start:start + r]
+            start += r
 
-    def buffer(node, rows):
-        arr = res.get(node)
-        if arr is None or arr.shape != (rows,) + tail:
-            arr = res[node] = np.empty((rows,) + tail)
-        return arr
-
-    x_bar = buffer("x", net.dims[0] + net.ones[0])
+    x_bar = res["x"]
     x_bar[:net.dims[0]] = a
     x_bar[net.dims[0]:] = 1.0
     for l in range(net.k + 1):
-        z = buffer(f"z{l + 1}", net.dims[l + 1])
+        z = res[f"z{l + 1}"]
         np.matmul(net.W[l], a, out=z)
         z += net.c[l] if z.ndim == 1 else net.c[l][:, None]
         if l < net.k:
             # ā = [R_z z; 1] written in place: the real part is a view that feeds the next layer
             n = z.shape[0]
-            ext = buffer(f"a{l + 1}", n + net.ones[l + 1])
+            ext = res[f"a{l + 1}"]
             a = ext[:n]
             if net.strict:
                 np.multiply(z, z > 0, out=a)

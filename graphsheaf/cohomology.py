@@ -18,7 +18,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .exceptions import SheafError
-from .linalg import boundary_coordinates, coboundary_matrix, edge_table
+from .linalg import _coboundary_of, boundary_coordinates, edge_table
 from .maps import is_state_dependent
 
 __all__ = ["Cohomology", "cohomology"]
@@ -127,8 +127,7 @@ def cohomology(G, *, relative_to=None, tol=None, method="auto", state=None, base
     free[boundary.index] = False
     if method == "exact":
         return _exact(G, table, free, boundary, bases, n0, n1, source_map, target_map)
-    delta = coboundary_matrix(G, table.nodelist, state=state, dim=dim, source_map=source_map,
-                              target_map=target_map, validate=False)
+    delta = _coboundary_of(G, table, state, dim, source_map, target_map)
     h0_cols, h1_cols = [], []
     h0 = h1 = 0
     sig_zero, sig_nonzero, max_tol = 0.0, np.inf, 0.0

@@ -141,9 +141,8 @@ def heat_diffusion(G, x0, t, *, boundary=None, method="expm", step=None, state=N
 
 
 def _frozen(G, op, state, dim, source_map, target_map):
-    from .linalg import coboundary_matrix
-    return coboundary_matrix(G, op.table.nodelist, state=state, dim=dim, source_map=source_map,
-                             target_map=target_map, validate=False)
+    from .linalg import _coboundary_of
+    return _coboundary_of(G, op.table, state, dim, source_map, target_map)
 
 
 def _lambda_max(L):

@@ -14,7 +14,7 @@ from .cohomology import DENSE_LIMIT, _sparse_kernel
 from .exceptions import NonUniqueExtensionError, SheafError
 from .linalg import (
     boundary_coordinates,
-    coboundary_matrix,
+    _coboundary_of,
     edge_table,
     to_assignment,
 )
@@ -61,8 +61,7 @@ def restricted_laplacian(G, boundary, *, state=None, dim="dim", source_map="sour
     table = edge_table(G, dim=dim, source_map=source_map, target_map=target_map,
                        validate=validate)
     b = boundary_coordinates(G, boundary, table.nodelist, dim=dim)
-    delta = coboundary_matrix(G, table.nodelist, state=state, dim=dim, source_map=source_map,
-                              target_map=target_map, validate=False)
+    delta = _coboundary_of(G, table, state, dim, source_map, target_map)
     free = np.setdiff1d(np.arange(delta.shape[1]), b.index)
     D_f, D_b = delta[:, free], delta[:, b.index]
     return (D_f.T @ D_f).tocsr(), (D_f.T @ D_b).tocsr(), free, b.index
@@ -113,7 +112,7 @@ def harmonic_extension(G, boundary, *, state=None, allow_nonunique=False, tol=No
     table = edge_table(G, dim=dim, source_map=source_map, target_map=target_map,
                        validate=validate)
     b = boundary_coordinates(G, boundary, table.nodelist, dim=dim, require_values=True)
-    stateful = any(is_state_dependent(m) for m in table.maps)
+    stateful = table.has_state_maps
     kw = dict(dim=dim, source_map=source_map, target_map=target_map)
     batched_state = stateful and state is not None and _state_batch(state) is not None
     if not batched_state:
@@ -167,7 +166,7 @@ def _package(G, table, vec, energy, undetermined, method):
 
 
 def _solve(G, table, pinned, values, state, allow_nonunique, tol, method, kw, as_vector=False):
-    delta = coboundary_matrix(G, table.nodelist, state=state, validate=False, **kw)
+    delta = _coboundary_of(G, table, state, **kw)
     n = delta.shape[1]
     free = np.setdiff1d(np.arange(n), pinned)
     D_f, D_b = delta[:, free], delta[:, pinned]

@@ -6,6 +6,8 @@ Orientation convention (used everywhere in graphsheaf): for an edge ``e = (u, v)
 on the orientation; ``δx``, per-edge residuals and H^1 representatives do.
 """
 
+import itertools
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -347,8 +349,11 @@ def edge_table(G, nodelist=None, edgelist=None, *, dim="dim", source_map="source
     else:
         table = EdgeTable(G, nodelist, edgelist, source_map, target_map)
         table.dims = _dims(G, nodelist, dim)
-        rows = np.array([_map_rows(m) for m in table.maps], dtype=np.int64)
-        table.edge_dims = rows[table.codes_a] if rows.size else np.zeros(0, dtype=np.int64)
+        if table.stack_a is not None:
+            table.edge_dims = np.full(len(table.tails), table.stack_a.shape[1], dtype=np.int64)
+        else:
+            rows = np.array([_map_rows(m) for m in table.maps], dtype=np.int64)
+            table.edge_dims = rows[table.codes_a] if rows.size else np.zeros(0, dtype=np.int64)
     table.nodelist = nodelist
     table.node_start = _starts(table.dims)
     table.edge_start = _starts(table.edge_dims)
@@ -359,6 +364,10 @@ class _Evaluated:
     """Maps of an edge table evaluated at a state: dense float arrays or sparse matrices."""
 
     def __init__(self, G, table, state, dim, source_map, target_map):
+        self.table = table
+        self.uniform = _uniform_blocks(table)
+        if self.uniform is not None:  # every map dense and of one shape per side: no per-map work
+            return
         state = _as_dict_state(G, state, table.nodelist, dim)
         mats = [None if is_state_dependent(m) else
                 (m if sp.issparse(m) else np.asarray(m, dtype=float)) for m in table.maps]
@@ -379,12 +388,14 @@ class _Evaluated:
                     codes[i] = len(mats)
                     mats.append(np.asarray(m.matrix(s), dtype=float))
         self.mats, self.codes_a, self.codes_b = mats, codes_a, codes_b
-        self.table = table
 
     def groups(self):
-        """Yield (edge indices, tail codes, head codes) of edges whose dense blocks share shapes;
-        then (indices, None, None) for edges with a sparse map."""
+        """Yield the edge indices of groups whose dense blocks share shapes, then the
+        edges with a sparse map."""
         t = self.table
+        if self.uniform is not None:
+            yield np.arange(len(t.tails))
+            return
         n = len(self.mats)
         is_sparse = np.array([sp.issparse(m) for m in self.mats], dtype=bool)
         cols = np.array([-1 if m is None else m.shape[1] for m in self.mats],
@@ -406,15 +417,39 @@ class _Evaluated:
         if sparse_edges.size:
             yield sparse_edges
 
-    def stack(self, codes, idx):
-        """Blocks (n, r, c) for edges idx, and whether they are one shared map."""
-        c = codes[idx]
+    def stack(self, side, idx):
+        """Blocks (n, r, c) of side "a" (tails) or "b" for edges idx, and whether they are
+        one shared map."""
+        if self.uniform is not None:
+            S = self.uniform[0 if side == "a" else 1]
+            return (S if len(idx) == len(S) else S[idx]), False
+        c = (self.codes_a if side == "a" else self.codes_b)[idx]
         if np.all(c == c[0]):
             return self.mats[c[0]][None], True
         return np.stack([self.mats[k] for k in c]), False
 
     def is_sparse_group(self, idx):
+        if self.uniform is not None:
+            return False
         return sp.issparse(self.mats[self.codes_a[idx[0]]]) or sp.issparse(self.mats[self.codes_b[idx[0]]])
+
+
+def _uniform_blocks(table):
+    """(A, B) as float arrays (E, r, c_a), (E, r, c_b) when at least one side is stacked and
+    the other is stacked too or one shared dense ndarray; else None."""
+    if table.stack_a is None and table.stack_b is None:
+        return None
+    E = len(table.tails)
+    out = []
+    for stack, maps in ((table.stack_a, table.A), (table.stack_b, table.B)):
+        if stack is None:
+            first = maps[0]
+            if type(first) is not np.ndarray or first.ndim != 2 or first.dtype.kind not in "fiub" \
+                    or not all(map(operator.is_, maps, itertools.repeat(first))):
+                return None
+            stack = np.broadcast_to(first, (E,) + first.shape)
+        out.append(stack.astype(float, copy=False))
+    return tuple(out)
 
 
 def _block_coo(row0, col0, blocks, sign, shared):
@@ -474,31 +509,81 @@ def coboundary_matrix(G, nodelist=None, edgelist=None, *, state=None, dim="dim",
     """
     table = edge_table(G, nodelist, edgelist, dim=dim, source_map=source_map,
                        target_map=target_map, validate=validate)
-    ev = _Evaluated(G, table, state, dim, source_map, target_map)
-    return _assemble_coboundary(table, ev)
+    return _coboundary_of(G, table, state, dim, source_map, target_map)
+
+
+def _coboundary_of(G, table, state=None, dim="dim", source_map="source_map", target_map="target_map"):
+    """δ of an already built edge table (callers that hold one skip re-reading the graph)."""
+    return _assemble_coboundary(table, _Evaluated(G, table, state, dim, source_map, target_map))
 
 
 def _assemble_coboundary(table, ev):
     """δ as CSR from evaluated maps: COO triplets per block-shape group, one conversion."""
+    if ev.uniform is not None:
+        return _coboundary_uniform(table, *ev.uniform)
     rows, cols, data = [], [], []
     for idx in ev.groups():
         row0 = table.edge_start[idx]
-        for codes, ends, sign in ((ev.codes_a, table.tails, -1.0), (ev.codes_b, table.heads, 1.0)):
+        for side, ends, sign in (("a", table.tails, -1.0), ("b", table.heads, 1.0)):
             col0 = table.node_start[ends[idx]]
             if ev.is_sparse_group(idx):
+                codes = ev.codes_a if side == "a" else ev.codes_b
                 for r0, c0, k in zip(row0, col0, codes[idx]):
                     M = sp.coo_array(ev.mats[k])
                     rows.append(r0 + M.row)
                     cols.append(c0 + M.col)
                     data.append(sign * M.data.astype(float))
                 continue
-            blocks, shared = ev.stack(codes, idx)
+            blocks, shared = ev.stack(side, idx)
             r, c, v = _block_coo(row0, col0, blocks, sign, shared)
             rows.append(r)
             cols.append(c)
             data.append(v)
     shape = (int(table.edge_start[-1]), int(table.node_start[-1]))
     return _coo_to_csr(rows, cols, data, shape)
+
+
+def _index_type(*extents):
+    return np.int32 if max(extents, default=0) < 2**31 - 1 else np.int64
+
+
+def _coboundary_uniform(table, A, B):
+    """δ written straight into CSR arrays when all maps on a side share one shape.
+
+    Every row of edge e holds the c_a entries of its tail block then the c_b entries of
+    its head block (swapped where the head comes first, so indices are sorted): the
+    arrays are exactly the nonzeros, with no COO stage and no sort.
+    """
+    E, r, ca = A.shape
+    cb = B.shape[2]
+    shape = (int(table.edge_start[-1]), int(table.node_start[-1]))
+    w = ca + cb
+    itype = _index_type(shape[1], E * r * w)
+    if E * r * w == 0:
+        return sp.csr_array(shape)
+    tail0 = table.node_start[table.tails].astype(itype)
+    head0 = table.node_start[table.heads].astype(itype)
+    cols = np.empty((E, w), dtype=itype)
+    np.add(tail0[:, None], np.arange(ca, dtype=itype), out=cols[:, :ca])
+    np.add(head0[:, None], np.arange(cb, dtype=itype), out=cols[:, ca:])
+    data = np.empty((E, r, w))
+    np.negative(A, out=data[:, :, :ca])
+    data[:, :, ca:] = B
+    swap = np.flatnonzero(tail0 > head0)
+    if swap.size:
+        perm = (np.arange(w) + ca) % w  # head block first
+        cols[swap] = cols[swap][:, perm]
+        data[swap] = data[swap][:, :, perm]
+    indices = (cols if r == 1 else np.repeat(cols, r, axis=0)).reshape(-1)
+    del cols
+    indptr = np.arange(0, E * r * w + 1, w, dtype=itype)
+    out = sp.csr_array((data.reshape(-1), indices, indptr), shape=shape)
+    if np.any(tail0 == head0):  # a self-loop puts both blocks in the same columns
+        out.sum_duplicates()
+    else:
+        out.has_canonical_format = True
+    out.eliminate_zeros()
+    return out
 
 
 def _coo_to_csr(rows, cols, data, shape):
@@ -548,6 +633,11 @@ def sheaf_laplacian(G, nodelist=None, *, state=None, dim="dim", source_map="sour
     table = edge_table(G, nodelist, None, dim=dim, source_map=source_map,
                        target_map=target_map, validate=validate)
     ev = _Evaluated(G, table, state, dim, source_map, target_map)
+    if ev.uniform is not None:
+        A, B = ev.uniform
+        d = A.shape[2]
+        if B.shape[2] == d and d > 0 and np.all(table.dims == d):
+            return _laplacian_uniform(table, A, B)
     rows, cols, data = [], [], []
     for idx in ev.groups():
         t0, h0 = table.node_start[table.tails[idx]], table.node_start[table.heads[idx]]
@@ -561,8 +651,8 @@ def sheaf_laplacian(G, nodelist=None, *, state=None, dim="dim", source_map="sour
                     cols.append(c0 + M.col)
                     data.append(sign * M.data)
             continue
-        A, shared_a = ev.stack(ev.codes_a, idx)
-        B, shared_b = ev.stack(ev.codes_b, idx)
+        A, shared_a = ev.stack("a", idx)
+        B, shared_b = ev.stack("b", idx)
         shared = shared_a and shared_b
         if not shared:  # broadcast a shared side so the per-edge products line up
             A = np.broadcast_to(A, (len(idx),) + A.shape[1:])
@@ -576,6 +666,63 @@ def sheaf_laplacian(G, nodelist=None, *, state=None, dim="dim", source_map="sour
             data.append(v)
     n = int(table.node_start[-1])
     return _coo_to_csr(rows, cols, data, (n, n))
+
+
+def _laplacian_uniform(table, A, B):
+    """L for stalks all of dim d and maps (E, r, d): d×d blocks summed per node pair, then
+    one block-sparse (BSR) array converted to CSR, so the work and memory stay near the
+    size of the nonzeros."""
+    E, _, d = A.shape
+    n = len(table.dims)
+    t, h = table.tails, table.heads
+    itype = _index_type(n * d, E)
+    # diagonal blocks: Σ AᵀA over edges leaving the node + Σ BᵀB over edges entering it
+    diag = np.empty((n, d * d))
+    AtA = np.einsum("nij,nik->njk", A, A).reshape(E, d * d)
+    BtB = np.einsum("nij,nik->njk", B, B).reshape(E, d * d)
+    for k in range(d * d):  # d² weighted bincounts, each vectorised over the edges
+        diag[:, k] = np.bincount(t, AtA[:, k], n) + np.bincount(h, BtB[:, k], n)
+    del AtA, BtB
+    AtB = np.einsum("nij,nik->njk", A, B)
+    loops = t == h
+    if loops.any():  # a self-loop's cross terms -AᵀB - BᵀA land on its own diagonal block
+        l = np.flatnonzero(loops)
+        cross = (AtB[l] + AtB[l].transpose(0, 2, 1)).reshape(len(l), d * d)
+        for k in range(d * d):
+            diag[:, k] -= np.bincount(t[l], cross[:, k], n)
+        keep = ~loops
+        t, h, AtB = t[keep], h[keep], AtB[keep]
+    m = len(t)
+    # block (row, col) keys: the diagonal, then (t, h) for -AᵀB, then (h, t) for -BᵀA
+    key = np.empty(n + 2 * m, dtype=np.int64)
+    key[:n] = np.arange(n, dtype=np.int64) * (n + 1)
+    np.multiply(t, n, out=key[n:n + m])
+    key[n:n + m] += h
+    np.multiply(h, n, out=key[n + m:])
+    key[n + m:] += t
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    # gather the blocks in sorted order straight from their three sources
+    blocks = np.empty((len(order), d, d))
+    src = order < n
+    blocks[src] = diag.reshape(n, d, d)[order[src]]
+    src = (order >= n) & (order < n + m)
+    blocks[src] = -AtB[order[src] - n]
+    src = order >= n + m
+    blocks[src] = -AtB[order[src] - n - m].transpose(0, 2, 1)
+    del src, order, diag, AtB
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    if len(starts) < len(key):  # parallel or antiparallel edges share a block: sum them
+        blocks = np.add.reduceat(blocks, starts, axis=0)
+        key = key[starts]
+    rows = key // n
+    indptr = np.zeros(n + 1, dtype=itype)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    indices = (key - rows * n).astype(itype)
+    del key, rows
+    L = sp.bsr_array((blocks, indices, indptr), shape=(n * d, n * d)).tocsr()
+    L.eliminate_zeros()
+    return L
 
 
 class CoboundaryOperator:
@@ -606,9 +753,9 @@ class CoboundaryOperator:
                            target_map=target_map, validate=validate)
         self.table = table
         self.shape = (int(table.edge_start[-1]), int(table.node_start[-1]))
-        stateful = np.array([is_state_dependent(m) for m in table.maps], dtype=bool)
         self.stateful_ends = []  # (rows slice, cols slice, node, map, sign)
-        if stateful.any():
+        if table.has_state_maps:
+            stateful = np.array([is_state_dependent(m) for m in table.maps], dtype=bool)
             ns, es = table.node_start, table.edge_start
             for codes, ends, maps, _end, sign in ((table.codes_a, table.tails, table.A, 0, -1.0),
                                                  (table.codes_b, table.heads, table.B, 1, 1.0)):
@@ -623,9 +770,7 @@ class CoboundaryOperator:
     def _constant_part(self, G, dim, source_map, target_map):
         table = self.table
         if not self.stateful_ends:
-            return coboundary_matrix(G, table.nodelist, table.edges if table._edges else None,
-                                     dim=dim, source_map=source_map, target_map=target_map,
-                                     validate=False)
+            return _coboundary_of(G, table, None, dim, source_map, target_map)
         # evaluate every state-dependent map as a zero matrix of its shape
         state = {v: np.zeros(int(d)) for v, d in zip(table.nodelist, table.dims)}
         ev = _Evaluated(G, table, state, dim, source_map, target_map)

@@ -92,6 +92,12 @@ class EdgeTable:
     objects and ``edges`` the edge tuples (built on first use). Each *distinct* map
     object is classified once (``codes_a``/``codes_b`` index into ``maps``), so a sheaf
     whose edges share one map (a constant sheaf) costs one check, not one per edge.
+
+    When every map on one side is a plain numeric ndarray of one shape (random maps on a
+    large graph), that side is also held as one stacked array ``stack_a``/``stack_b`` of
+    shape (E, rows, cols), built in one C-level pass; vectorised consumers use it and
+    never look at the maps one by one (``maps`` and the codes are then built only if
+    asked for).
     """
 
     def __init__(self, G, nodelist, edgelist, source_map, target_map):
@@ -126,9 +132,42 @@ class EdgeTable:
             self.heads = np.array([index[e[1]] for e in edgelist], dtype=np.int64)
         self.A = _column(datas, source_map)
         self.B = _column(datas, target_map)
-        self.maps = []
-        self.codes_a = self._codes(self.A, source_map)
-        self.codes_b = self._codes(self.B, target_map)
+        self._attrs = (source_map, target_map)
+        self.stack_a = _stacked(self.A)
+        self.stack_b = _stacked(self.B)
+        self._maps = None
+
+    def side_codes(self, side):
+        """Codes of side ``"a"`` (tails, source maps) or ``"b"``, built on first use."""
+        if self._maps is None:
+            self._maps, self._side = [], {}
+        if side not in self._side:
+            maps, attr = (self.A, self._attrs[0]) if side == "a" else (self.B, self._attrs[1])
+            with _gc_paused():
+                self._side[side] = self._codes(maps, attr)
+        return self._side[side]
+
+    @property
+    def maps(self):
+        """Distinct map objects; ``codes_a``/``codes_b`` index into this list."""
+        self.side_codes("a")
+        self.side_codes("b")
+        return self._maps
+
+    @property
+    def codes_a(self):
+        return self.side_codes("a")
+
+    @property
+    def codes_b(self):
+        return self.side_codes("b")
+
+    @property
+    def has_state_maps(self):
+        """True when some edge carries a state-dependent map."""
+        if self.stack_a is not None and self.stack_b is not None:
+            return False
+        return any(is_state_dependent(m) for m in self.maps)
 
     @property
     def edges(self):
@@ -143,17 +182,36 @@ class EdgeTable:
         if all(m is first for m in maps):  # one shared map object
             if first is _MISSING:
                 raise SheafError(f"{_where(self.edges[0])} has no {attr!r} attribute")
-            self.maps.append(first)
-            return np.full(len(maps), len(self.maps) - 1, dtype=np.int64)
+            self._maps.append(first)
+            return np.full(len(maps), len(self._maps) - 1, dtype=np.int64)
         pos = {}
         for m in maps:
             if id(m) not in pos:
-                pos[id(m)] = len(self.maps) + len(pos)
+                pos[id(m)] = len(self._maps) + len(pos)
                 if m is _MISSING:
                     i = next(i for i, x in enumerate(maps) if x is _MISSING)
                     raise SheafError(f"{_where(self.edges[i])} has no {attr!r} attribute")
-        self.maps.extend({id(m): m for m in maps}.values())
+        self._maps.extend({id(m): m for m in maps}.values())
         return np.fromiter((pos[id(m)] for m in maps), dtype=np.int64, count=len(maps))
+
+
+def _stacked(maps):
+    """All maps as one (E, r, c) array when they are numeric 2-D arrays of one shape, else None.
+
+    A side whose edges share a single map object is left to the shared-map paths. NumPy
+    discovers the common shape itself: ragged shapes, sparse or state-dependent maps
+    and missing attributes make it fail or give an object array, and the per-map paths
+    take over.
+    """
+    if len(maps) < 2 or all(map(operator.is_, maps, itertools.repeat(maps[0]))):
+        return None
+    try:
+        stack = np.array(maps)
+    except (ValueError, TypeError):
+        return None
+    if stack.ndim != 3 or stack.dtype.kind not in "fiub":
+        return None
+    return stack
 
 
 def _is_range(nodelist):
@@ -247,6 +305,25 @@ def _classify_maps(maps):
     return shapes, problems
 
 
+def _side_shapes(table, side):
+    """Per-edge (rows, cols) of one side's maps and whether their entries are bad."""
+    stack = table.stack_a if side == "a" else table.stack_b
+    n = len(table.tails)
+    if stack is not None:
+        shapes = np.broadcast_to(np.array(stack.shape[1:], dtype=np.int64), (n, 2))
+        if stack.dtype.kind == "f" and stack.size:
+            bad = ~np.isfinite(stack).all(axis=(1, 2))
+        else:
+            bad = np.zeros(n, dtype=bool)
+        return shapes, bad
+    codes = table.side_codes(side)
+    distinct, local = np.unique(codes, return_inverse=True)
+    shapes, problems = _classify_maps([table._maps[i] for i in distinct])
+    entry_bad = np.array([p is not None for p in problems], dtype=bool)
+    local = local.ravel()
+    return shapes[local], (entry_bad[local] if entry_bad.size else np.zeros(n, dtype=bool))
+
+
 def _validated_table(G, nodelist, edgelist, dim, source_map, target_map):
     """Validate ``G`` and return its :class:`EdgeTable` and node dims (in nodelist order)."""
     if not isinstance(G, nx.Graph):
@@ -262,13 +339,10 @@ def _validated_table(G, nodelist, edgelist, dim, source_map, target_map):
     else:
         dims = np.array([_check_dim(G, v, dim) for v in nodelist], dtype=np.int64)
     table = EdgeTable(G, nodelist, edgelist, source_map, target_map)
-    shapes, problems = _classify_maps(table.maps)
-    sa, sb = shapes[table.codes_a], shapes[table.codes_b]
+    sa, bad_a = _side_shapes(table, "a")
+    sb, bad_b = _side_shapes(table, "b")
     bad = ((sa[:, 0] < 0) | (sb[:, 0] < 0) | (sa[:, 1] != dims[table.tails])
-           | (sb[:, 1] != dims[table.heads]) | (sa[:, 0] != sb[:, 0]))
-    entry_bad = np.array([p is not None for p in problems], dtype=bool)
-    if entry_bad.size:
-        bad |= entry_bad[table.codes_a] | entry_bad[table.codes_b]
+           | (sb[:, 1] != dims[table.heads]) | (sa[:, 0] != sb[:, 0]) | bad_a | bad_b)
     if np.any(bad):
         i = int(np.flatnonzero(bad)[0])
         e = table.edges[i]

@@ -3,7 +3,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from hypothesis import given, settings
+
 import graphsheaf as gs
+
+from .strategies import uniform_sheaves, unstacked
 
 
 def test_offsets_and_vectors_round_trip():
@@ -148,3 +152,29 @@ def test_cochain_dim():
     assert gs.cochain_dim(G, 0) == 6 and gs.cochain_dim(G, 1) == 6
     with pytest.raises(ValueError):
         gs.cochain_dim(G, 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(uniform_sheaves())
+def test_stacked_assembly_equals_the_per_map_path(G):
+    H = unstacked(G)
+    D, D_ref = gs.coboundary_matrix(G), gs.coboundary_matrix(H)
+    np.testing.assert_array_equal(D.toarray(), D_ref.toarray())
+    assert D.has_canonical_format and not np.any(D.data == 0)
+    L, L_ref = gs.sheaf_laplacian(G), gs.sheaf_laplacian(H)
+    np.testing.assert_allclose(L.toarray(), L_ref.toarray(), atol=1e-12)
+    np.testing.assert_allclose(L.toarray(), (D.T @ D).toarray(), atol=1e-12)
+    assert not np.any(L.data == 0)
+
+
+def test_stacked_maps_report_the_bad_edge():
+    G = gs.random_sheaf(nx.gnm_random_graph(30, 60, seed=1, directed=True), dims=2, edge_dims=2, rng=0)
+    u, v = list(G.edges)[17]
+    G.edges[u, v]["target_map"][1, 0] = np.nan
+    with pytest.raises(gs.SheafError, match=rf"edge {u} -> {v}: target_map has a non-finite entry"):
+        gs.sheaf_laplacian(G)
+    G.edges[u, v]["target_map"] = np.ones((2, 2))
+    G.add_node(99, dim=3)
+    G.add_edge(99, 0, source_map=np.ones((2, 2)), target_map=np.ones((2, 2)))
+    with pytest.raises(gs.SheafError, match=r"edge 99 -> 0: source_map has shape \(2, 2\), but node 99 has dim 3"):
+        gs.coboundary_matrix(G)

@@ -20,6 +20,7 @@ import scipy.sparse.linalg as spla
 from .exceptions import SheafError
 from .linalg import _coboundary_of, boundary_coordinates, edge_table
 from .maps import is_state_dependent
+from .solvers import DIRECT_FILL_LIMIT, cokernel_basis, envelope_size, probe_kernel
 
 __all__ = ["Cohomology", "cohomology"]
 
@@ -142,7 +143,8 @@ def cohomology(G, *, relative_to=None, tol=None, method="auto", state=None, base
         if kind == "dense":
             res = _dense_kernel(block.toarray(), tol, bases)
         else:
-            res = _sparse_kernel(block, tol, bases)
+            groups = (_blocks_of(cols, table.node_start), _blocks_of(rows, table.edge_start))
+            res = _sparse_kernel(block, tol, bases, groups)
         k0, k1, N0, N1, sz, snz, t = res
         h0 += k0
         h1 += k1
@@ -217,7 +219,14 @@ def _dense_kernel(D, tol, bases):
     return n - r, m - r, N0, N1, sz, snz, float(t)
 
 
-def _sparse_kernel(D, tol, bases):
+def _blocks_of(ids, starts):
+    """(compact block number, position inside the block) of coordinates ``ids``."""
+    owner = np.searchsorted(starts, ids, side="right") - 1
+    _, compact = np.unique(owner, return_inverse=True)
+    return compact.ravel(), ids - starts[owner]
+
+
+def _sparse_kernel(D, tol, bases, groups=None):
     """Kernel and cokernel of a large sparse block via shift-invert Lanczos.
 
     The rank is counted on the smaller Gram matrix (δδᵀ when δ is wide, δᵀδ when it
@@ -230,6 +239,10 @@ def _sparse_kernel(D, tol, bases):
     if smax == 0:
         return (n, m, np.eye(n) if bases else None, np.eye(m) if bases else None, 0.0, np.inf, 0.0)
     t = np.sqrt(max(m, n) * np.finfo(float).eps) * smax if tol is None else tol
+    if groups is not None:
+        small_gram = D @ D.T if m <= n else D.T @ D
+        if envelope_size(small_gram) > DIRECT_FILL_LIMIT:  # a factorisation would not fit
+            return _probed_kernel(D, t, bases, groups)
     if m <= n:
         k1, N1, sz, snz = _small_singular(D @ D.T, t, need_vectors=bases)
         rank = m - k1
@@ -240,6 +253,29 @@ def _sparse_kernel(D, tol, bases):
         rank = n - k0
         k1 = m - rank
         N1 = _kernel_vectors(D @ D.T, k1) if bases else None
+    return k0, k1, N0, N1, sz, snz, float(t)
+
+
+def _probed_kernel(D, t, bases, groups):
+    """Kernel and cokernel dimensions (and bases) of D by randomized probing (no factorisation)."""
+    m, n = D.shape
+    col_groups, row_groups = groups
+    sides = [(D, col_groups, n), (sp.csr_array(D.T), row_groups, m)]  # ker D, then ker Dᵀ
+    small = 1 if m <= n else 0  # probe the smaller Gram matrix for the counts
+    X, g, dim = sides[small]
+    k_small, N_small, sz, snz, _ = probe_kernel(X, *g, t, need_vectors=bases)
+    rank = dim - k_small
+    dim2 = sides[1 - small][2]
+    k_big = dim2 - rank
+    N_big = None
+    if bases:
+        if k_big * dim2 > MAX_DENSE_BASIS:
+            raise SheafError(f"a cohomology basis of {k_big} vectors of length {dim2} is too large "
+                             "to compute densely; pass bases=False to get the dimensions only")
+        # ker of the other side is ker Xᵀ: project random vectors with solves on XᵀX
+        N_big = cokernel_basis(X, *g, k_big)
+    k0, k1 = (k_small, k_big) if small == 0 else (k_big, k_small)
+    N0, N1 = (N_small, N_big) if small == 0 else (N_big, N_small)
     return k0, k1, N0, N1, sz, snz, float(t)
 
 

@@ -189,17 +189,54 @@ def _expm_path(L_ff, c, X0, free, times):
     return out
 
 
+def _accumulate_product(L):
+    """Return ``f(x, y)`` doing ``y += L @ x`` in place for CSR ``L`` (x of shape (n,) or (n, k)).
+
+    SciPy's compiled CSR kernels write into ``y`` directly; if they are unavailable the
+    public product is used (one temporary per call).
+    """
+    L = sp.csr_array(L)
+    L.sort_indices()
+    try:
+        from scipy.sparse import _sparsetools as kernels
+        kernels.csr_matvec, kernels.csr_matvecs  # noqa: B018 - present in this SciPy?
+    except (ImportError, AttributeError):  # pragma: no cover - older or newer SciPy layouts
+        def product(x, y):
+            np.add(y, L @ x, out=y)
+        return product
+    n_row, n_col = L.shape
+    indptr, indices, data = L.indptr, L.indices, L.data
+
+    def product(x, y):
+        if x.ndim == 1:
+            kernels.csr_matvec(n_row, n_col, indptr, indices, data, x, y)
+        else:
+            kernels.csr_matvecs(n_row, n_col, x.shape[1], indptr, indices, data, x.ravel(), y.ravel())
+    return product
+
+
 def _euler_linear(L_ff, c, X0, free, times, h):
+    """Explicit Euler x ← x - h (L x + c): two preallocated buffers, no allocation per step."""
     X = X0.copy()
-    x = X[free]
+    x = np.ascontiguousarray(X[free])
+    force = np.ascontiguousarray(np.broadcast_to(c, x.shape))
+    y = np.empty_like(x)
+    product = _accumulate_product(L_ff)
+
+    def step(hh):
+        np.copyto(y, force)
+        product(x, y)  # y = L x + c
+        np.multiply(y, hh, out=y)
+        np.subtract(x, y, out=x)
+
     out, now = [], 0.0
     for tt in times:
         n_full = int(np.floor((tt - now) / h + 1e-12))
         for _ in range(n_full):
-            x -= h * (L_ff @ x + c)
+            step(h)
         rest = (tt - now) - n_full * h
         if rest > 1e-15 * max(1.0, tt):
-            x -= rest * (L_ff @ x + c)
+            step(rest)
         now = tt
         if not np.all(np.isfinite(x)):
             raise DivergenceError("Euler diffusion produced non-finite values")

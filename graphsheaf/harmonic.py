@@ -6,12 +6,15 @@ Dirichlet energy ½‖δx‖² over the free coordinates Ω:
 H^0(G, U; F) = ker δ_Ω vanishes.
 """
 
+import warnings
+
 import numpy as np
 import scipy.linalg as la
+import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .cohomology import DENSE_LIMIT, _sparse_kernel
-from .exceptions import NonUniqueExtensionError, SheafError
+from .exceptions import ConvergenceWarning, NonUniqueExtensionError, SheafError
 from .linalg import (
     boundary_coordinates,
     _coboundary_of,
@@ -19,6 +22,7 @@ from .linalg import (
     to_assignment,
 )
 from .maps import is_state_dependent
+from .solvers import DIRECT_FILL_LIMIT, BlockJacobi, factor_fill_estimate, pcg
 
 __all__ = ["HarmonicExtension", "harmonic_extension", "restricted_laplacian"]
 
@@ -35,13 +39,20 @@ class HarmonicExtension(dict):
         Dirichlet energy ½‖δx‖² of the extension (per sample for batched boundaries):
         zero exactly when the boundary data extend to a global section.
     method : str
-        "dense" (SVD of δ_Ω), "lu" (sparse LU of L[Ω,Ω]) or "lsmr" (minimum-norm
-        sparse least squares).
+        "dense" (SVD of δ_Ω), "lu" (sparse LU of L[Ω,Ω]), "cg" (matrix-free
+        preconditioned conjugate gradients) or "lsmr" (minimum-norm sparse least squares).
+    iterations : int or None
+        Conjugate-gradient iterations ("cg" only).
+    fill_estimate : int or None
+        With ``method="auto"`` on a large problem: the estimated factor size (entries)
+        that decided between "lu" and "cg" (see :mod:`graphsheaf.solvers`).
     """
 
     undetermined = None
     energy = None
     method = None
+    iterations = None
+    fill_estimate = None
 
 
 def restricted_laplacian(G, boundary, *, state=None, dim="dim", source_map="source_map",
@@ -68,7 +79,7 @@ def restricted_laplacian(G, boundary, *, state=None, dim="dim", source_map="sour
 
 
 def harmonic_extension(G, boundary, *, state=None, allow_nonunique=False, tol=None,
-                       method="auto", dim="dim", source_map="source_map",
+                       method="auto", rtol=1e-10, maxiter=None, dim="dim", source_map="source_map",
                        target_map="target_map", validate=True):
     """Extend boundary data to the whole sheaf by minimising the Dirichlet energy.
 
@@ -89,9 +100,17 @@ def harmonic_extension(G, boundary, *, state=None, allow_nonunique=False, tol=No
         returned and ``result.undetermined`` spans the free directions.
     tol : float, optional
         Singular-value threshold deciding uniqueness (as in :func:`cohomology`).
-    method : {"auto", "dense", "sparse"}
-        Dense SVD of δ_Ω for small problems; sparse LU of L[Ω,Ω] (factored once for
-        every right-hand side) for large ones.
+    method : {"auto", "dense", "sparse", "cg"}
+        "dense": SVD of δ_Ω. "sparse": sparse LU of L[Ω,Ω], factored once for every
+        right-hand side. "cg": Jacobi-preconditioned conjugate gradients applying δ_Ω
+        and δ_Ωᵀ (L[Ω,Ω] is never formed), all right-hand sides at once. "auto" takes
+        "dense" up to ``DENSE_LIMIT`` coordinates, then "sparse" when the estimated
+        factor fits (:data:`graphsheaf.solvers.DIRECT_FILL_LIMIT` entries) and "cg"
+        otherwise; ``result.method`` and ``result.fill_estimate`` report the choice.
+    rtol : float, default 1e-10
+        Relative residual at which conjugate gradients stop.
+    maxiter : int, optional
+        Conjugate-gradient iteration limit (a :class:`ConvergenceWarning` when reached).
 
     Returns
     -------
@@ -107,16 +126,17 @@ def harmonic_extension(G, boundary, *, state=None, allow_nonunique=False, tol=No
     >>> [round(float(x[v][0]), 12) for v in G]
     [0.0, 0.5, 1.0, 1.5, 2.0]
     """
-    if method not in ("auto", "dense", "sparse"):
-        raise ValueError(f"method must be 'auto', 'dense' or 'sparse', got {method!r}")
+    if method not in ("auto", "dense", "sparse", "cg"):
+        raise ValueError(f"method must be 'auto', 'dense', 'sparse' or 'cg', got {method!r}")
     table = edge_table(G, dim=dim, source_map=source_map, target_map=target_map,
                        validate=validate)
     b = boundary_coordinates(G, boundary, table.nodelist, dim=dim, require_values=True)
     stateful = table.has_state_maps
     kw = dict(dim=dim, source_map=source_map, target_map=target_map)
+    solver = dict(rtol=rtol, maxiter=maxiter)
     batched_state = stateful and state is not None and _state_batch(state) is not None
     if not batched_state:
-        return _solve(G, table, b.index, b.values, state, allow_nonunique, tol, method, kw)
+        return _solve(G, table, b.index, b.values, state, allow_nonunique, tol, method, kw, solver)
     # one operator per distinct evaluated pattern, each factored once
     M = _state_batch(state)
     values = b.values if b.values.ndim == 2 else np.repeat(b.values[:, None], M, axis=1)
@@ -131,7 +151,7 @@ def harmonic_extension(G, boundary, *, state=None, allow_nonunique=False, tol=No
         cols = [m for m in range(M) if keys[m] == key]
         col_state = {v: np.asarray(s)[:, cols[0]] for v, s in state.items()}
         res = _solve(G, table, b.index, values[:, cols], col_state, allow_nonunique, tol,
-                     method, kw, as_vector=True)
+                     method, kw, solver, as_vector=True)
         out_vec[:, cols] = res[0]
         energy[cols] = res[1]
         undetermined = res[2] if undetermined is None or res[2].shape[1] > undetermined.shape[1] \
@@ -157,33 +177,46 @@ def _pattern_key(table, state_col):
     return b"|".join(parts)
 
 
-def _package(G, table, vec, energy, undetermined, method):
+def _package(G, table, vec, energy, undetermined, method, info=None):
     out = HarmonicExtension(to_assignment(G, vec, table.nodelist))
     out.undetermined = undetermined
     out.energy = energy if np.ndim(energy) else float(energy)
     out.method = method
+    for key, value in (info or {}).items():
+        setattr(out, key, value)
     return out
 
 
-def _solve(G, table, pinned, values, state, allow_nonunique, tol, method, kw, as_vector=False):
+def _solve(G, table, pinned, values, state, allow_nonunique, tol, method, kw, solver,
+           as_vector=False):
     delta = _coboundary_of(G, table, state, **kw)
     n = delta.shape[1]
     free = np.setdiff1d(np.arange(n), pinned)
     D_f, D_b = delta[:, free], delta[:, pinned]
     rhs = -(D_b @ values)  # we want δ_f x_f ≈ rhs in least squares
-    kind = method
+    kind, info = method, {}
     if kind == "auto":
-        kind = "dense" if max(D_f.shape) <= DENSE_LIMIT else "sparse"
+        if max(D_f.shape) <= DENSE_LIMIT:
+            kind = "dense"
+        else:
+            free_counts = np.diff(np.searchsorted(free, table.node_start))
+            info["fill_estimate"] = factor_fill_estimate(table, free_counts)
+            kind = "sparse" if info["fill_estimate"] <= DIRECT_FILL_LIMIT else "cg"
     if kind == "dense":
         x_f, N = _dense_solve(D_f.toarray(), rhs, tol)
         used = "dense"
+    elif kind == "cg":
+        node_of = np.searchsorted(table.node_start, free, side="right") - 1
+        precond = BlockJacobi(D_f, node_of, free - table.node_start[node_of])
+        x_f, N, used, info["iterations"] = _cg_solve(D_f, rhs, tol, allow_nonunique, precond,
+                                                     **solver)
     else:
         x_f, N, used = _sparse_solve(D_f, rhs, tol, allow_nonunique)
     basis = np.zeros((n, N.shape[1]))
     basis[free] = N
     if N.shape[1] and not allow_nonunique:
-        raise NonUniqueExtensionError(_nonunique_message(table, basis), basis,
-                                      _directions(table, basis))
+        raise NonUniqueExtensionError(_nonunique_message(table, basis, at_least=used == "cg"),
+                                      basis, _directions(table, basis))
     vec = np.zeros((n,) + values.shape[1:])
     vec[pinned] = values
     vec[free] = x_f
@@ -191,7 +224,45 @@ def _solve(G, table, pinned, values, state, allow_nonunique, tol, method, kw, as
     energy = 0.5 * np.sum(r * r, axis=0)
     if as_vector:
         return vec, energy, basis, used
-    return _package(G, table, vec, energy, basis, used)
+    return _package(G, table, vec, energy, basis, used, info)
+
+
+def _singular_threshold(D_f, n, tol):
+    """The σ_min threshold of the direct path: sqrt(n eps) ‖L‖^½ (‖L‖₁ bounded by ‖δ‖₁‖δ‖_∞)."""
+    if tol is not None:
+        return tol
+    scale = spla.norm(D_f, 1) * spla.norm(D_f, np.inf)
+    return np.sqrt(n * np.finfo(float).eps) * np.sqrt(scale)
+
+
+def _cg_solve(D_f, rhs, tol, allow_nonunique, precond, rtol=1e-10, maxiter=None):
+    """Matrix-free PCG on δ_fᵀδ_f x = δ_fᵀ rhs, with one extra probe column for uniqueness.
+
+    The probe solves L x = L z for a random z. PCG iterates stay in M⁻¹ range(L), so at
+    convergence k = z - x lies in ker L and vanishes (for almost every z) exactly when
+    the kernel is trivial; k is then tested against the direct path's σ_min threshold.
+    """
+    m, n = D_f.shape
+    D_f = sp.csr_array(D_f)
+    DT = D_f.T
+    cols = rhs.reshape(m, -1)
+    z = np.random.default_rng(0).standard_normal(n)
+    B = np.column_stack([DT @ cols, DT @ (D_f @ z)])
+    X, its, relres = pcg(lambda P: DT @ (D_f @ P), B, precond, rtol=rtol, maxiter=maxiter)
+    converged = relres.max() <= np.sqrt(rtol)
+    if not converged:
+        warnings.warn(f"conjugate gradients stopped after {its} iterations at relative residual "
+                      f"{relres.max():.1e} (rtol {rtol:.0e}); raise maxiter or use method='sparse'",
+                      ConvergenceWarning, stacklevel=4)
+    k = z - X[:, -1]
+    knorm = np.linalg.norm(k)
+    t = _singular_threshold(D_f, n, tol)
+    if converged and knorm > 1e-8 * np.linalg.norm(z) and np.linalg.norm(D_f @ k) <= t * knorm:
+        if allow_nonunique:  # the minimum-norm solution needs the whole kernel
+            return (*_sparse_solve(D_f, rhs, tol, True), its)
+        return None, (k / knorm)[:, None], "cg", its
+    x = X[:, :-1]
+    return (x if rhs.ndim == 2 else x[:, 0]), np.zeros((n, 0)), "cg", its
 
 
 def _dense_solve(D, rhs, tol):
@@ -251,9 +322,10 @@ def _directions(table, basis):
     return out
 
 
-def _nonunique_message(table, basis):
+def _nonunique_message(table, basis, at_least=False):
     h = basis.shape[1]
     lines = "; ".join(_directions(table, basis)[:4])
-    return (f"the boundary does not determine the extension: H^0(G, B; F) has dimension {h} "
+    size = f"at least {h} (conjugate gradients found a free direction)" if at_least else f"{h}"
+    return (f"the boundary does not determine the extension: H^0(G, B; F) has dimension {size} "
             f"({lines}{'; ...' if h > 4 else ''}). Pin more coordinates, or pass "
             "allow_nonunique=True for the minimum-norm solution")

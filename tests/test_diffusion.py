@@ -91,3 +91,26 @@ def test_state_dependent_euler_and_errors():
     np.testing.assert_allclose([x["z"][0], x["a"][0]], [-2.0, 0.0], atol=1e-8)
     with pytest.raises(gs.SheafError, match="non-decreasing"):
         gs.heat_diffusion(G, x0, [1.0, 0.5], method="euler")
+
+
+@pytest.mark.parametrize("k", [None, 3])
+def test_euler_product_accumulates_in_place_without_temporaries(k):
+    import tracemalloc
+
+    from graphsheaf.diffusion import _accumulate_product
+
+    G = gs.random_sheaf(nx.gnm_random_graph(20000, 60000, seed=0, directed=True), dims=2,
+                        edge_dims=2, rng=0)
+    L = gs.sheaf_laplacian(G)
+    rng = np.random.default_rng(0)
+    shape = (L.shape[0],) if k is None else (L.shape[0], k)
+    x, y = rng.standard_normal(shape), rng.standard_normal(shape)
+    expected = y + L @ x
+    product = _accumulate_product(L)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    product(x, y)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+    assert peak - base < x.nbytes // 4  # no vector-sized temporary

@@ -18,7 +18,7 @@ def dense_reference(G, boundary):
     return x
 
 
-@pytest.mark.parametrize("method", ["dense", "sparse"])
+@pytest.mark.parametrize("method", ["dense", "sparse", "cg"])
 def test_matches_dense_solve(method):
     G = gs.random_sheaf(nx.grid_2d_graph(4, 4), dims=2, edge_dims=2, rng=1)
     boundary = {(0, 0): [1.0, -1.0], (3, 3): {0: 2.0}, (0, 3): [0.5, 0.25]}
@@ -67,7 +67,7 @@ def test_nonunique_raises_naming_directions():
     assert err.value.basis.shape == (5, 1)
 
 
-@pytest.mark.parametrize("method", ["dense", "sparse"])
+@pytest.mark.parametrize("method", ["dense", "sparse", "cg"])
 def test_allow_nonunique_gives_minimum_norm(method):
     g = nx.disjoint_union(nx.path_graph(3), nx.path_graph(2))
     G = gs.constant_sheaf(g)
@@ -121,3 +121,40 @@ def test_extension_minimises_energy_property(G):
     np.testing.assert_allclose(grad, 0, atol=1e-7 * max(1.0, np.abs(L).max() * np.abs(v).max()))
     # minimum norm: no component along undetermined directions
     np.testing.assert_allclose(x.undetermined.T @ v, 0, atol=1e-7 * max(1, np.abs(v).max()))
+
+
+def test_cg_detects_a_free_direction():
+    g = nx.disjoint_union(nx.path_graph(3), nx.path_graph(2))
+    with pytest.raises(gs.NonUniqueExtensionError, match=r"at least 1 .*nodes 3, 4") as err:
+        gs.harmonic_extension(gs.constant_sheaf(g), {0: [1.0]}, method="cg")
+    # the direction found is constant on the unpinned component, zero elsewhere
+    d = err.value.basis[:, 0]
+    np.testing.assert_allclose(np.abs(d), [0, 0, 0, 2 ** -0.5, 2 ** -0.5], atol=1e-6)
+
+
+def test_auto_chooses_lu_for_a_band_and_cg_for_a_random_graph():
+    path = gs.constant_sheaf(nx.path_graph(1500), dim=2)
+    x = gs.harmonic_extension(path, {0: [1.0, 0.0], 1499: [0.0, 1.0]})
+    assert x.method == "lu" and x.fill_estimate <= gs.solvers.DIRECT_FILL_LIMIT
+    g = nx.gnm_random_graph(1000, 3000, seed=0, directed=True)
+    g.remove_nodes_from(list(nx.isolates(g)))  # an isolated node is never determined
+    S = gs.random_sheaf(g, dims=3, edge_dims=3, rng=1)
+    boundary = {v: np.ones(3) for v in list(S)[::100]}
+    x = gs.harmonic_extension(S, boundary, method="auto")
+    lu = gs.harmonic_extension(S, boundary, method="sparse")
+    assert x.method in ("lu", "cg") and x.fill_estimate > 0
+    cg = gs.harmonic_extension(S, boundary, method="cg")
+    assert cg.method == "cg" and cg.iterations > 0
+    np.testing.assert_allclose(gs.to_vector(S, cg), gs.to_vector(S, lu), atol=1e-7)
+    assert abs(cg.energy - lu.energy) <= 1e-9 * lu.energy
+
+
+def test_cg_batched_and_convergence_warning():
+    G = gs.random_sheaf(nx.grid_2d_graph(6, 6), dims=2, edge_dims=2, rng=5)
+    B = np.random.default_rng(1).standard_normal((2, 3))
+    boundary = {(0, 0): B, (5, 5): {0: np.arange(3.0)}}
+    cg = gs.harmonic_extension(G, boundary, method="cg")
+    ref = gs.harmonic_extension(G, boundary, method="dense")
+    np.testing.assert_allclose(gs.to_vector(G, cg), gs.to_vector(G, ref), atol=1e-8)
+    with pytest.warns(gs.ConvergenceWarning, match="conjugate gradients stopped after 2 iterations"):
+        gs.harmonic_extension(G, boundary, method="cg", maxiter=2)

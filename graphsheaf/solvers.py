@@ -1,0 +1,274 @@
+"""Solving the normal equations δ_Ωᵀδ_Ω x = δ_Ωᵀ r of a harmonic extension at scale.
+
+Two large-problem solvers, and the rule that picks between them:
+
+* a direct sparse LU factorisation of L[Ω,Ω] (exact to rounding, reusable for every
+  right-hand side) when its fill fits in memory;
+* preconditioned conjugate gradients that never form L[Ω,Ω]: each iteration applies δ_Ω
+  and then δ_Ωᵀ (two sparse products), preconditioned by the inverses of the stalk
+  blocks on the diagonal of L[Ω,Ω] (block Jacobi). Memory is the coboundary plus a few
+  vectors per right-hand side and one d×d block per node.
+
+The fill of a factorisation is estimated from the envelope of the node graph in
+reverse Cuthill–McKee order (the factor of a matrix fits in its envelope), scaled by
+the stalk dimensions. The estimate is an upper bound for a banded factorisation and is
+deliberately conservative: graphs without a narrow band (random graphs, expanders)
+go to conjugate gradients, whose iteration count depends on the conditioning and not on
+the fill.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+__all__ = ["DIRECT_FILL_LIMIT", "BlockJacobi", "envelope_size", "factor_fill_estimate", "jacobi", "pcg",
+           "cokernel_basis", "probe_kernel"]
+
+#: estimated factor entries above which "auto" prefers conjugate gradients (~0.5 GB of LU)
+DIRECT_FILL_LIMIT = 3 * 10**7
+
+
+def factor_fill_estimate(table, free_counts):
+    """Estimated entries of a factor of L[Ω,Ω] from the RCM envelope of the node graph.
+
+    Parameters
+    ----------
+    table : edge table of the sheaf (tails, heads, node dims)
+    free_counts : array (n_nodes,)
+        Number of free coordinates of each node.
+
+    Returns
+    -------
+    int
+        Σ over nodes of (free coordinates) × (free coordinates of the nodes between its
+        furthest earlier neighbour and itself, in RCM order): the envelope in coordinates.
+    """
+    n = len(free_counts)
+    keep = (free_counts[table.tails] > 0) & (free_counts[table.heads] > 0)
+    t, h = table.tails[keep], table.heads[keep]
+    A = sp.csr_array((np.ones(2 * len(t), dtype=np.int8), (np.r_[t, h], np.r_[h, t])), shape=(n, n))
+    perm = reverse_cuthill_mckee(A, symmetric_mode=True)
+    pos = np.empty(n, dtype=np.int64)
+    pos[perm] = np.arange(n)
+    # first (lowest RCM position) neighbour of each node, itself when it has none earlier
+    first = pos.copy()
+    if len(t):
+        np.minimum.at(first, t, pos[h])
+        np.minimum.at(first, h, pos[t])
+    counts_in_order = free_counts[perm].astype(np.int64)
+    before = np.r_[0, np.cumsum(counts_in_order)]  # free coordinates before each RCM position
+    width = before[pos + 1] - before[first]  # coordinates from the first neighbour to the node
+    return int(np.sum(free_counts * width))
+
+
+def envelope_size(M):
+    """Entries in the envelope of the symmetric sparse matrix M after reverse Cuthill–McKee
+    reordering: an upper bound on the fill of a banded factorisation of M."""
+    M = sp.csr_array(M)
+    n = M.shape[0]
+    if n == 0:
+        return 0
+    perm = reverse_cuthill_mckee(M, symmetric_mode=True)
+    P = M[perm][:, perm].tocsr()
+    rows = np.arange(n)
+    first = rows.copy()
+    nonempty = np.flatnonzero(np.diff(P.indptr))
+    if nonempty.size:
+        first[nonempty] = np.minimum(rows[nonempty],
+                                     np.minimum.reduceat(P.indices, P.indptr[nonempty]))
+    return int(np.sum(rows - first + 1))
+
+
+def probe_kernel(X, node_of, local_of, threshold, *, need_vectors=True, start=8, rtol=1e-10,
+                 maxiter=None, rng=0):
+    """Kernel of XᵀX (singular values of X below ``threshold``) by randomized probing.
+
+    For random z, conjugate gradients on XᵀX y = XᵀX z (block-Jacobi preconditioned,
+    matrix-free) converge to a y with z - y in the kernel (the step is repeated once when
+    that converges, shrinking the part of z - y outside the kernel); p probes span min(p, h)
+    kernel directions. A Rayleigh–Ritz step on the span decides which directions have
+    ‖X q‖ ≤ threshold, and p doubles until some probe comes back without a kernel
+    direction. Nothing is factored: the cost is iterations × sparse products.
+
+    Returns
+    -------
+    count, vectors (n, count) or None, sigma_zero, sigma_nonzero, iterations
+        ``sigma_nonzero`` is the smallest Ritz value above the threshold, an upper
+        bound on the smallest nonzero singular value (inf when none was seen).
+    """
+    X = sp.csr_array(X)
+    n = X.shape[1]
+    XT = X.T
+    gen = np.random.default_rng(rng)
+
+    def gram(P):
+        return XT @ (X @ P)
+
+    precond = BlockJacobi(X, node_of, local_of)
+    K = np.zeros((n, 0))
+    p, its_total = min(start, n), 0
+    while True:
+        new = gen.standard_normal((n, p - K.shape[1]))
+        for attempt in range(2):  # z -> z - (XᵀX)⁺XᵀX z; a second pass cleans rounding
+            Y, its, relres = pcg(gram, gram(new), precond, rtol=rtol, maxiter=maxiter)
+            its_total += its
+            if attempt and not relres.max() <= np.sqrt(rtol):
+                break  # rounding-level right-hand sides can make the refinement diverge
+            new -= Y
+        K = np.column_stack([K, new])
+        U, s, _ = np.linalg.svd(K, full_matrices=False)
+        cand = U[:, s > max(s[0], np.finfo(float).tiny) * 1e-13] if s.size else U
+        XU = X @ cand
+        w, V = np.linalg.eigh(XU.T @ XU)
+        sig = np.sqrt(np.clip(w, 0.0, None))
+        count = int(np.sum(sig <= threshold))
+        if count < p or p >= n:
+            vecs = cand @ V[:, :count] if need_vectors else None
+            sz = float(sig[count - 1]) if count else 0.0
+            snz = float(sig[count]) if count < len(sig) else np.inf
+            return count, vecs, sz, snz, its_total
+        p = min(n, 2 * p)
+
+
+def cokernel_basis(X, node_of, local_of, k, *, rtol=1e-10, maxiter=None, rng=0):
+    """Orthonormal basis of ker Xᵀ, of known dimension k, by projecting random vectors.
+
+    w - X y with XᵀX y = Xᵀ w is the orthogonal projection of w onto ker Xᵀ; the solves
+    use the Gram matrix XᵀX (block-Jacobi PCG), whose own kernel is the small side, so
+    they converge where probing the large kernel directly would stagnate.
+    (A second projection pass is not made: its right-hand side is at rounding level and
+    not exactly consistent, and conjugate gradients diverge on it.)
+    """
+    X = sp.csr_array(X)
+    m = X.shape[0]
+    if k == 0:
+        return np.zeros((m, 0))
+    XT = X.T
+    precond = BlockJacobi(X, node_of, local_of)
+    W = np.random.default_rng(rng).standard_normal((m, min(m, k + 8)))
+    Y = pcg(lambda P: XT @ (X @ P), XT @ W, precond, rtol=rtol, maxiter=maxiter)[0]
+    W -= X @ Y
+    U = np.linalg.svd(W, full_matrices=False)[0]
+    return U[:, :k]
+
+
+class BlockJacobi:
+    """Inverse of the node-block diagonal of L[Ω,Ω] = δ_Ωᵀδ_Ω, applied to (n_Ω, k) blocks.
+
+    The (c, c') entry of node v's block is the inner product of the columns of δ_Ω for
+    coordinates c and c' of v. Inverting whole stalk blocks (not just their diagonal)
+    removes the ill-conditioning that sits inside a node: random restriction maps are
+    often nearly singular, and plain Jacobi then needs thousands of iterations.
+
+    Parameters
+    ----------
+    D_f : sparse (m, n_Ω)
+        δ restricted to the free coordinates.
+    node_of : array (n_Ω,)
+        Node position of each free coordinate.
+    local_of : array (n_Ω,)
+        Its index inside the node's stalk.
+    """
+
+    def __init__(self, D_f, node_of, local_of):
+        n_f = D_f.shape[1]
+        n_nodes = int(node_of.max()) + 1 if n_f else 0
+        d = int(local_of.max()) + 1 if n_f else 0
+        self.node_of, self.local_of, self.shape = node_of, local_of, (n_nodes, d)
+        D = sp.csr_array(D_f)
+        # columns of δ_Ω for coordinate c of every node, as an (m, n_nodes) matrix
+        per_coord = []
+        for c in range(d):
+            sel = np.flatnonzero(local_of == c)
+            pick = sp.csr_array((np.ones(len(sel)), (sel, node_of[sel])), shape=(n_f, n_nodes))
+            per_coord.append(D @ pick)
+        blocks = np.zeros((n_nodes, d, d))
+        for c in range(d):
+            for c2 in range(c, d):
+                v = np.asarray(per_coord[c].multiply(per_coord[c2]).sum(axis=0)).ravel()
+                blocks[:, c, c2] = blocks[:, c2, c] = v
+        present = np.zeros((n_nodes, d), dtype=bool)
+        present[node_of, local_of] = True
+        idx = np.nonzero(~present)
+        blocks[idx[0], idx[1], idx[1]] = 1.0  # padding coordinates of smaller stalks
+        w, V = np.linalg.eigh(blocks)
+        floor = np.maximum(w[:, -1:] * 1e-12, np.finfo(float).tiny)
+        w = np.where(w > floor, w, np.where(w[:, -1:] > 0, floor, 1.0))
+        self.inverse = np.einsum("nij,nj,nkj->nik", V, 1.0 / w, V)
+
+    def __call__(self, R):
+        n_nodes, d = self.shape
+        k = R.shape[1]
+        full = np.zeros((n_nodes, d, k))
+        full[self.node_of, self.local_of] = R
+        out = np.einsum("nij,njk->nik", self.inverse, full)
+        return out[self.node_of, self.local_of]
+
+
+def jacobi(diag):
+    """Diagonal (Jacobi) preconditioner from the diagonal of A; zeros act as ones."""
+    inv = np.where(diag > 0, 1.0 / np.where(diag > 0, diag, 1.0), 1.0)[:, None]
+    return lambda R: inv * R
+
+
+def pcg(matvec, B, precond=None, *, rtol=1e-10, maxiter=None):
+    """Preconditioned conjugate gradients on all columns of B at once.
+
+    Parameters
+    ----------
+    matvec : callable
+        X (n, k) -> A X for a symmetric positive (semi)definite A.
+    B : array (n, k)
+    precond : callable, optional
+        R (n, k) -> M⁻¹R for a symmetric positive definite M ≈ A (:class:`BlockJacobi`,
+        :func:`jacobi`); none by default.
+    rtol : float
+        Stop a column when ‖b - A x‖ ≤ rtol ‖b‖.
+    maxiter : int, optional
+        Defaults to max(1000, 10 n^{1/2}).
+
+    Returns
+    -------
+    X : array (n, k)
+    iterations : int
+    relres : array (k,)
+        Final relative residual of each column.
+
+    Examples
+    --------
+    >>> A = np.array([[4.0, 1.0], [1.0, 3.0]])
+    >>> X, its, res = pcg(lambda X: A @ X, np.eye(2), jacobi(np.diag(A)))
+    >>> np.allclose(A @ X, np.eye(2)), bool(res.max() < 1e-10)
+    (True, True)
+    """
+    n, k = B.shape
+    if maxiter is None:
+        maxiter = max(1000, int(10 * np.sqrt(n)))
+    if precond is None:
+        precond = np.copy
+    X = np.zeros((n, k))
+    R = B.copy()
+    bnorm = np.linalg.norm(B, axis=0)
+    target = rtol * np.where(bnorm > 0, bnorm, 1.0)
+    Z = precond(R)
+    P = Z.copy()
+    rz = np.einsum("ij,ij->j", R, Z)
+    active = bnorm > 0
+    its = 0
+    while its < maxiter and active.any():
+        Q = matvec(P)
+        pq = np.einsum("ij,ij->j", P, Q)
+        alpha = np.where(active & (pq > 0), rz / np.where(pq > 0, pq, 1.0), 0.0)
+        X += P * alpha
+        R -= Q * alpha
+        its += 1
+        res = np.linalg.norm(R, axis=0)
+        active &= (res > target) & (pq > 0)
+        Z = precond(R)
+        rz_new = np.einsum("ij,ij->j", R, Z)
+        beta = np.where(rz > 0, rz_new / np.where(rz > 0, rz, 1.0), 0.0)
+        P *= beta
+        P += Z
+        rz = rz_new
+    relres = np.linalg.norm(B - matvec(X), axis=0) / np.where(bnorm > 0, bnorm, 1.0)
+    return X, its, relres

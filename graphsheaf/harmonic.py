@@ -22,7 +22,7 @@ from .linalg import (
     to_assignment,
 )
 from .maps import is_state_dependent
-from .solvers import DIRECT_FILL_LIMIT, BlockJacobi, factor_fill_estimate, pcg
+from .solvers import BlockJacobi, direct_fill_limit, factor_fill_estimate, pcg
 
 __all__ = ["HarmonicExtension", "harmonic_extension", "restricted_laplacian"]
 
@@ -105,8 +105,10 @@ def harmonic_extension(G, boundary, *, state=None, allow_nonunique=False, tol=No
         right-hand side. "cg": Jacobi-preconditioned conjugate gradients applying δ_Ω
         and δ_Ωᵀ (L[Ω,Ω] is never formed), all right-hand sides at once. "auto" takes
         "dense" up to ``DENSE_LIMIT`` coordinates, then "sparse" when the estimated
-        factor fits (:data:`graphsheaf.solvers.DIRECT_FILL_LIMIT` entries) and "cg"
-        otherwise; ``result.method`` and ``result.fill_estimate`` report the choice.
+        factor is small (at most :data:`graphsheaf.solvers.FILL_RATIO` times the
+        nonzeros of L[Ω,Ω] and :data:`graphsheaf.solvers.DIRECT_FILL_LIMIT` entries in
+        all: band-like graphs) and "cg" otherwise; ``result.method`` and
+        ``result.fill_estimate`` report the choice.
     rtol : float, default 1e-10
         Relative residual at which conjugate gradients stop.
     maxiter : int, optional
@@ -200,8 +202,8 @@ def _solve(G, table, pinned, values, state, allow_nonunique, tol, method, kw, so
             kind = "dense"
         else:
             free_counts = np.diff(np.searchsorted(free, table.node_start))
-            info["fill_estimate"] = factor_fill_estimate(table, free_counts)
-            kind = "sparse" if info["fill_estimate"] <= DIRECT_FILL_LIMIT else "cg"
+            info["fill_estimate"] = fill = factor_fill_estimate(table, free_counts)
+            kind = "sparse" if fill <= direct_fill_limit(table, free_counts) else "cg"
     if kind == "dense":
         x_f, N = _dense_solve(D_f.toarray(), rhs, tol)
         used = "dense"

@@ -21,11 +21,23 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-__all__ = ["DIRECT_FILL_LIMIT", "BlockJacobi", "envelope_size", "factor_fill_estimate", "jacobi", "pcg",
-           "cokernel_basis", "probe_kernel"]
+__all__ = ["DIRECT_FILL_LIMIT", "FILL_RATIO", "BlockJacobi", "cokernel_basis", "direct_fill_limit",
+           "envelope_size", "factor_fill_estimate", "jacobi", "pcg", "probe_kernel"]
 
 #: estimated factor entries above which "auto" prefers conjugate gradients (~0.5 GB of LU)
 DIRECT_FILL_LIMIT = 3 * 10**7
+
+
+#: a factorisation is preferred only while its estimated fill is at most this many times
+#: the nonzeros of L[Ω,Ω]; beyond that, conjugate gradients win even when LU fits
+FILL_RATIO = 20
+
+
+def direct_fill_limit(table, free_counts):
+    """Largest estimated fill for which "auto" factorises: min(DIRECT_FILL_LIMIT, FILL_RATIO × nnz)."""
+    f = free_counts.astype(np.int64)
+    nnz = int(np.sum(f * f) + 2 * np.sum(f[table.tails] * f[table.heads]))
+    return min(DIRECT_FILL_LIMIT, FILL_RATIO * nnz)
 
 
 def factor_fill_estimate(table, free_counts):

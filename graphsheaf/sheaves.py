@@ -179,7 +179,7 @@ class EdgeTable:
         if not maps:
             return np.zeros(0, dtype=np.int64)
         first = maps[0]
-        if all(m is first for m in maps):  # one shared map object
+        if all(map(operator.is_, maps, itertools.repeat(first))):  # one shared map object
             if first is _MISSING:
                 raise SheafError(f"{_where(self.edges[0])} has no {attr!r} attribute")
             self._maps.append(first)
@@ -212,6 +212,11 @@ def _stacked(maps):
     if stack.ndim != 3 or stack.dtype.kind not in "fiub":
         return None
     return stack
+
+
+def _is_node_order(G, nodelist):
+    """True when nodelist lists G's nodes in G's own order (checked by identity, at C level)."""
+    return all(map(operator.is_, G._node, nodelist))
 
 
 def _is_range(nodelist):
@@ -333,10 +338,11 @@ def _validated_table(G, nodelist, edgelist, dim, source_map, target_map):
             "a sheaf needs oriented edges: got an undirected graph; use gs.constant_sheaf or "
             "gs.random_sheaf (which orient edges as they iterate) or build a DiGraph")
     nodes = G.nodes
-    raw = [G._node[v].get(dim) for v in nodelist]
-    if all(type(d) is int and d >= 0 for d in raw):
-        dims = np.array(raw, dtype=np.int64)
-    else:
+    attrs = G._node.values() if len(nodelist) == len(G._node) and _is_node_order(G, nodelist) \
+        else map(G._node.__getitem__, nodelist)
+    raw = list(map(dict.get, attrs, itertools.repeat(dim)))
+    dims = np.array(raw, dtype=np.int64) if set(map(type, raw)) == {int} else None
+    if dims is None or (dims.size and dims.min() < 0):
         dims = np.array([_check_dim(G, v, dim) for v in nodelist], dtype=np.int64)
     table = EdgeTable(G, nodelist, edgelist, source_map, target_map)
     sa, bad_a = _side_shapes(table, "a")

@@ -125,7 +125,7 @@ def harmonic(args):
         t, x = clock(gs.harmonic_extension, G, pins)
         print(f"{n:>10,} {x.method:>7} {x.iterations or '':>7} {x.fill_estimate or 0:>12,} "
               f"{t:9.2f} {1e6 * t / n:8.1f} {x.energy:10.4g}", flush=True)
-        if n <= 10_000:
+        if n <= 1_000:  # at 10^4 nodes the LU of this expander did not finish in 10 minutes
             t_lu, _ = clock(gs.harmonic_extension, G, pins, method="sparse")
             t_cg, _ = clock(gs.harmonic_extension, G, pins, method="cg")
             print(f"{'':>10} forced: sparse LU {t_lu:.2f} s, cg {t_cg:.2f} s")

@@ -8,7 +8,8 @@ and "exact" rows are compared digit for digit; with NumPy streams only the "band
 are meaningful and exact rows are reported for information.
 
 Experiments implemented so far: convergence (A / Fig. 6), sigmoid (E.1), pinning (§5.1),
-spectral_depth (the spectral-gap-vs-depth table), training and circles (B), depth_time (E.4),
+spectral_depth (the spectral-gap-vs-depth table), training and circles (B), beta_law (C; the
+quick run checks only the stagnation claim, on 20k steps and one seed), depth_time (E.4),
 table_e1 (Table E.1; the quick run does its first row only).
 """
 
@@ -68,6 +69,7 @@ class _Context:
         except ImportError:
             self.plt = None
         self.figures = []
+        self.cache = {}  # results one experiment shares with another (e.g. trained networks)
 
     def seed(self, s):
         import graphsheaf.neural as gn
@@ -292,6 +294,77 @@ def exp_depth_time(ctx):
     return rows
 
 
+BETA_LAW = {  # β·n_train: (mean, std) of the final test MSE over 3 seeds, as printed (spec §5.5)
+    0.003: ("1.118", "0.098"), 0.009: ("0.827", "0.038"), 0.03: ("0.428", "0.033"),
+    0.09: ("0.192", "0.014"), 0.3: ("0.124", "0.004"), 0.6: ("0.0978", "0.0041"),
+    0.999: ("0.0849", "0.0049"), 1.5: ("0.0827", "0.0038"), 3: ("0.0884", "0.0032"),
+    9: ("0.133", "0.010"), 30: ("0.131", "0.021"),
+}
+
+
+def exp_beta_law(ctx):
+    """C: β scaling law, paraboloid [2,30,1], 100k steps, 3 seeds per β (weights si·100, stalks 42+si)."""
+    import graphsheaf as gs
+    import graphsheaf.neural as gn
+    d = gs.datasets.paraboloid(rng=ctx.seed(42))
+    n = d.X_train.shape[1]
+    products = [0.003, 1.5, 30] if ctx.quick else list(BETA_LAW)
+    seeds = [0] if ctx.quick else [0, 1, 2]
+    epochs = 20 if ctx.quick else 100
+    finals = {}
+    for bn in products:
+        beta = bn / n
+        losses = []
+        for si in seeds:
+            S = gn.neural_sheaf(*gn.init_weights([2, 30, 1], rng=ctx.seed(si * 100)))
+            h = gn.SheafTrainer(S, mode="paper", dt=0.005, beta=beta).train(
+                d.X_train, d.Y_train, d.X_test, d.Y_test, epochs=epochs, steps_per_epoch=1000,
+                rng=ctx.seed(42 + si), progress=False)
+            losses.append(h.test_loss[-1])
+        finals[bn] = (float(np.mean(losses)), float(np.std(losses)))
+    means = {bn: m for bn, (m, _) in finals.items()}
+    best = min(means, key=means.get)
+    rows = []
+    if not ctx.quick:
+        for bn, (mean, std) in finals.items():
+            rows.append(Row("beta_law", f"β·n = {bn}: mean final test MSE (3 seeds)", BETA_LAW[bn][0],
+                            mean, 5e-3))
+            rows.append(Row("beta_law", f"β·n = {bn}: std over seeds", BETA_LAW[bn][1], std, 0.05))
+        flat = all(means[bn] <= 1.07 * means[best] for bn in (0.999, 1.5, 3))
+        high = all(means[bn] > 1.4 * means[best] for bn in (9, 30))
+        rows += [
+            Row("beta_law", "law: argmin of the mean lies in β·n ∈ [0.6, 3] (1 = holds)", 1.0,
+                float(0.6 <= best <= 3), 0.0, "band", f"argmin β·n = {best}"),
+            Row("beta_law", "law: means within 7% of the minimum at β·n = 1, 1.5, 3 (1 = holds)", 1.0,
+                float(flat), 0.0, "band"),
+            Row("beta_law", "law: means at β·n ≥ 9 exceed the minimum by > 40% (1 = holds)", 1.0,
+                float(high), 0.0, "band"),
+        ]
+    stagnates = means[0.003] > 10 * means[best]
+    rows.append(Row("beta_law", "law: mean at β·n = 0.003 exceeds 10× the minimum (1 = holds)", 1.0,
+                    float(stagnates), 0.0, "band",
+                    f"ratio {means[0.003] / means[best]:.1f}" + (" (quick run: 20k steps, 1 seed)"
+                                                                  if ctx.quick else "")))
+    if ctx.plt:
+        x = np.array(list(finals))
+        m = np.array([finals[bn][0] for bn in x])
+        sd = np.array([finals[bn][1] for bn in x])
+        fig, ax = ctx.plt.subplots(figsize=(5.8, 3.8))
+        ax.axvspan(x.min() / 1.5, 0.3, color="tab:red", alpha=0.08, label="stagnation")
+        ax.axvspan(0.3, 10, color="tab:green", alpha=0.08, label="optimal")
+        ax.axvspan(10, x.max() * 1.5, color="tab:orange", alpha=0.08, label="divergence")
+        ax.fill_between(x, np.maximum(m - sd, 1e-6), m + sd, alpha=0.3)
+        ax.loglog(x, m, "o-", label=f"ours (mean ± std, {len(seeds)} seed{'s' * (len(seeds) > 1)})")
+        paper = [float(BETA_LAW[bn][0]) for bn in x]
+        ax.loglog(x, paper, "k^--", ms=4, lw=0.8, label="paper")
+        ax.axvline(1.0, ls="--", color="gray", lw=0.8)
+        ax.set(xlabel="β · n_train", ylabel="final test MSE",
+               title=f"β scaling law, paraboloid [2,30,1], n_train = {n}")
+        ax.legend(fontsize=8)
+        ctx.save(fig, "beta_law")
+    return rows
+
+
 TABLE_E1 = {  # (task, depth): sheaf train, SGD train, sheaf test, SGD test, ratio, as printed
     ("paraboloid", "1H"): ("0.0756", "0.0030", "0.0884", "0.0044", "19.9"),
     ("saddle", "1H"): ("0.0108", "0.0010", "0.0106", "0.0013", "8.4"),
@@ -306,36 +379,84 @@ TABLE_E1 = {  # (task, depth): sheaf train, SGD train, sheaf test, SGD test, rat
 
 def exp_table_e1(ctx):
     """Table E.1: sheaf vs SGD on every task and depth (seed 42, β = 1/300, equal step counts)."""
+    keys = [("paraboloid", "1H")] if ctx.quick else list(TABLE_E1)
+    return [row for task, depth in keys for row in exp_table_e1_row(ctx, task, depth)]
+
+
+def exp_table_e1_row(ctx, task, depth):
+    """One task/depth of Table E.1 (the paraboloid 1H networks are kept for Table E.2)."""
     import graphsheaf as gs
     import graphsheaf.neural as gn
     makers = {"paraboloid": (gs.datasets.paraboloid, "identity", 1),
               "saddle": (gs.datasets.saddle, "identity", 1),
               "circles": (gs.datasets.circles, "sigmoid", 1),
               "blobs": (gs.datasets.blobs, "softmax", 4)}
-    keys = [("paraboloid", "1H")] if ctx.quick else list(TABLE_E1)
     rows = []
-    for task, depth in keys:
-        make, output, n_out = makers[task]
-        d = make(rng=ctx.seed(42))
-        width = 30 if task in ("paraboloid", "saddle") else 25
-        dims = [2] + ([width] if depth == "1H" else [10, 8]) + [n_out]
-        dt, steps = (0.005, 100_000) if depth == "1H" else (0.01, 200_000)
-        W, b = gn.init_weights(dims, rng=ctx.seed(42))
-        regression = output == "identity"
-        S = gn.neural_sheaf([w.copy() for w in W], [v.copy() for v in b], output=output)
-        h = gn.SheafTrainer(S, mode="paper", dt=dt).train(
-            d.X_train, d.Y_train, d.X_test, d.Y_test, epochs=steps // 1000, steps_per_epoch=1000,
-            rng=ctx.seed(42), warm_start=regression, init="random" if regression else "forward",
-            progress=False)
-        S2 = gn.neural_sheaf([w.copy() for w in W], [v.copy() for v in b], output=output)
-        hs = gn.train_backprop(S2, d.X_train, d.Y_train, d.X_test, d.Y_test, objective="logged",
-                               learning_rate=0.005 if regression else 0.01, epochs=100,
-                               steps_per_epoch=steps // 100)
-        ours = (h.train_loss[-1], hs.train_loss[-1], h.test_loss[-1], hs.test_loss[-1],
-                h.test_loss[-1] / hs.test_loss[-1])
-        labels = ("sheaf train", "SGD train", "sheaf test", "SGD test", "ratio sheaf/SGD test")
-        for label, p, o in zip(labels, TABLE_E1[(task, depth)], ours):
-            rows.append(Row("table_e1", f"{task} {depth} {label}", p, o, 1e-3))
+    make, output, n_out = makers[task]
+    d = make(rng=ctx.seed(42))
+    width = 30 if task in ("paraboloid", "saddle") else 25
+    dims = [2] + ([width] if depth == "1H" else [10, 8]) + [n_out]
+    dt, steps = (0.005, 100_000) if depth == "1H" else (0.01, 200_000)
+    W, b = gn.init_weights(dims, rng=ctx.seed(42))
+    regression = output == "identity"
+    S = gn.neural_sheaf([w.copy() for w in W], [v.copy() for v in b], output=output)
+    h = gn.SheafTrainer(S, mode="paper", dt=dt).train(
+        d.X_train, d.Y_train, d.X_test, d.Y_test, epochs=steps // 1000, steps_per_epoch=1000,
+        rng=ctx.seed(42), warm_start=regression, init="random" if regression else "forward",
+        progress=False)
+    S2 = gn.neural_sheaf([w.copy() for w in W], [v.copy() for v in b], output=output)
+    hs = gn.train_backprop(S2, d.X_train, d.Y_train, d.X_test, d.Y_test, objective="logged",
+                           learning_rate=0.005 if regression else 0.01, epochs=100,
+                           steps_per_epoch=steps // 100)
+    if (task, depth) == ("paraboloid", "1H"):  # Table E.2 diagnoses these two networks
+        ctx.cache["paraboloid 1H"] = (S, S2, d)
+    ours = (h.train_loss[-1], hs.train_loss[-1], h.test_loss[-1], hs.test_loss[-1],
+            h.test_loss[-1] / hs.test_loss[-1])
+    labels = ("sheaf train", "SGD train", "sheaf test", "SGD test", "ratio sheaf/SGD test")
+    for label, p, o in zip(labels, TABLE_E1[(task, depth)], ours):
+        rows.append(Row("table_e1", f"{task} {depth} {label}", p, o, 1e-3))
+    return rows
+
+
+TABLE_E2 = {  # edge: (sheaf mean, sheaf std, SGD mean, SGD std), as printed
+    "W1": ("0.0007", "0.0010", "0.0000", "0.0001"),
+    "W2": ("0.0001", "0.0002", "0.0000", "0.0000"),
+    "R1": ("0.0027", "0.0034", "0.0002", "0.0003"),
+}
+
+
+def exp_table_e2(ctx):
+    """Table E.2: per-edge pinned discord of the sheaf- and SGD-trained [2,30,1] (seed 42), 50 test inputs."""
+    import graphsheaf.neural as gn
+    if "paraboloid 1H" not in ctx.cache:  # train them as Table E.1 does
+        exp_table_e1_row(ctx, "paraboloid", "1H")
+    S, S2, d = ctx.cache["paraboloid 1H"]
+    X, Y = d.X_test[:, :50], d.Y_test[:, :50]
+    edges = {"W1": ("x", "z1"), "W2": ("a1", "z2"), "R1": ("z1", "a1")}
+    rows, found = [], {}
+    for col, net in ((0, S), (2, S2)):
+        name = "sheaf" if col == 0 else "SGD"
+        # output hard-pinned to the labels; the exact pinned equilibrium (the limit of the
+        # authors' pinned diffusion from the forward pass)
+        dis = gn.pinned_discord(net, X, Y)
+        total = 0.0
+        for label, e in edges.items():
+            per = dis.per_sample[e]
+            mean, std = float(per.mean()), float(per.std(ddof=1))  # torch.std: unbiased
+            total += mean
+            found[(name, label)] = (mean, std)
+            rows.append(Row("table_e2", f"{name}-trained {label} pinned discord, mean", TABLE_E2[label][col],
+                            mean, 5e-5))
+            rows.append(Row("table_e2", f"{name}-trained {label} pinned discord, std",
+                            TABLE_E2[label][col + 1], std, 5e-5))
+        rows.append(Row("table_e2", f"{name}-trained total pinned discord",
+                        "0.0035" if col == 0 else "0.0003", total, 5e-5))
+    ratio = sum(found[("sheaf", k)][0] for k in edges) / max(sum(found[("SGD", k)][0] for k in edges), 1e-300)
+    rows.append(Row("table_e2", "the ReLU edge carries the most pinned discord, both nets (1 = holds)", 1.0,
+                    float(all(found[(n, "R1")][0] >= max(found[(n, "W1")][0], found[(n, "W2")][0])
+                              for n in ("sheaf", "SGD"))), 0.0, "band"))
+    rows.append(Row("table_e2", "sheaf/SGD total pinned discord ratio (paper: ~10x)", "11.7", ratio, 0.5,
+                    "band", "0.0035 / 0.0003 as printed"))
     return rows
 
 
@@ -346,8 +467,10 @@ EXPERIMENTS = {
     "spectral_depth": exp_spectral_depth,
     "training": exp_training,
     "circles": exp_circles,
+    "beta_law": exp_beta_law,
     "depth_time": exp_depth_time,
     "table_e1": exp_table_e1,
+    "table_e2": exp_table_e2,
 }
 
 

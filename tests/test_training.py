@@ -230,3 +230,21 @@ def test_custom_potential_in_paper_and_exact_modes():
         h = gn.SheafTrainer(S, mode=mode, loss=quartic, **kw).train(
             X, Y, epochs=20, steps_per_epoch=200 if mode == "paper" else None, rng=0)
         assert h.train_loss[-1] < h.train_loss[0]
+
+
+def test_callback_logs_carry_the_current_weights():
+    d = gs.datasets.paraboloid(rng=0)
+    seen = {}
+
+    def callback(epoch, logs):
+        seen[epoch] = (logs["weights"], logs["biases"])
+        return epoch == 2
+
+    S = gn.neural_sheaf(*gn.init_weights([2, 6, 1], rng=1))
+    gn.SheafTrainer(S, mode="exact", optimizer="adam", learning_rate=0.01).train(
+        d.X_train, d.Y_train, epochs=5, callback=callback)
+    W, b = gn.to_weights(S)  # training stopped after epoch 2: S holds those weights
+    assert sorted(seen) == [1, 2]
+    for got, want in zip(seen[2][0] + seen[2][1], W + b):
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(seen[1][0][0], seen[2][0][0])

@@ -536,7 +536,9 @@ class SheafTrainer:
         batch_size : int, optional
             Mini-batches sharing the weight edges; default the whole set.
         callback : callable, optional
-            ``callback(epoch, logs) -> bool``; True stops training.
+            ``callback(epoch, logs) -> bool``; True stops training. ``logs`` holds
+            ``train_loss``, ``test_loss`` (with test data), ``step`` and copies of the
+            current ``weights`` and ``biases`` (e.g. to diagnose the network mid-training).
         progress : bool, optional
             tqdm progress bar (default: on for terminals when tqdm is installed).
         """
@@ -680,9 +682,10 @@ class SheafTrainer:
                 hist.test_accuracy.append(acc)
         hist.discord.append(disc)
 
-    @staticmethod
-    def _logs(hist):
-        logs = {"train_loss": hist.train_loss[-1], "step": hist.steps[-1]}
+    def _logs(self, hist):
+        logs = {"train_loss": hist.train_loss[-1], "step": hist.steps[-1],
+                "weights": [w.copy() for w in self.params.W],
+                "biases": [v.copy() for v in self.params.b]}
         if hist.test_loss:
             logs["test_loss"] = hist.test_loss[-1]
         return logs

@@ -11,6 +11,7 @@ Experiments implemented so far: convergence (A / Fig. 6), sigmoid (E.1), pinning
 spectral_depth (the spectral-gap-vs-depth table), training and circles (B), beta_law (C; the
 quick run checks only the stagnation claim, on 20k steps and one seed), diagnostics (D; the
 quick run checks the bottleneck claim on the 10k-step 1H net), spectral_evolution (E.5),
+residual_stages (E.6, from the E.5 runs),
 depth_time (E.4),
 table_e1 (Table E.1; the quick run does its first row only), table_e2 (Table E.2),
 learned_outputs (E.3, from the Table E.1 networks; the quick run draws the paraboloid only).
@@ -595,10 +596,14 @@ def exp_spectral_evolution(ctx):
         track[(method, k)] = (loss, float(np.median(diag.lambda_min)), float(np.median(diag.lambda_max)),
                               float(np.median(diag.condition)), diag.lambda_min)
 
+    snapshots = {}  # (method, k) -> weights, for E.6
+
     def recorder(method):
         def callback(epoch, logs):
             if epoch % 5 == 0:
                 spectra(method, epoch, logs["weights"], logs["biases"], logs["train_loss"])
+            if epoch in (1, 20, 100) or epoch == epochs:
+                snapshots[(method, epoch)] = (logs["weights"], logs["biases"])
             return False
         return callback
 
@@ -610,6 +615,7 @@ def exp_spectral_evolution(ctx):
     S2 = gn.neural_sheaf([w.copy() for w in W0], [v.copy() for v in b0])
     gn.train_backprop(S2, d.X_train, d.Y_train, objective="logged", learning_rate=0.005, epochs=epochs,
                       steps_per_epoch=1000, callback=recorder("SGD"))
+    ctx.cache["snapshots"] = (snapshots, d)
     rows = []
     names = ("train MSE", "λ_1 median", "λ_max median", "κ median")
     for (method, k), paper in SPECTRAL_EVOLUTION.items():
@@ -640,6 +646,49 @@ def exp_spectral_evolution(ctx):
         ax.set(xscale="log", xlabel="λ_1", ylabel="inputs", title="spectral gap across training stages")
         ax.legend()
         ctx.save(fig, "spectral_gap_stages")
+    return rows
+
+
+def exp_residual_stages(ctx):
+    """E.6: edge residuals of the pinned equilibrium at 1k / 20k / 100k steps, sheaf and SGD (seed 42)."""
+    import graphsheaf.neural as gn
+    if "snapshots" not in ctx.cache:
+        exp_spectral_evolution(ctx)
+    snapshots, d = ctx.cache["snapshots"]
+    X, Y = d.X_test, d.Y_test
+    stages = sorted({k for _, k in snapshots})
+    rows, clouds = [], {}
+    for method in ("sheaf", "SGD"):
+        for k in stages:
+            S = gn.neural_sheaf(*snapshots[(method, k)])
+            # output pinned to the labels: the limit of the authors' pinned diffusion from the
+            # forward pass (Δt 0.01, tol 1e-10), solved exactly
+            x = gn.equilibrium(S, X, pins={S.graph["output"]: Y}).state
+            W, b = gn.to_weights(S)
+            z1 = x["z1"]
+            r_w = W[0] @ x["x"][:X.shape[0]] + b[0][:, None] - z1
+            r_r = np.maximum(z1, 0) - x["a1"][:z1.shape[0]]
+            clouds[(method, k)] = (z1, r_w, r_r)
+        first, last = clouds[(method, stages[0])], clouds[(method, stages[-1])]
+        size = [np.abs(c[1]).mean() + np.abs(c[2]).mean() for c in (first, last)]
+        inactive = last[0] < 0
+        rows.append(Row("residual_stages", f"{method}: residual clouds shrink from {stages[0]}k to "
+                        f"{stages[-1]}k steps (1 = holds)", 1.0, float(size[1] < size[0]), 0.0, "band"))
+        rows.append(Row("residual_stages", f"{method} at {stages[-1]}k: weight-edge residuals vanish on "
+                        "inactive units (max |r|)", 0.0, float(np.abs(last[1][inactive]).max(initial=0.0)),
+                        1e-9, "band"))
+    if ctx.plt:
+        fig, axes = ctx.plt.subplots(len(stages), 4, figsize=(15, 3.2 * len(stages)), squeeze=False)
+        for i, k in enumerate(stages):
+            for j, method in enumerate(("sheaf", "SGD")):
+                z1, r_w, r_r = clouds[(method, k)]
+                for a_, r, label in ((axes[i, 2 * j], r_w, "weight edge 1"), (axes[i, 2 * j + 1], r_r,
+                                                                                 "ReLU edge 1")):
+                    a_.scatter(z1.ravel(), r.ravel(), s=2, alpha=0.5)
+                    a_.axvline(0, ls="--", color="gray", lw=0.7)
+                    a_.set(xlabel="z¹_j", ylabel="residual", title=f"{method}, {k}k steps: {label}")
+        fig.tight_layout()
+        ctx.save(fig, "residual_stages")
     return rows
 
 
@@ -695,6 +744,7 @@ EXPERIMENTS = {
     "beta_law": exp_beta_law,
     "diagnostics": exp_diagnostics,
     "spectral_evolution": exp_spectral_evolution,
+    "residual_stages": exp_residual_stages,
     "depth_time": exp_depth_time,
     "table_e1": exp_table_e1,
     "table_e2": exp_table_e2,

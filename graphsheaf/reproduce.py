@@ -335,13 +335,12 @@ def exp_beta_law(ctx):
             rows.append(Row("beta_law", f"β·n = {bn}: mean final test MSE (3 seeds)", BETA_LAW[bn][0],
                             mean, 5e-3))
             rows.append(Row("beta_law", f"β·n = {bn}: std over seeds", BETA_LAW[bn][1], std, 0.05))
-        flat = all(means[bn] <= 1.07 * means[best] for bn in (0.999, 1.5, 3))
+        # the claims of spec §7 item 22 (the "flat within ≈±7%" of §5.5 is a reading, not a
+        # claim: the paper's own means are 18% above the minimum at β·n = 0.6, 6.9% at 3)
         high = all(means[bn] > 1.4 * means[best] for bn in (9, 30))
         rows += [
             Row("beta_law", "law: argmin of the mean lies in β·n ∈ [0.6, 3] (1 = holds)", 1.0,
                 float(0.6 <= best <= 3), 0.0, "band", f"argmin β·n = {best}"),
-            Row("beta_law", "law: means within 7% of the minimum at β·n = 1, 1.5, 3 (1 = holds)", 1.0,
-                float(flat), 0.0, "band"),
             Row("beta_law", "law: means at β·n ≥ 9 exceed the minimum by > 40% (1 = holds)", 1.0,
                 float(high), 0.0, "band"),
         ]

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from .exceptions import SheafError
 from .maps import is_state_dependent
-from .sheaves import EdgeTable, _validated_table, edge_label
+from .sheaves import EdgeTable, _gc_paused, _validated_table, edge_label
 
 __all__ = [
     "Boundary",
@@ -86,8 +86,9 @@ def stalk_offsets(G, nodelist=None, *, dim="dim"):
     {0: slice(0, 2, None), 1: slice(2, 4, None), 2: slice(4, 6, None)}
     """
     nodelist = _nodelist(G, nodelist)
-    start = _starts(_dims(G, nodelist, dim))
-    return {v: slice(int(start[i]), int(start[i + 1])) for i, v in enumerate(nodelist)}
+    start = _starts(_dims(G, nodelist, dim)).tolist()
+    with _gc_paused():  # one object per node: on a big graph the cyclic GC would dominate
+        return {v: slice(start[i], start[i + 1]) for i, v in enumerate(nodelist)}
 
 
 def _edge_dim(data, e, source_map):
@@ -191,7 +192,9 @@ def to_assignment(G, vector, nodelist=None, *, dim="dim"):
     start = _starts(_dims(G, nodelist, dim))
     if vector.ndim not in (1, 2) or vector.shape[0] != start[-1]:
         raise SheafError(f"vector has shape {vector.shape}, but dim C^0 = {start[-1]}")
-    return {v: vector[start[i]:start[i + 1]].copy() for i, v in enumerate(nodelist)}
+    start = start.tolist()
+    with _gc_paused():
+        return {v: vector[start[i]:start[i + 1]].copy() for i, v in enumerate(nodelist)}
 
 
 # ------------------------------------------------------------------------ boundaries

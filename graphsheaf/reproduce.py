@@ -7,7 +7,8 @@ writes figures (PNG and PDF, when matplotlib is installed), ``report.csv`` and
 and "exact" rows are compared digit for digit; with NumPy streams only the "band" rows
 are meaningful and exact rows are reported for information.
 
-Experiments implemented so far: convergence (A / Fig. 6), sigmoid (E.1), pinning (§5.1),
+Experiments implemented so far: convergence (A / Fig. 6), sigmoid (E.1), phase_planes (E.2;
+the quick run draws [2,4,1] only), pinning (§5.1),
 spectral_depth (the spectral-gap-vs-depth table), training and circles (B), beta_law (C; the
 quick run checks only the stagnation claim, on 20k steps and one seed), diagnostics (D; the
 quick run checks the bottleneck claim on the 10k-step 1H net), spectral_evolution (E.5),
@@ -167,6 +168,55 @@ def exp_pinning(ctx):
         eq = gn.equilibrium(S, x, soft_pins={"z1": 0.0}, stiffness=gamma)
         rows.append(Row("pinning", f"soft pin γ={gamma}: output", out, eq.state["z2"][0], 1e-5))
         rows.append(Row("pinning", f"soft pin γ={gamma}: z1[0]", z10, eq.state["z1"][0], 1e-4))
+    return rows
+
+
+def exp_phase_planes(ctx):
+    """E.2: trajectories of (z¹₁, z¹₂) under the heat equation; weights seed 0, trials x ~ seed 7t+3."""
+    import graphsheaf.neural as gn
+    nets = [[2, 4, 1]] if ctx.quick else [[2, 4, 1], [2, 6, 4, 1], [2, 6, 4, 4, 1]]
+    rows, shown = [], []
+    for dims in nets:
+        S = gn.neural_sheaf(*gn.init_weights(dims, rng=ctx.seed(0)))
+        best = None
+        for t in range(40):
+            x = (ctx.seed(7 * t + 3).normal((2, 1))[:, 0] if ctx.rng == "torch"
+                 else np.random.default_rng(7 * t + 3).standard_normal(2))
+            r = gn.heat_equation(S, x, dt=0.01, tol=1e-12, steps=100_000, rng=ctx.seed(t),
+                                 record=False, trace=["z1"])
+            path = r.trace["z1"][:, :2, 0]
+            active = path >= 0  # the tie rule: z ≥ 0 is active
+            # steps at which the pair's pattern changes (both crossing at once counts once,
+            # as the authors' red crosses do)
+            crossings = int(np.count_nonzero((active[1:] != active[:-1]).any(axis=1)))
+            if best is None or crossings > best[1]:
+                best = (t, crossings, path, gn.forward(S, x)["z1"][:2])
+            if crossings >= 5:  # the authors show the first trial with at least 5 crossings
+                break
+        shown.append((dims, best))
+        if dims == [2, 4, 1]:
+            t, crossings, path, _ = best
+            rows += [Row("phase_planes", "[2,4,1] trial shown (first with ≥ 5 crossings)", 1, t, 0.0),
+                     Row("phase_planes", "[2,4,1] crossings of the ReLU boundaries", 8, crossings, 0.0),
+                     Row("phase_planes", "[2,4,1] states on the trajectory", 7701, len(path), 0.0)]
+    if ctx.plt:
+        fig, axes = ctx.plt.subplots(1, len(shown), figsize=(4.6 * len(shown), 4.2), squeeze=False)
+        for (dims, (t, crossings, path, fixed)), ax in zip(shown, axes[0]):
+            n = len(path)
+            ax.scatter(path[:, 0], path[:, 1], c=np.linspace(0.15, 1, n), cmap="Blues", s=2, lw=0)
+            ax.plot(path[:, 0], path[:, 1], lw=0.4, color="tab:blue", alpha=0.5)
+            ax.axhline(0, ls="--", color="gray", lw=0.8)
+            ax.axvline(0, ls="--", color="gray", lw=0.8)
+            active = path >= 0
+            hit = np.flatnonzero((active[1:] != active[:-1]).any(axis=1)) + 1
+            ax.scatter(path[hit, 0], path[hit, 1], marker="x", color="red", s=25, label="crossing")
+            ax.scatter(*path[0], color="gray", s=30, label="start")
+            ax.scatter(*fixed, marker="*", color="gold", edgecolor="k", s=160, label="forward pass", zorder=5)
+            ax.set(xlabel="z¹₁", ylabel="z¹₂",
+                   title=f"{dims}: trial {t}, {crossings} crossings, {n:,} states")
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        ctx.save(fig, "phase_planes")
     return rows
 
 
@@ -736,6 +786,7 @@ def exp_table_e2(ctx):
 EXPERIMENTS = {
     "convergence": exp_convergence,
     "sigmoid": exp_sigmoid,
+    "phase_planes": exp_phase_planes,
     "pinning": exp_pinning,
     "spectral_depth": exp_spectral_depth,
     "training": exp_training,

@@ -244,3 +244,16 @@ def test_pin_errors_name_the_culprit():
         gn.heat_equation(S, x, pins={"a1": {4: 2.0}})
     with pytest.raises(gs.SheafError, match="input node"):
         gn.heat_equation(S, x, pins={"x": {0: 2.0}})
+
+
+def test_trace_keeps_the_trajectory_of_chosen_nodes():
+    S = gn.neural_sheaf(*gn.init_weights([2, 4, 3, 1], rng=0))
+    X = np.random.default_rng(1).standard_normal((2, 3))
+    full = gn.heat_equation(S, X, rng=2, steps=40, trace=["z1", "a2"])
+    assert full.trace["z1"].shape == (41, 4, 3) and full.trace["a2"].shape == (41, 3, 3)
+    np.testing.assert_array_equal(full.trace["z1"][-1], full.state["z1"])
+    # the state after 10 steps is where a 10-step run ends
+    short = gn.heat_equation(S, X, rng=2, steps=10, min_steps=10, tol=0.0)
+    np.testing.assert_array_equal(full.trace["a2"][10], short.state["a2"][:3])
+    with pytest.raises(gs.SheafError, match="'x' is not a free node"):
+        gn.heat_equation(S, X, rng=2, steps=5, trace=["x"])

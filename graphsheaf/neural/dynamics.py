@@ -44,6 +44,8 @@ class HeatResult:
         Batch-mean ‖(δc)_e‖² per edge.
     output : ndarray (steps + 1, n_out, M)
         The output stalk (``S.graph["output"]``) along the way.
+    trace : dict node -> ndarray (steps + 1, dim, M)
+        The nodes asked for with ``trace=``, at every step.
     switches : list of int
         Steps after which the activation pattern differs from the one before.
     """
@@ -59,6 +61,7 @@ class HeatResult:
     output: np.ndarray = None
     switches: list = field(default_factory=list)
     switch_counts: list = field(default_factory=list)
+    trace: dict = field(default_factory=dict)
 
     def decay_rate(self, start=None, stop=None):
         """Measured decay rate of the energy per unit time, from a log-linear fit.
@@ -319,7 +322,7 @@ class TorchSeed:
 
 def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="random",
                   pins=None, soft_pins=None, stiffness=1.0, record=True, rng=None,
-                  output_mode="jacobian", min_steps=5, state0=None):
+                  output_mode="jacobian", min_steps=5, state0=None, trace=()):
     """Integrate the state-dependent sheaf heat equation of a neural sheaf.
 
     Parameters
@@ -353,6 +356,10 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
         gradient) or ``-(φ(z) - y)`` (cross-entropy-like, no saturation).
     state0 : dict, optional
         Start from this assignment instead of ``init``.
+    trace : iterable of node names, optional
+        Nodes (``"z1"``, ``"a2"``, ``"y"``, ...) whose values are kept at every step, in
+        ``result.trace[node]`` of shape (steps + 1, dim, M) (real part of extended
+        stalks), e.g. for phase-plane plots of a trajectory.
 
     Returns
     -------
@@ -395,6 +402,10 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
             _value(node, z, a, y)[coords] = vals
 
     apply_hard()
+    traced = {node: [] for node in trace}
+    for node in traced:
+        if node not in S or node == "x":
+            raise SheafError(f"trace: {node!r} is not a free node of this network (z1, a1, ..., y)")
     energies, totals, outs, switches, counts = [], [], [], [], []
     edge_hist = {}
     prev_masks = None
@@ -403,6 +414,8 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
     with single_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
         while True:
             r, m, q, out = flow.residuals(z, a, y)
+            for node, hist in traced.items():
+                hist.append(_value(node, z, a, y).copy())
             if record:
                 E, disc = flow.energy_terms(r, q, out, soft, z, a, y)
                 energies.append(E)
@@ -442,6 +455,7 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
             if step >= min_steps and delta < tol:
                 converged = True
     res = HeatResult(flow.assignment(z, a, y, squeeze), step, converged, float(dt), float(alpha))
+    res.trace = {node: np.array(hist) for node, hist in traced.items()}
     if record:
         res.energy = np.array(energies)
         res.total_discord = np.array(totals)

@@ -105,7 +105,10 @@ class EdgeTable:
             self._build(G, nodelist, edgelist, source_map, target_map)
 
     def _build(self, G, nodelist, edgelist, source_map, target_map):
-        index = {v: i for i, v in enumerate(nodelist)}
+        # nodes 0..n-1 listed in order: a node is its own position and no index is needed
+        ranged = _is_range(nodelist)
+        index = None if ranged and edgelist is None and not G.is_multigraph() else \
+            {v: i for i, v in enumerate(nodelist)}
         self._G, self._edges = G, edgelist
         if edgelist is None:
             # read the adjacency dicts directly: same order as G.edges, several times faster
@@ -118,11 +121,12 @@ class EdgeTable:
             else:  # C-level iteration: this loop runs once per edge of large graphs
                 datas = list(chain(map(dict.values, adj.values())))
                 counts = list(map(len, adj.values()))
-                if _is_range(nodelist):  # nodes 0..n-1 in order: a node is its own position
+                if ranged:
                     heads = np.fromiter(chain(adj.values()), dtype=np.int64, count=len(datas))
                 else:
                     heads = list(map(index.__getitem__, chain(adj.values())))
-            tail_pos = np.fromiter(map(index.__getitem__, adj), dtype=np.int64, count=len(adj))
+            tail_pos = np.fromiter(adj if index is None else map(index.__getitem__, adj),
+                                   dtype=np.int64, count=len(adj))
             self.tails = np.repeat(tail_pos, counts)
             self.heads = np.asarray(heads, dtype=np.int64)
         else:
@@ -133,8 +137,9 @@ class EdgeTable:
         self.A = _column(datas, source_map)
         self.B = _column(datas, target_map)
         self._attrs = (source_map, target_map)
-        self.stack_a = _stacked(self.A)
-        self.stack_b = _stacked(self.B)
+        self._shared = {side: _all_same(maps) for side, maps in (("a", self.A), ("b", self.B))}
+        self.stack_a = None if self._shared["a"] else _stacked(self.A)
+        self.stack_b = None if self._shared["b"] else _stacked(self.B)
         self._maps = None
 
     def side_codes(self, side):
@@ -179,7 +184,7 @@ class EdgeTable:
         if not maps:
             return np.zeros(0, dtype=np.int64)
         first = maps[0]
-        if all(map(operator.is_, maps, itertools.repeat(first))):  # one shared map object
+        if self._shared["a" if maps is self.A else "b"]:  # one shared map object
             if first is _MISSING:
                 raise SheafError(f"{_where(self.edges[0])} has no {attr!r} attribute")
             self._maps.append(first)
@@ -195,6 +200,11 @@ class EdgeTable:
         return np.fromiter((pos[id(m)] for m in maps), dtype=np.int64, count=len(maps))
 
 
+def _all_same(maps):
+    """True when every entry is one and the same object (compared at C level)."""
+    return bool(maps) and all(map(operator.is_, maps, itertools.repeat(maps[0])))
+
+
 def _stacked(maps):
     """All maps as one (E, r, c) array when they are numeric 2-D arrays of one shape, else None.
 
@@ -203,7 +213,7 @@ def _stacked(maps):
     and missing attributes make it fail or give an object array, and the per-map paths
     take over.
     """
-    if len(maps) < 2 or all(map(operator.is_, maps, itertools.repeat(maps[0]))):
+    if len(maps) < 2 or _all_same(maps):
         return None
     try:
         stack = np.array(maps)
@@ -322,6 +332,10 @@ def _side_shapes(table, side):
             bad = np.zeros(n, dtype=bool)
         return shapes, bad
     codes = table.side_codes(side)
+    if table._shared[side]:  # one map object: classify it once
+        shapes, problems = _classify_maps([table._maps[codes[0]]])
+        bad = problems[0] is not None
+        return np.broadcast_to(shapes[0], (n, 2)), np.full(n, bad)
     distinct, local = np.unique(codes, return_inverse=True)
     shapes, problems = _classify_maps([table._maps[i] for i in distinct])
     entry_bad = np.array([p is not None for p in problems], dtype=bool)

@@ -265,6 +265,21 @@ def exp_training(ctx):
              5: ("0.9076", "0.8350"), 10: ("0.5293", "0.4731"), 20: ("0.2310", "0.2049"),
              50: ("0.0841", "0.1019"), 100: ("0.063092", "0.086497")}
     rows = _curve_rows("training", "sheaf", "MSE", "k steps", curve, h, epochs, 1, 5e-4)
+    # per-edge training discord (the authors' notebook): edge -> value at 1k / 20k / 100k steps
+    discord = {("z1", "a1"): ("0.159", "6.08e-3", "1.42e-3"), ("x", "z1"): ("0.118", "3.18e-3", "6.26e-4"),
+               ("a1", "z2"): ("0.030", "4.37e-4", "7.66e-5")}
+    names = {("z1", "a1"): "ReLU edge 1", ("x", "z1"): "weight edge 1", ("a1", "z2"): "weight edge 2"}
+    for i, (k, total) in enumerate(((1, "0.306"), (20, "9.69e-3"), (100, "2.12e-3"))):
+        if k > epochs:
+            continue
+        at = h.discord[k]
+        rows.append(Row("training", f"sheaf training discord at {k}k steps, total over the three edges",
+                        total, sum(at[e] for e in discord), 1e-3))
+        for e, values in discord.items():
+            rows.append(Row("training", f"sheaf training discord at {k}k steps, {names[e]}", values[i],
+                            at[e], 1e-3))
+        rows.append(Row("training", f"the ReLU edge carries the most discord at {k}k steps (1 = holds)", 1.0,
+                        float(at[("z1", "a1")] == max(at[e] for e in discord)), 0.0, "band"))
     S2 = gn.neural_sheaf([w.copy() for w in W], [v.copy() for v in b])
     sgd_epochs = 1000 if ctx.quick else 10_000
     hs = gn.train_backprop(S2, d.X_train, d.Y_train, d.X_test, d.Y_test, objective="logged",
@@ -281,6 +296,12 @@ def exp_training(ctx):
         ax.set(xlabel="Euler step (sheaf) / epoch (SGD)", ylabel="MSE", title="paraboloid [2,30,1]")
         ax.legend()
         ctx.save(fig, "training_paraboloid")
+        fig, ax = ctx.plt.subplots(figsize=(6, 3.8))
+        for e, name in names.items():
+            ax.semilogy(steps[1:], [dd[e] for dd in h.discord[1:]], label=name)
+        ax.set(xlabel="Euler step", ylabel="batch-mean discord", title="training discord by edge")
+        ax.legend()
+        ctx.save(fig, "training_discord")
     return rows
 
 

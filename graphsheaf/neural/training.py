@@ -202,9 +202,13 @@ def _exact_step(params, X, Y, loss, gamma, max_passes):
         eye = np.broadcast_to(np.eye(n_out)[:, :, None], (n_out, n_out, len(todo)))
         yW, yR = _backward(W, mk, eye)
         sweeps += n_out
-        K = sum(np.einsum("rim,rjm->mij", y, y, optimize=True) for y in yW + yR)
-        # the equilibrium's cochain differs from the forward pass of *this pattern*
-        zf = _pattern_forward(params, X[:, todo], mk)
+        if n_out == 1:  # K is ‖G‖² per sample: plain sums, no einsum planning
+            K = sum(np.einsum("rm,rm->m", y[:, 0], y[:, 0]) for y in yW + yR)[:, None, None]
+        else:
+            K = sum(np.einsum("rim,rjm->mij", y, y, optimize=True) for y in yW + yR)
+        # the equilibrium's cochain differs from the forward pass of *this pattern*; on the
+        # first pass the pattern is the forward pass's own
+        zf = zs + acts[1:] if _pass == 0 else _pattern_forward(params, X[:, todo], mk)
         w = _newton_output_shift(zf[k], Y[:, todo], K, loss, gamma)
         lam = loss.grad(zf[k] + w, Y[:, todo])
         # residuals on every edge: s = -γ Gᵀ λ (combination of the sweeps above)

@@ -208,7 +208,11 @@ def _exact_step(params, X, Y, loss, gamma, max_passes):
             K = sum(np.einsum("rim,rjm->mij", y, y, optimize=True) for y in yW + yR)
         # the equilibrium's cochain differs from the forward pass of *this pattern*; on the
         # first pass the pattern is the forward pass's own
-        zf = zs + acts[1:] if _pass == 0 else _pattern_forward(params, X[:, todo], mk)
+        if _pass == 0:
+            zf = zs + acts[1:]
+        else:  # a forward sweep at the new pattern
+            zf = _pattern_forward(params, X[:, todo], mk)
+            sweeps += 1
         w = _newton_output_shift(zf[k], Y[:, todo], K, loss, gamma)
         lam = loss.grad(zf[k] + w, Y[:, todo])
         # residuals on every edge: s = -γ Gᵀ λ (combination of the sweeps above)

@@ -75,6 +75,7 @@ class _Context:
             self.plt = None
         self.figures = []
         self.cache = {}  # results one experiment shares with another (e.g. trained networks)
+        self.log = print  # progress lines inside long experiments
 
     def seed(self, s):
         import graphsheaf.neural as gn
@@ -398,6 +399,7 @@ def exp_beta_law(ctx):
                 rng=ctx.seed(42 + si), progress=False)
             losses.append(h.test_loss[-1])
         finals[bn] = (float(np.mean(losses)), float(np.std(losses)))
+        ctx.log(f"[beta_law]   β·n = {bn}: mean test MSE {finals[bn][0]:.4g} over {len(seeds)} seed(s)")
     means = {bn: m for bn, (m, _) in finals.items()}
     best = min(means, key=means.get)
     rows = []
@@ -455,7 +457,11 @@ TABLE_E1 = {  # (task, depth): sheaf train, SGD train, sheaf test, SGD test, rat
 def exp_table_e1(ctx):
     """Table E.1: sheaf vs SGD on every task and depth (seed 42, β = 1/300, equal step counts)."""
     keys = [("paraboloid", "1H")] if ctx.quick else list(TABLE_E1)
-    return [row for task, depth in keys for row in exp_table_e1_row(ctx, task, depth)]
+    rows = []
+    for task, depth in keys:
+        rows += exp_table_e1_row(ctx, task, depth)
+        ctx.log(f"[table_e1]   {task} {depth} done")
+    return rows
 
 
 def exp_table_e1_row(ctx, task, depth):
@@ -842,6 +848,7 @@ def run(out="reproduction", quick=False, only=None, rng=None, log=print):
         raise ValueError(f"unknown experiment(s) {unknown}; choose from {list(EXPERIMENTS)}")
     os.makedirs(out, exist_ok=True)
     ctx = _Context(out, quick, rng)
+    ctx.log = log
     rows, timings = [], {}
     for name in names:
         t = time.perf_counter()

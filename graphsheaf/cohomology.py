@@ -52,7 +52,8 @@ class Cohomology:
     tol : float
         Largest threshold used (singular values <= tol count as zero).
     method : str
-        "dense", "sparse", "exact" or a mix such as "dense+sparse".
+        "dense", "sparse" (shift-invert Lanczos), "probe" (randomized kernel probing with
+        conjugate gradients), "exact", or a mix such as "dense+probe".
     """
 
     h0: int
@@ -93,7 +94,10 @@ def cohomology(G, *, relative_to=None, tol=None, method="auto", state=None, base
         solver resolves singular values only down to about ``sqrt(eps) * sigma_max``.
     method : {"auto", "dense", "sparse", "exact"}
         "auto" uses a dense SVD for components up to ``DENSE_LIMIT`` rows/columns and a
-        shift-invert Lanczos method on δᵀδ above. "exact" does Gaussian elimination over
+        sparse method above: shift-invert Lanczos on the smaller Gram matrix when its
+        factorisation fits (RCM envelope ≤ :data:`graphsheaf.solvers.DIRECT_FILL_LIMIT`),
+        randomized kernel probing otherwise (no factorisation; see
+        :func:`graphsheaf.solvers.probe_kernel`). "exact" does Gaussian elimination over
         the rationals; every map must hold integers or rationals (``fractions.Fraction``
         entries, or floats, taken at their exact binary value).
     state : dict, optional
@@ -139,12 +143,12 @@ def cohomology(G, *, relative_to=None, tol=None, method="auto", state=None, base
         kind = method
         if kind == "auto":
             kind = "dense" if max(m, n) <= DENSE_LIMIT else "sparse"
-        used.add(kind)
         if kind == "dense":
+            used.add(kind)
             res = _dense_kernel(block.toarray(), tol, bases)
         else:
             groups = (_blocks_of(cols, table.node_start), _blocks_of(rows, table.edge_start))
-            res = _sparse_kernel(block, tol, bases, groups)
+            res = _sparse_kernel(block, tol, bases, groups, used)
         k0, k1, N0, N1, sz, snz, t = res
         h0 += k0
         h1 += k1
@@ -226,23 +230,30 @@ def _blocks_of(ids, starts):
     return compact.ravel(), ids - starts[owner]
 
 
-def _sparse_kernel(D, tol, bases, groups=None):
+def _sparse_kernel(D, tol, bases, groups=None, used=None):
     """Kernel and cokernel of a large sparse block via shift-invert Lanczos.
 
     The rank is counted on the smaller Gram matrix (δδᵀ when δ is wide, δᵀδ when it
     is tall), whose kernel is the small one; bases of the other side's kernel come
-    from its lowest eigenvectors, densely when that kernel is a large fraction.
+    from its lowest eigenvectors, densely when that kernel is a large fraction. With
+    ``groups`` (stalk blocks of columns and rows), a Gram matrix whose factorisation
+    would not fit is handled by randomized probing instead. ``used`` (a set) receives
+    "sparse" or "probe".
     """
+    used = set() if used is None else used
     m, n = D.shape
     D = sp.csr_array(D)
     smax = _norm_estimate(D)
     if smax == 0:
+        used.add("sparse")
         return (n, m, np.eye(n) if bases else None, np.eye(m) if bases else None, 0.0, np.inf, 0.0)
     t = np.sqrt(max(m, n) * np.finfo(float).eps) * smax if tol is None else tol
     if groups is not None:
         small_gram = D @ D.T if m <= n else D.T @ D
         if envelope_size(small_gram) > DIRECT_FILL_LIMIT:  # a factorisation would not fit
+            used.add("probe")
             return _probed_kernel(D, t, bases, groups)
+    used.add("sparse")
     if m <= n:
         k1, N1, sz, snz = _small_singular(D @ D.T, t, need_vectors=bases)
         rank = m - k1

@@ -279,7 +279,9 @@ def boundary_coordinates(G, boundary, nodelist=None, *, dim="dim", require_value
 
 def _parse_node_pin(node, spec, d):
     """Return (coordinates, values or None) pinned at one node."""
+    named = True  # coordinates given by the caller (checked) rather than the whole stalk
     if spec is None or isinstance(spec, (set, frozenset, range)):
+        named = spec is not None
         coords = np.arange(d) if spec is None else np.fromiter(spec, dtype=np.int64)
         vals = None
     elif isinstance(spec, dict):
@@ -295,14 +297,15 @@ def _parse_node_pin(node, spec, d):
         if vals.ndim == 0 or vals.ndim > 2 or vals.shape[0] != d:
             raise SheafError(f"boundary at node {node!r}: value has shape {vals.shape}, "
                              f"expected ({d},) or ({d}, M)")
-        coords = np.arange(d)
-    bad = coords[(coords < 0) | (coords >= d)]
-    if bad.size:
-        raise SheafError(f"boundary at node {node!r}: coordinate {int(bad[0])} is out of range "
-                         f"for a stalk of dim {d}")
-    if len(np.unique(coords)) != len(coords):
-        raise SheafError(f"boundary at node {node!r} pins a coordinate twice")
-    if vals is not None and not np.all(np.isfinite(vals)):
+        coords, named = np.arange(d), False
+    if named:  # the whole stalk (np.arange) needs no checks: thousands of pins stay cheap
+        bad = coords[(coords < 0) | (coords >= d)]
+        if bad.size:
+            raise SheafError(f"boundary at node {node!r}: coordinate {int(bad[0])} is out of range "
+                             f"for a stalk of dim {d}")
+        if len(np.unique(coords)) != len(coords):
+            raise SheafError(f"boundary at node {node!r} pins a coordinate twice")
+    if vals is not None and not np.isfinite(vals).all():
         raise SheafError(f"boundary at node {node!r} has a non-finite value")
     return coords, vals
 

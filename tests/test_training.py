@@ -248,3 +248,52 @@ def test_callback_logs_carry_the_current_weights():
     for got, want in zip(seen[2][0] + seen[2][1], W + b):
         np.testing.assert_array_equal(got, want)
     assert not np.array_equal(seen[1][0][0], seen[2][0][0])
+
+
+def _per_sample_three_state(params, X, Y, gamma, samples, masks, flips):
+    """Reference: one pinning._System and solve_three_state per sample."""
+    from graphsheaf.neural.pinning import KINK, OFF, ON, _System, solve_three_state
+
+    class Net:  # the attributes _System reads
+        dims, k, W, c = params.dims, params.k, params.W, params.b
+        with_y, phi = False, None
+    k = params.k
+    out, left = {}, []
+    for m in samples:
+        system = _System(Net, X[:, m], {}, {f"z{k + 1}": (np.arange(params.dims[-1]), Y[:, m], gamma)})
+        pattern = [np.where(flips[l][:, m] >= 2, KINK, np.where(masks[l][:, m] > 0, ON, OFF))
+                   for l in range(k)]
+        u, ok, _ = solve_three_state(system, pattern, {}, 50)
+        if not ok:
+            left.append(m)
+        out[m] = [system.get(u, f"z{l + 1}") for l in range(k + 1)] + \
+            [system.get(u, f"a{l + 1}") for l in range(k)]
+    return out, left
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_batched_kink_solver_equals_the_per_sample_solver(seed):
+    from graphsheaf.neural.training import _three_state_batched
+    rng = np.random.default_rng(seed)
+    dims = [[2, 6, 1], [3, 8, 5, 2], [2, 5, 4, 4, 1]][seed % 3]
+    params = _Params(gn.neural_sheaf(*gn.init_weights(dims, rng=seed)))
+    X, Y = rng.standard_normal((dims[0], 12)), rng.standard_normal((dims[-1], 12))
+    zs, acts, masks = params.forward(X)
+    masks = [m.astype(float) for m in masks]
+    flips = [rng.integers(0, 3, m.shape).astype(np.int8) for m in masks]  # some start on a kink
+    gamma = [0.01, 1.0, 0.3][seed % 3]
+    z_eq, a_eq, sW = [z.copy() for z in zs], [a.copy() for a in acts], [np.zeros_like(z) for z in zs]
+    samples = np.arange(12)
+    left = _three_state_batched(params, X, Y, gamma, samples, z_eq, a_eq, sW, masks, flips)
+    ref, ref_left = _per_sample_three_state(params, X, Y, gamma, samples, masks, flips)
+    assert list(left) == ref_left
+    k = params.k
+    for m in samples:
+        got = [z_eq[l][:, m] for l in range(k + 1)] + [a_eq[l + 1][:, m] for l in range(k)]
+        for g, r in zip(got, ref[m]):
+            np.testing.assert_allclose(g, r, atol=1e-10)
+        a_prev = X[:, m]
+        for l in range(k + 1):  # the stored residuals are those of the solved cochain
+            np.testing.assert_allclose(sW[l][:, m], z_eq[l][:, m] - params.W[l] @ a_prev - params.b[l],
+                                       atol=1e-12)
+            a_prev = a_eq[l + 1][:, m] if l < k else None

@@ -242,8 +242,8 @@ def _exact_step(params, X, Y, loss, gamma, max_passes):
     kinked = 0
     if unsettled.any() and isinstance(loss, L2):
         kinked = int(unsettled.sum())
-        left = _three_state(params, X, Y, gamma, np.flatnonzero(unsettled), z_eq, a_eq, sW, masks,
-                            flips)
+        left = _three_state_batched(params, X, Y, gamma, np.flatnonzero(unsettled), z_eq, a_eq, sW,
+                                    masks, flips)
         unsettled[:] = False
         unsettled[left] = True
     # local rule at the equilibrium: ∂E/∂W_ℓ = r_ℓ a_{ℓ-1}ᵀ with r = W a + b - z = -s^W
@@ -269,41 +269,113 @@ def _pattern_forward(params, X, masks):
     return zs + acts
 
 
-class _LiteNet:
-    """The attributes of :class:`NetView` that the per-sample solver needs, from arrays."""
+def _three_state_batched(params, X, Y, gamma, samples, z_eq, a_eq, sW, masks, flips, max_passes=50):
+    """The on/off/kink active-set solve (:func:`.pinning.solve_three_state`) for all
+    ``samples`` at once: samples whose on/off pattern kept flipping.
 
-    def __init__(self, params):
-        self.dims, self.k, self.W = params.dims, params.k, params.W
-        self.c = params.b
-        self.with_y, self.phi = False, None
-        self.mask = params.mask
-
-
-def _three_state(params, X, Y, gamma, samples, z_eq, a_eq, sW, masks, flips):
-    """Re-solve samples whose on/off pattern kept flipping with the on/off/kink solver.
-
-    Neurons that flipped back and forth start in the kink state (z held at 0), which is
-    where such a neuron's minimum lies. Returns the samples that still did not settle.
+    Neurons that flipped back and forth start in the kink state (z held at 0), where such a
+    neuron's minimum lies. Each sample's least-squares system (affine rows, ReLU rows at
+    its pattern, the output soft pin) has the same shape once a kink coordinate is handled
+    by zeroing its column and adding an identity row that holds it at 0; so one stacked QR
+    solves every sample of a pass, and the three-state rules are applied to all of them
+    with array masks.
+    Returns the samples that did not settle.
     """
-    from .pinning import KINK, OFF, ON, _System, solve_three_state
-    net, k = _LiteNet(params), params.k
-    out = f"z{k + 1}"
-    coords = np.arange(params.dims[-1])
-    left = []
-    for m in samples:
-        system = _System(net, X[:, m], {}, {out: (coords, Y[:, m], gamma)})
-        pattern = [np.where(flips[l][:, m] >= 2, KINK, np.where(masks[l][:, m] > 0, ON, OFF))
-                   for l in range(k)]
-        u, ok, _ = solve_three_state(system, pattern, {}, 50)
-        if not ok:
-            left.append(m)
+    from .pinning import KINK, OFF, ON
+    k, dims, W, c = params.k, params.dims, params.W, params.b
+    B = len(samples)
+    # unknowns [z1, a1, ..., zk, ak, z_{k+1}]
+    zs0, as0, pos = [], [], 0
+    for l in range(k + 1):
+        zs0.append(pos)
+        pos += dims[l + 1]
+        if l < k:
+            as0.append(pos)
+            pos += dims[l + 1]
+    n = pos
+    hidden = sum(dims[1:k + 1])
+    n_out = dims[-1]
+    rows = sum(dims[1:]) + hidden + n_out + hidden  # affine, ReLU, soft pin, kink rows
+    A0 = np.zeros((rows, n))
+    r = 0
+    for l in range(k + 1):  # affine rows: z_l - W_l a_{l-1} = c_l (+ W_1 x for l = 1)
+        d = dims[l + 1]
+        A0[r:r + d, zs0[l]:zs0[l] + d] = np.eye(d)
+        if l:
+            A0[r:r + d, as0[l - 1]:as0[l - 1] + dims[l]] = -W[l]
+        r += d
+    relu0 = r
+    for l in range(k):  # ReLU rows: a_l - m_l z_l = 0 (the mask goes in per sample)
+        d = dims[l + 1]
+        A0[r:r + d, as0[l]:as0[l] + d] = np.eye(d)
+        r += d
+    g = np.sqrt(gamma)
+    A0[r:r + n_out, zs0[k]:zs0[k] + n_out] = g * np.eye(n_out)
+    kink0 = r + n_out
+    Xs, Ys = X[:, samples], Y[:, samples]
+    base_rhs = np.zeros((B, rows))
+    base_rhs[:, :dims[1]] = (c[0][:, None] + W[0] @ Xs).T
+    r = dims[1]
+    for l in range(1, k + 1):
+        base_rhs[:, r:r + dims[l + 1]] = c[l]
+        r += dims[l + 1]
+    base_rhs[:, kink0 - n_out:kink0] = g * Ys.T
+    # hidden z coordinates: their unknown columns, ReLU rows and kink rows
+    zcols = np.concatenate([np.arange(zs0[l], zs0[l] + dims[l + 1]) for l in range(k)])
+    relu_rows = relu0 + np.arange(hidden)
+    kink_rows = kink0 + np.arange(hidden)
+    pattern = np.concatenate([np.where(flips[l][:, samples] >= 2, KINK,
+                                       np.where(masks[l][:, samples] > 0, ON, OFF))
+                              for l in range(k)]).T  # (B, hidden)
+    active = np.ones(B, dtype=bool)
+    seen = [set() for _ in range(B)]
+    U = np.zeros((B, n))
+    for _ in range(max_passes):
+        idx = np.flatnonzero(active)
+        if not idx.size:
+            break
+        p = pattern[idx]
+        A = np.broadcast_to(A0, (len(idx), rows, n)).copy()
+        A[:, relu_rows, zcols] = -(p == ON).astype(float)  # -m_l on the ReLU block diagonal
+        kink = p == KINK
+        # a kink coordinate is held at 0: its column leaves the other rows, one row fixes it
+        A[:, :, zcols] *= ~kink[:, None, :]
+        A[:, kink_rows, zcols] = kink
+        Q, R = np.linalg.qr(A)
+        U[idx] = np.linalg.solve(R, np.einsum("bri,br->bi", Q, base_rhs[idx])[..., None])[..., 0]
+        U[idx[:, None], zcols[None, :]] *= ~kink  # exactly 0, not rounding
+        # the three-state rules, all samples and layers at once
+        z = U[idx][:, zcols]
+        a_prev = [Xs[:, idx].T] + [U[idx][:, as0[l]:as0[l] + dims[l + 1]] for l in range(k - 1)]
+        pull = np.concatenate([a_prev[l] @ W[l].T + c[l] for l in range(k)], axis=1)
+        a_now = np.concatenate([U[idx][:, as0[l]:as0[l] + dims[l + 1]] for l in range(k)], axis=1)
+        g_off = -pull
+        g_on = g_off - a_now
+        to_kink = ((p == ON) & (z < 0)) | ((p == OFF) & (z > 0))
+        go_on = kink & (g_on < 0) & ((g_off <= 0) | (-g_on >= g_off))
+        go_off = kink & (g_off > 0) & ~go_on
+        changed = (to_kink | go_on | go_off).any(axis=1)
+        p = np.where(to_kink, KINK, np.where(go_on, ON, np.where(go_off, OFF, p)))
+        pattern[idx] = p
+        for j, b in enumerate(idx):
+            if not changed[j]:
+                active[b] = False
+                continue
+            key = p[j].tobytes()
+            if key in seen[b]:
+                active[b] = False  # cycling: leave it unsettled
+                changed[j] = False
+                seen[b].add(b"cycled")
+            seen[b].add(key)
+    left = [samples[b] for b in range(B) if active[b] or b"cycled" in seen[b]]
+    for j, m in enumerate(samples):
         a_prev = X[:, m]
         for l in range(k + 1):
-            z = system.get(u, f"z{l + 1}")
+            z = U[j, zs0[l]:zs0[l] + dims[l + 1]]
             z_eq[l][:, m] = z
-            sW[l][:, m] = z - (params.W[l] @ a_prev + params.b[l])
+            sW[l][:, m] = z - (W[l] @ a_prev + c[l])
             if l < k:
-                a_prev = system.get(u, f"a{l + 1}")
+                a_prev = U[j, as0[l]:as0[l] + dims[l + 1]]
                 a_eq[l + 1][:, m] = a_prev
     return np.array(left, dtype=int)
 

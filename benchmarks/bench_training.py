@@ -120,7 +120,7 @@ def sweep_counts(dt=0.05):
             verdict = f"(target >= {target}x) {'OK' if ratio >= target else 'MISSED'}" \
                 if eps == 1e-4 else "(for reference)"
             print(f"  {dims} to {eps:g}: Euler {euler} sweeps, exact {info['sweeps']} sweeps "
-                  f"({info['three_state']} of 300 samples finished by the per-sample three-state "
+                  f"({info['three_state']} of 300 samples finished by the three-state (kink) "
                   f"solve): {ratio:.0f}x {verdict}")
         print(f"  {dims}: after {2 * heat.steps:,} Euler sweeps the output is still {err[-1]:.1e} "
               "from the equilibrium the exact solve reaches to rounding")

@@ -147,6 +147,9 @@ def _newton_output_shift(z_f, Y, K, loss, gamma, iters=50):
     n, M = z_f.shape
     if isinstance(loss, L2):
         # linear: (I + γK) w = -γ K d
+        if n == 1:  # scalars per sample
+            gk = gamma * K[:, 0, 0]
+            return (-gk / (1.0 + gk) * (z_f[0] - Y[0]))[None]
         A = np.eye(n)[None] + gamma * K
         rhs = -gamma * np.einsum("mij,jm->mi", K, z_f - Y)
         return np.linalg.solve(A, rhs[..., None])[..., 0].T

@@ -267,17 +267,29 @@ def _update(system, u, pattern, hard):
         pinned = np.zeros(len(p), dtype=bool)
         if f"z{l}" in hard:
             pinned[hard[f"z{l}"][0]] = True
-        to_kink = ~pinned & (((p == ON) & (z < 0)) | ((p == OFF) & (z > 0)))
         g_off, g_on = system.kink_slopes(u, l)
-        kink = (p == KINK) & ~pinned
-        go_on = kink & (g_on < 0) & ((g_off <= 0) | (-g_on >= g_off))
-        go_off = kink & (g_off > 0) & ~go_on
-        if to_kink.any() or go_on.any() or go_off.any():
+        new, moved = three_state_transition(p, z, g_off, g_on, ~pinned)
+        if moved.any():
             changed = True
-            p[to_kink] = KINK
-            p[go_on] = ON
-            p[go_off] = OFF
+            p[:] = new
     return changed
+
+
+def three_state_transition(p, z, g_off, g_on, movable=True):
+    """One application of the on/off/kink rules, elementwise (any array shape).
+
+    An "on" neuron with z < 0 or an "off" one with z > 0 goes to the kink (z held at 0);
+    a kink neuron is released to "on" when the energy decreases for z > 0 (right slope
+    ``g_on`` < 0, and more steeply than to the left) and to "off" when it decreases for
+    z < 0 (left slope ``g_off`` > 0). Returns (new pattern, mask of neurons that moved);
+    neurons outside ``movable`` (hard-pinned ones) keep their state.
+    """
+    to_kink = movable & (((p == ON) & (z < 0)) | ((p == OFF) & (z > 0)))
+    kink = movable & (p == KINK)
+    go_on = kink & (g_on < 0) & ((g_off <= 0) | (-g_on >= g_off))
+    go_off = kink & (g_off > 0) & ~go_on
+    new = np.where(to_kink, KINK, np.where(go_on, ON, np.where(go_off, OFF, p)))
+    return new, to_kink | go_on | go_off
 
 
 def _state_to_u(system, state):

@@ -284,7 +284,7 @@ def _three_state_batched(params, X, Y, gamma, samples, z_eq, a_eq, sW, masks, fl
     with array masks.
     Returns the samples that did not settle.
     """
-    from .pinning import KINK, OFF, ON
+    from .pinning import KINK, OFF, ON, three_state_transition
     k, dims, W, c = params.k, params.dims, params.W, params.b
     B = len(samples)
     # unknowns [z1, a1, ..., zk, ak, z_{k+1}]
@@ -331,6 +331,7 @@ def _three_state_batched(params, X, Y, gamma, samples, z_eq, a_eq, sW, masks, fl
                                        np.where(masks[l][:, samples] > 0, ON, OFF))
                               for l in range(k)]).T  # (B, hidden)
     active = np.ones(B, dtype=bool)
+    cycled = np.zeros(B, dtype=bool)  # left unsettled because a pattern came back
     seen = [set() for _ in range(B)]
     U = np.zeros((B, n))
     for _ in range(max_passes):
@@ -352,25 +353,18 @@ def _three_state_batched(params, X, Y, gamma, samples, z_eq, a_eq, sW, masks, fl
         a_prev = [Xs[:, idx].T] + [U[idx][:, as0[l]:as0[l] + dims[l + 1]] for l in range(k - 1)]
         pull = np.concatenate([a_prev[l] @ W[l].T + c[l] for l in range(k)], axis=1)
         a_now = np.concatenate([U[idx][:, as0[l]:as0[l] + dims[l + 1]] for l in range(k)], axis=1)
-        g_off = -pull
-        g_on = g_off - a_now
-        to_kink = ((p == ON) & (z < 0)) | ((p == OFF) & (z > 0))
-        go_on = kink & (g_on < 0) & ((g_off <= 0) | (-g_on >= g_off))
-        go_off = kink & (g_off > 0) & ~go_on
-        changed = (to_kink | go_on | go_off).any(axis=1)
-        p = np.where(to_kink, KINK, np.where(go_on, ON, np.where(go_off, OFF, p)))
+        g_off = -pull  # the kink slopes (pinning._System.kink_slopes) for every sample
+        p, moved = three_state_transition(p, z, g_off, g_off - a_now)
         pattern[idx] = p
         for j, b in enumerate(idx):
-            if not changed[j]:
+            if not moved[j].any():
                 active[b] = False
                 continue
             key = p[j].tobytes()
             if key in seen[b]:
-                active[b] = False  # cycling: leave it unsettled
-                changed[j] = False
-                seen[b].add(b"cycled")
+                active[b], cycled[b] = False, True
             seen[b].add(key)
-    left = [samples[b] for b in range(B) if active[b] or b"cycled" in seen[b]]
+    left = [samples[b] for b in range(B) if active[b] or cycled[b]]
     for j, m in enumerate(samples):
         a_prev = X[:, m]
         for l in range(k + 1):

@@ -13,7 +13,7 @@ import scipy.linalg as la
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .cohomology import DENSE_LIMIT, _sparse_kernel
+from .cohomology import DENSE_LIMIT, _blocks_of, _sparse_kernel
 from .exceptions import ConvergenceWarning, NonUniqueExtensionError, SheafError
 from .linalg import (
     boundary_coordinates,
@@ -102,7 +102,7 @@ def harmonic_extension(G, boundary, *, state=None, allow_nonunique=False, tol=No
         Singular-value threshold deciding uniqueness (as in :func:`cohomology`).
     method : {"auto", "dense", "sparse", "cg"}
         "dense": SVD of δ_Ω. "sparse": sparse LU of L[Ω,Ω], factored once for every
-        right-hand side. "cg": Jacobi-preconditioned conjugate gradients applying δ_Ω
+        right-hand side. "cg": block-Jacobi-preconditioned conjugate gradients applying δ_Ω
         and δ_Ωᵀ (L[Ω,Ω] is never formed), all right-hand sides at once. "auto" takes
         "dense" up to ``DENSE_LIMIT`` coordinates, then "sparse" when the estimated
         factor is small (at most :data:`graphsheaf.solvers.FILL_RATIO` times the
@@ -208,8 +208,7 @@ def _solve(G, table, pinned, values, state, allow_nonunique, tol, method, kw, so
         x_f, N = _dense_solve(D_f.toarray(), rhs, tol)
         used = "dense"
     elif kind == "cg":
-        node_of = np.searchsorted(table.node_start, free, side="right") - 1
-        precond = BlockJacobi(D_f, node_of, free - table.node_start[node_of])
+        precond = BlockJacobi(D_f, *_blocks_of(free, table.node_start))
         x_f, N, used, info["iterations"] = _cg_solve(D_f, rhs, tol, allow_nonunique, precond,
                                                      **solver)
     else:

@@ -6,8 +6,6 @@ Orientation convention (used everywhere in graphsheaf): for an edge ``e = (u, v)
 on the orientation; ``δx``, per-edge residuals and H^1 representatives do.
 """
 
-import itertools
-import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -447,11 +445,11 @@ def _uniform_blocks(table):
         return None
     E = len(table.tails)
     out = []
-    for stack, maps in ((table.stack_a, table.A), (table.stack_b, table.B)):
+    for stack, maps, side in ((table.stack_a, table.A, "a"), (table.stack_b, table.B, "b")):
         if stack is None:
             first = maps[0]
-            if type(first) is not np.ndarray or first.ndim != 2 or first.dtype.kind not in "fiub" \
-                    or not all(map(operator.is_, maps, itertools.repeat(first))):
+            if not table._shared[side] or type(first) is not np.ndarray or first.ndim != 2 \
+                    or first.dtype.kind not in "fiub":
                 return None
             stack = np.broadcast_to(first, (E,) + first.shape)
         out.append(stack.astype(float, copy=False))
@@ -550,6 +548,7 @@ def _assemble_coboundary(table, ev):
 
 
 def _index_type(*extents):
+    """int32 when every extent fits, else int64."""
     return np.int32 if max(extents, default=0) < 2**31 - 1 else np.int64
 
 
@@ -594,7 +593,7 @@ def _coboundary_uniform(table, A, B):
 
 def _coo_to_csr(rows, cols, data, shape):
     # 32-bit indices whenever they fit: half the index memory, faster conversion
-    itype = np.int32 if max(shape) < 2**31 - 1 else np.int64
+    itype = _index_type(*shape)
     if rows:
         rows = np.concatenate(rows).astype(itype, copy=False)
         cols = np.concatenate(cols).astype(itype, copy=False)

@@ -193,27 +193,26 @@ def exp_phase_planes(ctx):
             active = path >= 0  # the tie rule: z ≥ 0 is active
             # steps at which the pair's pattern changes (both crossing at once counts once,
             # as the authors' red crosses do)
-            crossings = int(np.count_nonzero((active[1:] != active[:-1]).any(axis=1)))
+            hits = np.flatnonzero((active[1:] != active[:-1]).any(axis=1)) + 1
+            crossings = len(hits)
             if best is None or crossings > best[1]:
-                best = (t, crossings, path, gn.forward(S, x)["z1"][:2])
+                best = (t, crossings, path, gn.forward(S, x)["z1"][:2], hits)
             if crossings >= 5:  # the authors show the first trial with at least 5 crossings
                 break
         shown.append((dims, best))
         if dims == [2, 4, 1]:
-            t, crossings, path, _ = best
+            t, crossings, path, *_ = best
             rows += [Row("phase_planes", "[2,4,1] trial shown (first with ≥ 5 crossings)", 1, t, 0.0),
                      Row("phase_planes", "[2,4,1] crossings of the ReLU boundaries", 8, crossings, 0.0),
                      Row("phase_planes", "[2,4,1] states on the trajectory", 7701, len(path), 0.0)]
     if ctx.plt:
         fig, axes = ctx.plt.subplots(1, len(shown), figsize=(4.6 * len(shown), 4.2), squeeze=False)
-        for (dims, (t, crossings, path, fixed)), ax in zip(shown, axes[0]):
+        for (dims, (t, crossings, path, fixed, hit)), ax in zip(shown, axes[0]):
             n = len(path)
             ax.scatter(path[:, 0], path[:, 1], c=np.linspace(0.15, 1, n), cmap="Blues", s=2, lw=0)
             ax.plot(path[:, 0], path[:, 1], lw=0.4, color="tab:blue", alpha=0.5)
             ax.axhline(0, ls="--", color="gray", lw=0.8)
             ax.axvline(0, ls="--", color="gray", lw=0.8)
-            active = path >= 0
-            hit = np.flatnonzero((active[1:] != active[:-1]).any(axis=1)) + 1
             ax.scatter(path[hit, 0], path[hit, 1], marker="x", color="red", s=25, label="crossing")
             ax.scatter(*path[0], color="gray", s=30, label="start")
             ax.scatter(*fixed, marker="*", color="gold", edgecolor="k", s=160, label="forward pass", zorder=5)

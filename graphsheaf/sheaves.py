@@ -208,12 +208,12 @@ def _all_same(maps):
 def _stacked(maps):
     """All maps as one (E, r, c) array when they are numeric 2-D arrays of one shape, else None.
 
-    A side whose edges share a single map object is left to the shared-map paths. NumPy
-    discovers the common shape itself: ragged shapes, sparse or state-dependent maps
-    and missing attributes make it fail or give an object array, and the per-map paths
-    take over.
+    Called only for a side whose edges do not share one map object (those keep the
+    shared-map paths). NumPy discovers the common shape itself: ragged shapes, sparse or
+    state-dependent maps and missing attributes make it fail or give an object array,
+    and the per-map paths take over.
     """
-    if len(maps) < 2 or _all_same(maps):
+    if len(maps) < 2:
         return None
     try:
         stack = np.array(maps)

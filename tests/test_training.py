@@ -5,7 +5,9 @@ import pytest
 import graphsheaf as gs
 import graphsheaf.neural as gn
 from graphsheaf.neural import losses
-from graphsheaf.neural.training import _exact_step, _Params
+from graphsheaf.neural.exact import _fast_pass, _pattern_forward, _pattern_pass, batch_equilibrium, exact_gradients
+from graphsheaf.neural.pinning import KINK, OFF, ON
+from graphsheaf.neural.training import _Params
 
 
 def data(n=40, seed=0, n_in=2):
@@ -97,7 +99,7 @@ def test_exact_equilibrium_is_stationary_and_matches_the_dense_solver():
     X, Y = data(20, 5)
     gamma = 0.5
     p = _Params(S)
-    gW, gb, info = _exact_step(p, X, Y, losses.L2(), gamma, 50)
+    gW, gb, info = exact_gradients(p, X, Y, losses.L2(), gamma, 50)
     eq = gn.equilibrium(S, X, soft_pins={"z2": Y}, stiffness=gamma)
     # local rule from the dense equilibrium: ∂E/∂W = r aᵀ, r = W a + b - z
     W, b = gn.to_weights(S)
@@ -250,50 +252,130 @@ def test_callback_logs_carry_the_current_weights():
     assert not np.array_equal(seen[1][0][0], seen[2][0][0])
 
 
-def _per_sample_three_state(params, X, Y, gamma, samples, masks, flips):
-    """Reference: one pinning._System and solve_three_state per sample."""
-    from graphsheaf.neural.pinning import KINK, OFF, ON, _System, solve_three_state
+class _Net:
+    """The attributes pinning._System reads, from _Params."""
 
-    class Net:  # the attributes _System reads
-        dims, k, W, c = params.dims, params.k, params.W, params.b
-        with_y, phi = False, None
+    def __init__(self, params):
+        self.dims, self.k, self.W, self.c = params.dims, params.k, params.W, params.b
+        self.with_y, self.phi = False, None
+
+
+def _dense_solve(params, X, Y, gamma, P):
+    """Reference: pinning._System.solve per sample for a three-state pattern (L2 output)."""
+    from graphsheaf.neural.pinning import _System
     k = params.k
-    out, left = {}, []
-    for m in samples:
-        system = _System(Net, X[:, m], {}, {f"z{k + 1}": (np.arange(params.dims[-1]), Y[:, m], gamma)})
-        pattern = [np.where(flips[l][:, m] >= 2, KINK, np.where(masks[l][:, m] > 0, ON, OFF))
-                   for l in range(k)]
-        u, ok, _ = solve_three_state(system, pattern, {}, 50)
-        if not ok:
-            left.append(m)
-        out[m] = [system.get(u, f"z{l + 1}") for l in range(k + 1)] + \
-            [system.get(u, f"a{l + 1}") for l in range(k)]
-    return out, left
+    cols = []
+    for m in range(X.shape[1]):
+        system = _System(_Net(params), X[:, m], {},
+                         {f"z{k + 1}": (np.arange(params.dims[-1]), Y[:, m], gamma)})
+        u = system.solve([p[:, m] for p in P])
+        cols.append([system.get(u, f"z{l + 1}") for l in range(k + 1)] +
+                    [system.get(u, f"a{l + 1}") for l in range(k)])
+    return [np.stack([c[i] for c in cols], axis=1) for i in range(2 * k + 1)]
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_batched_kink_solver_equals_the_per_sample_solver(seed):
-    from graphsheaf.neural.training import _three_state_batched
+def _random_pattern(params, X, rng, deep_kinks=True):
+    _, _, masks = params.forward(X)
+    P = [np.where(m, ON, OFF).astype(np.int8) for m in masks]
+    for l, p in enumerate(P):
+        if l == 0 or deep_kinks:
+            p[rng.random(p.shape) < 0.25] = KINK
+    return P
+
+
+@pytest.mark.parametrize("seed", range(9))
+def test_one_pattern_pass_equals_the_dense_least_squares_solve(seed):
+    # both pass types against an independent dense solve, for on/off/kink patterns
     rng = np.random.default_rng(seed)
     dims = [[2, 6, 1], [3, 8, 5, 2], [2, 5, 4, 4, 1]][seed % 3]
+    gamma = [0.01, 1.0, 0.3][seed % 3]
     params = _Params(gn.neural_sheaf(*gn.init_weights(dims, rng=seed)))
     X, Y = rng.standard_normal((dims[0], 12)), rng.standard_normal((dims[-1], 12))
-    zs, acts, masks = params.forward(X)
-    masks = [m.astype(float) for m in masks]
-    flips = [rng.integers(0, 3, m.shape).astype(np.int8) for m in masks]  # some start on a kink
-    gamma = [0.01, 1.0, 0.3][seed % 3]
-    z_eq, a_eq, sW = [z.copy() for z in zs], [a.copy() for a in acts], [np.zeros_like(z) for z in zs]
-    samples = np.arange(12)
-    left = _three_state_batched(params, X, Y, gamma, samples, z_eq, a_eq, sW, masks, flips)
-    ref, ref_left = _per_sample_three_state(params, X, Y, gamma, samples, masks, flips)
-    assert list(left) == ref_left
     k = params.k
-    for m in samples:
-        got = [z_eq[l][:, m] for l in range(k + 1)] + [a_eq[l + 1][:, m] for l in range(k)]
-        for g, r in zip(got, ref[m]):
-            np.testing.assert_allclose(g, r, atol=1e-10)
-        a_prev = X[:, m]
-        for l in range(k + 1):  # the stored residuals are those of the solved cochain
-            np.testing.assert_allclose(sW[l][:, m], z_eq[l][:, m] - params.W[l] @ a_prev - params.b[l],
-                                       atol=1e-12)
-            a_prev = a_eq[l + 1][:, m] if l < k else None
+    P = _random_pattern(params, X, rng)
+    z, a, r, energy, _ = _pattern_pass(params, X, Y, P, losses.L2(), gamma)
+    for got, want in zip(z + a, _dense_solve(params, X, Y, gamma, P)):
+        np.testing.assert_allclose(got, want, atol=1e-10)
+    for l in range(k):
+        assert np.all(z[l][P[l] == KINK] == 0)
+    # r is the affine residual over γ, the energy half the squared residuals
+    a_prev, e = X, 0
+    for l in range(k + 1):
+        s_w = z[l] - params.W[l] @ a_prev - params.b[l][:, None]
+        np.testing.assert_allclose(r[l], -s_w / gamma, atol=1e-8)
+        e = e + 0.5 * (s_w ** 2).sum(axis=0)
+        if l < k:
+            e = e + 0.5 * ((a[l] - (P[l] == ON) * z[l]) ** 2).sum(axis=0)
+            a_prev = a[l]
+    np.testing.assert_allclose(energy, e, atol=1e-10)
+    # first-layer kinks only: the decoupled fast pass gives the same
+    P = _random_pattern(params, X, rng, deep_kinks=False)
+    m = [(p == ON).astype(float) for p in P]
+    zs, acts = _pattern_forward(params, X, m)
+    z, a, r, energy = _fast_pass(params, Y, losses.L2(), gamma, zs, acts, m, P[0] == KINK)
+    for got, want in zip(z + a, _dense_solve(params, X, Y, gamma, P)):
+        np.testing.assert_allclose(got, want, atol=1e-10)
+    ref = _pattern_pass(params, X, Y, P, losses.L2(), gamma)
+    for got, want in zip(r + [energy], ref[2] + [ref[3]]):
+        np.testing.assert_allclose(got, want, atol=1e-8)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_batch_equilibrium_equals_the_per_sample_three_state_solver(seed):
+    rng = np.random.default_rng(seed)
+    dims = [[2, 6, 1], [3, 8, 5, 2], [2, 5, 4, 4, 1], [2, 30, 1]][seed % 4]
+    S = gn.neural_sheaf(*gn.init_weights(dims, rng=seed))
+    params = _Params(S)
+    X, Y = rng.standard_normal((dims[0], 25)), 2 * rng.standard_normal((dims[-1], 25))
+    gamma = [0.01, 1.0, 0.3][seed % 3]
+    eq = batch_equilibrium(params, X, Y, losses.L2(), gamma, 20)
+    ref = gn.equilibrium(S, X, soft_pins={f"z{len(dims) - 1}": Y}, stiffness=gamma)
+    assert not eq.unsettled.any() and not ref.fell_back.any()
+    k = params.k
+    for l in range(k + 1):
+        np.testing.assert_allclose(eq.z[l], ref.state[f"z{l + 1}"], atol=1e-10)
+    for l in range(k):
+        np.testing.assert_allclose(eq.a[l + 1], ref.state[f"a{l + 1}"][:dims[l + 1]], atol=1e-10)
+        np.testing.assert_array_equal(eq.pattern[l], ref.pattern[l])
+    np.testing.assert_allclose(eq.energy, ref.energy - ref.edge_energy[("soft", f"z{k + 1}")],
+                               atol=1e-10)
+
+
+@pytest.mark.parametrize("loss, output, n_out", [
+    (losses.SigmoidBCE(), "sigmoid", 1), (losses.SoftmaxCE(), "softmax", 4), (losses.Huber(0.2), "identity", 2),
+    (losses.Lp(1.5), "identity", 1), (losses.Lp(3.0), "identity", 2), (losses.L1(), "identity", 1),
+    (losses.L1(), "identity", 2)])
+@pytest.mark.parametrize("gamma", [0.01, 1.0])
+def test_exact_equilibrium_is_stationary_for_every_potential(loss, output, n_out, gamma):
+    # ∂E/∂(free coordinate) = 0 at the equilibrium for the solved pattern, kinks excepted,
+    # and the pattern is self-consistent
+    rng = np.random.default_rng(n_out)
+    dims = [3, 7, 5, n_out]
+    params = _Params(net(dims, seed=n_out, output=output))
+    X = rng.standard_normal((3, 30))
+    Y = np.eye(n_out)[:, rng.integers(n_out, size=30)] if output == "softmax" else \
+        rng.integers(0, 2, (1, 30)).astype(float) if output == "sigmoid" else \
+        rng.standard_normal((n_out, 30))
+    eq = batch_equilibrium(params, X, Y, loss, gamma, 30)
+    assert not eq.unsettled.any()
+    k, W = params.k, params.W
+    z, a = eq.z, eq.a
+    sW = [z[l] - W[l] @ a[l] - params.b[l][:, None] for l in range(k + 1)]
+    m = [(p == ON).astype(float) for p in eq.pattern]
+    sR = [a[l + 1] - m[l] * z[l] for l in range(k)]
+    tol = 1e-6 if isinstance(loss, losses.L1) else 1e-9
+    for l in range(k):
+        np.testing.assert_allclose(sR[l] - W[l + 1].T @ sW[l + 1], 0, atol=tol)  # ∂E/∂a_l
+        free = eq.pattern[l] != KINK
+        np.testing.assert_allclose((sW[l] - m[l] * sR[l])[free], 0, atol=tol)  # ∂E/∂z_l
+        on, off = eq.pattern[l] == ON, eq.pattern[l] == OFF
+        assert np.all(z[l][on] >= -1e-12) and np.all(z[l][off] <= 1e-12)
+        assert np.all(z[l][~free] == 0)
+    pull = loss.grad(z[k], Y)
+    if isinstance(loss, losses.L1):  # a subgradient: sign where z ≠ y, within [-1, 1] at z = y
+        v = -sW[k] / gamma
+        at = np.abs(z[k] - Y) < 1e-7
+        np.testing.assert_allclose(v[~at], pull[~at], atol=tol)
+        assert np.all(np.abs(v) <= 1 + 1e-9)
+    else:
+        np.testing.assert_allclose(sW[k] + gamma * pull, 0, atol=tol)  # ∂E/∂z_out

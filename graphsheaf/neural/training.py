@@ -10,15 +10,17 @@ Three modes share one harness (same initial weights, loss, batches and epochs):
 
 ``"exact"``
     Each fast phase jumps straight to the pinned equilibrium instead of integrating
-    towards it. For a fixed activation pattern, with an output edge of stiffness γ,
-    the equilibrium is found with one forward sweep (the forward pass), ``n_out``
-    transposed sweeps (δ_Ωᵀ, backward in direction) giving the Gram matrix
-    ``K = GGᵀ`` of the output's response to residuals on every edge, a small
-    per-sample Newton solve for the output shift, and one forward sweep of the
-    injected residuals. Samples whose pattern then disagrees are re-solved with
-    updated on/off patterns; ones that keep flipping are solved with the three-state
-    (on/off/kink) dense solver of :func:`equilibrium` (L2 outputs). The slow phase is
-    the local rule ``∇_W E = r aᵀ`` at the equilibrium, scaled by 1/γ.
+    towards it (:mod:`.exact`). For a fixed activation pattern, with an output edge
+    of stiffness γ, the equilibrium takes one forward sweep (the forward pass), the
+    Gram matrix ``K = GGᵀ`` of the output's response to residuals on every edge
+    (``n_out`` transposed sweeps' worth; one product with the masks for the last
+    hidden layer), a per-sample problem of size ``n_out`` for the output pull, one
+    transposed sweep for the residuals and one forward sweep for the cochain.
+    Samples whose pattern then disagrees are solved again, all together, with
+    neurons in one of three states (on, off, or at the kink with z held at 0, a
+    linear constraint that adds one row per kink to the Gram matrix), until every
+    sample's pattern is self-consistent. The slow phase is the local rule
+    ``∇_W E = r aᵀ`` at the equilibrium, scaled by 1/γ.
 
 ``"backprop-equivalent"``
     The γ → 0 limit of the exact mode: the weight update equals the gradient of the
@@ -40,7 +42,8 @@ from .._threads import single_blas_thread
 from ..exceptions import DivergenceError, SheafError
 from .builder import architecture
 from .dynamics import random_source
-from .losses import L1, L2, Huber, get_loss
+from .exact import exact_gradients
+from .losses import L2, get_loss
 
 __all__ = ["SheafTrainer", "TrainHistory", "train_backprop", "make_optimizer", "SGD",
            "Momentum", "Adam", "local_gradients", "backprop_gradients"]
@@ -83,9 +86,8 @@ class _Params:
             z = self.W[l] @ a + self.b[l][:, None]
             zs.append(z)
             if l < self.k:
-                m = self.mask(z)
-                masks.append(m)
-                a = np.where(m, z, 0.0)
+                masks.append(self.mask(z))
+                a = np.maximum(z, 0.0)  # = z where on, 0 where off (strict or not)
                 acts.append(a)
         return zs, acts, masks
 
@@ -106,30 +108,19 @@ def _backward(W, masks, v):
     return yW, yR
 
 
-def _inject(W, masks, sW, sR):
-    """e = δ_Ω^{-1} s by one forward sweep: the cochain change caused by edge residuals s."""
-    k = len(masks)
-    ez, ea = [], []
-    prev = None
-    for l in range(k + 1):
-        z = sW[l] if prev is None else sW[l] + W[l] @ prev
-        ez.append(z)
-        if l < k:
-            prev = sR[l] + masks[l] * z
-            ea.append(prev)
-    return ez, ea
-
-
-def local_gradients(S, X, Y, *, loss=None, gamma=0.01, max_passes=2):
+def local_gradients(S, X, Y, *, loss=None, gamma=0.01, max_passes=10):
     """Exact-mode weight gradients: the local rule ``r aᵀ`` at the pinned equilibrium, / γ.
 
     Returns ``(grads_W, grads_b, info)`` summed over the samples (columns of X).
+    ``info`` counts ``sweeps`` (applications of δ_Ω⁻¹ or δ_Ω⁻ᵀ to the batch),
+    ``pattern_passes`` (most passes any sample needed), ``kinked`` (samples with a
+    neuron at its kink), ``unsettled`` (samples whose pattern did not settle within
+    ``max_passes``) and ``equilibrium_energy``.
     """
     params = _Params(S)
     loss = get_loss(loss, S.graph.get("output_activation"))
     X, Y = _check_xy(params, X, Y)
-    gW, gb, info = _exact_step(params, X, Y, loss, gamma, max_passes)
-    return gW, gb, info
+    return exact_gradients(params, X, Y, loss, gamma, max_passes)
 
 
 def backprop_gradients(S, X, Y, *, loss=None):
@@ -140,241 +131,6 @@ def backprop_gradients(S, X, Y, *, loss=None):
     zs, acts, masks = params.forward(X)
     yW, _ = _backward(params.W, masks, loss.grad(zs[-1], Y))
     return [d @ a.T for d, a in zip(yW, acts)], [d.sum(axis=1) for d in yW]
-
-
-def _newton_output_shift(z_f, Y, K, loss, gamma, iters=50):
-    """Solve w + γ K_m ∇U(z_f + w) = 0 per sample (minimiser of a convex function of w)."""
-    n, M = z_f.shape
-    if isinstance(loss, L2):
-        # linear: (I + γK) w = -γ K d
-        if n == 1:  # scalars per sample
-            gk = gamma * K[:, 0, 0]
-            return (-gk / (1.0 + gk) * (z_f[0] - Y[0]))[None]
-        A = np.eye(n)[None] + gamma * K
-        rhs = -gamma * np.einsum("mij,jm->mi", K, z_f - Y)
-        return np.linalg.solve(A, rhs[..., None])[..., 0].T
-    if isinstance(loss, L1):
-        loss = Huber(1e-9)  # L1's minimiser through a vanishingly thin quadratic cap
-    Kinv = np.linalg.inv(K)
-    w = np.zeros_like(z_f)
-
-    def phi(w):
-        quad = 0.5 / gamma * np.einsum("im,mij,jm->m", w, Kinv, w)
-        return quad + loss.values(z_f + w, Y)
-
-    for _ in range(iters):
-        g = loss.grad(z_f + w, Y)
-        F = w + gamma * np.einsum("mij,jm->im", K, g)
-        if np.abs(F).max() < 1e-13 * max(1.0, np.abs(w).max()):
-            break
-        J = np.eye(n)[None] + gamma * np.einsum("mij,mjl->mil", K, loss.hess(z_f + w, Y))
-        step = -np.linalg.solve(J, F.T[..., None])[..., 0].T
-        if np.abs(step).max() < 1e-15 * max(1.0, np.abs(w).max()):
-            break
-        t = np.ones(M)
-        f0 = phi(w)
-        tol = 1e-12 * (np.abs(f0) + 1.0)  # rounding near the minimum is not an increase
-        for _ in range(30):  # backtracking keeps each sample's objective decreasing
-            worse = phi(w + t * step) > f0 + tol
-            if not worse.any():
-                break
-            t = np.where(worse, t * 0.5, t)
-        w = w + t * step
-    return w
-
-
-def _exact_step(params, X, Y, loss, gamma, max_passes):
-    """Pinned equilibrium of a batch and the local weight gradients (divided by γ)."""
-    W, k = params.W, params.k
-    zs, acts, masks = params.forward(X)  # forward sweep
-    sweeps = 1
-    M = X.shape[1]
-    n_out = zs[-1].shape[0]
-    masks = [m.astype(float) for m in masks]
-    passes = np.ones(M, dtype=int)
-    todo = np.arange(M)
-    sW = [np.zeros_like(z) for z in zs]
-    sR = [np.zeros_like(a) for a in acts[1:]]
-    z_eq = [z.copy() for z in zs]
-    a_eq = [a.copy() for a in acts]
-    unsettled = np.zeros(M, dtype=bool)
-    flips = [np.zeros(m.shape, dtype=np.int8) for m in masks]  # on/off changes per neuron
-    for _pass in range(max_passes):
-        mk = [m[:, todo] for m in masks]
-        # K = G Gᵀ per sample: n_out transposed sweeps, batched
-        eye = np.broadcast_to(np.eye(n_out)[:, :, None], (n_out, n_out, len(todo)))
-        yW, yR = _backward(W, mk, eye)
-        sweeps += n_out
-        if n_out == 1:  # K is ‖G‖² per sample: plain sums, no einsum planning
-            K = sum(np.einsum("rm,rm->m", y[:, 0], y[:, 0]) for y in yW + yR)[:, None, None]
-        else:
-            K = sum(np.einsum("rim,rjm->mij", y, y, optimize=True) for y in yW + yR)
-        # the equilibrium's cochain differs from the forward pass of *this pattern*; on the
-        # first pass the pattern is the forward pass's own
-        if _pass == 0:
-            zf = zs + acts[1:]
-        else:  # a forward sweep at the new pattern
-            zf = _pattern_forward(params, X[:, todo], mk)
-            sweeps += 1
-        w = _newton_output_shift(zf[k], Y[:, todo], K, loss, gamma)
-        lam = loss.grad(zf[k] + w, Y[:, todo])
-        # residuals on every edge: s = -γ Gᵀ λ (combination of the sweeps above)
-        sW_t = [-gamma * np.einsum("rim,im->rm", y, lam) for y in yW]
-        sR_t = [-gamma * np.einsum("rim,im->rm", y, lam) for y in yR]
-        ez, ea = _inject(W, mk, sW_t, sR_t)  # forward sweep
-        sweeps += 1
-        new_masks_bad = np.zeros(len(todo), dtype=bool)
-        for l in range(k + 1):
-            z_new = zf[l] + ez[l]
-            z_eq[l][:, todo] = z_new
-            sW[l][:, todo] = sW_t[l]
-            if l < k:
-                sR[l][:, todo] = sR_t[l]
-                a_eq[l + 1][:, todo] = zf[k + 1 + l] + ea[l]
-                on = mk[l] > 0
-                bad = (on & (z_new < 0)) | (~on & (z_new > 0))
-                new_masks_bad |= bad.any(axis=0)
-                masks[l][:, todo] = np.where(bad, 1.0 - mk[l], mk[l])
-                flips[l][:, todo] += bad
-        if not new_masks_bad.any():
-            break
-        todo = todo[new_masks_bad]
-        passes[todo] += 1
-    else:
-        unsettled[todo] = True
-    kinked = 0
-    if unsettled.any() and isinstance(loss, L2):
-        kinked = int(unsettled.sum())
-        left = _three_state_batched(params, X, Y, gamma, np.flatnonzero(unsettled), z_eq, a_eq, sW,
-                                    masks, flips)
-        unsettled[:] = False
-        unsettled[left] = True
-    # local rule at the equilibrium: ∂E/∂W_ℓ = r_ℓ a_{ℓ-1}ᵀ with r = W a + b - z = -s^W
-    gW = [(-sW[l] / gamma) @ a_eq[l].T for l in range(k + 1)]
-    gb = [(-sW[l] / gamma).sum(axis=1) for l in range(k + 1)]
-    energy = 0.5 * sum(float(np.sum(s * s)) for s in sW + sR)
-    info = {"sweeps": sweeps, "pattern_passes": int(passes.max()),
-            "mean_passes": float(passes.mean()), "three_state": kinked,
-            "unsettled": int(unsettled.sum()),
-            "equilibrium_energy": energy}
-    return gW, gb, info
-
-
-def _pattern_forward(params, X, masks):
-    """Forward pass with the activation pattern held at ``masks`` (zs then a's)."""
-    a, zs, acts = X, [], []
-    for l in range(params.k + 1):
-        z = params.W[l] @ a + params.b[l][:, None]
-        zs.append(z)
-        if l < params.k:
-            a = masks[l] * z
-            acts.append(a)
-    return zs + acts
-
-
-def _three_state_batched(params, X, Y, gamma, samples, z_eq, a_eq, sW, masks, flips, max_passes=50):
-    """The on/off/kink active-set solve (:func:`.pinning.solve_three_state`) for all
-    ``samples`` at once: samples whose on/off pattern kept flipping.
-
-    Neurons that flipped back and forth start in the kink state (z held at 0), where such a
-    neuron's minimum lies. Each sample's least-squares system (affine rows, ReLU rows at
-    its pattern, the output soft pin) has the same shape once a kink coordinate is handled
-    by zeroing its column and adding an identity row that holds it at 0; so one stacked QR
-    solves every sample of a pass, and the three-state rules are applied to all of them
-    with array masks.
-    Returns the samples that did not settle.
-    """
-    from .pinning import KINK, OFF, ON, three_state_transition
-    k, dims, W, c = params.k, params.dims, params.W, params.b
-    B = len(samples)
-    # unknowns [z1, a1, ..., zk, ak, z_{k+1}]
-    zs0, as0, pos = [], [], 0
-    for l in range(k + 1):
-        zs0.append(pos)
-        pos += dims[l + 1]
-        if l < k:
-            as0.append(pos)
-            pos += dims[l + 1]
-    n = pos
-    hidden = sum(dims[1:k + 1])
-    n_out = dims[-1]
-    rows = sum(dims[1:]) + hidden + n_out + hidden  # affine, ReLU, soft pin, kink rows
-    A0 = np.zeros((rows, n))
-    r = 0
-    for l in range(k + 1):  # affine rows: z_l - W_l a_{l-1} = c_l (+ W_1 x for l = 1)
-        d = dims[l + 1]
-        A0[r:r + d, zs0[l]:zs0[l] + d] = np.eye(d)
-        if l:
-            A0[r:r + d, as0[l - 1]:as0[l - 1] + dims[l]] = -W[l]
-        r += d
-    relu0 = r
-    for l in range(k):  # ReLU rows: a_l - m_l z_l = 0 (the mask goes in per sample)
-        d = dims[l + 1]
-        A0[r:r + d, as0[l]:as0[l] + d] = np.eye(d)
-        r += d
-    g = np.sqrt(gamma)
-    A0[r:r + n_out, zs0[k]:zs0[k] + n_out] = g * np.eye(n_out)
-    kink0 = r + n_out
-    Xs, Ys = X[:, samples], Y[:, samples]
-    base_rhs = np.zeros((B, rows))
-    base_rhs[:, :dims[1]] = (c[0][:, None] + W[0] @ Xs).T
-    r = dims[1]
-    for l in range(1, k + 1):
-        base_rhs[:, r:r + dims[l + 1]] = c[l]
-        r += dims[l + 1]
-    base_rhs[:, kink0 - n_out:kink0] = g * Ys.T
-    # hidden z coordinates: their unknown columns, ReLU rows and kink rows
-    zcols = np.concatenate([np.arange(zs0[l], zs0[l] + dims[l + 1]) for l in range(k)])
-    relu_rows = relu0 + np.arange(hidden)
-    kink_rows = kink0 + np.arange(hidden)
-    pattern = np.concatenate([np.where(flips[l][:, samples] >= 2, KINK,
-                                       np.where(masks[l][:, samples] > 0, ON, OFF))
-                              for l in range(k)]).T  # (B, hidden)
-    active = np.ones(B, dtype=bool)
-    cycled = np.zeros(B, dtype=bool)  # left unsettled because a pattern came back
-    seen = [set() for _ in range(B)]
-    U = np.zeros((B, n))
-    for _ in range(max_passes):
-        idx = np.flatnonzero(active)
-        if not idx.size:
-            break
-        p = pattern[idx]
-        A = np.broadcast_to(A0, (len(idx), rows, n)).copy()
-        A[:, relu_rows, zcols] = -(p == ON).astype(float)  # -m_l on the ReLU block diagonal
-        kink = p == KINK
-        # a kink coordinate is held at 0: its column leaves the other rows, one row fixes it
-        A[:, :, zcols] *= ~kink[:, None, :]
-        A[:, kink_rows, zcols] = kink
-        Q, R = np.linalg.qr(A)
-        U[idx] = np.linalg.solve(R, np.einsum("bri,br->bi", Q, base_rhs[idx])[..., None])[..., 0]
-        U[idx[:, None], zcols[None, :]] *= ~kink  # exactly 0, not rounding
-        # the three-state rules, all samples and layers at once
-        z = U[idx][:, zcols]
-        a_prev = [Xs[:, idx].T] + [U[idx][:, as0[l]:as0[l] + dims[l + 1]] for l in range(k - 1)]
-        pull = np.concatenate([a_prev[l] @ W[l].T + c[l] for l in range(k)], axis=1)
-        a_now = np.concatenate([U[idx][:, as0[l]:as0[l] + dims[l + 1]] for l in range(k)], axis=1)
-        g_off = -pull  # the kink slopes (pinning._System.kink_slopes) for every sample
-        p, moved = three_state_transition(p, z, g_off, g_off - a_now)
-        pattern[idx] = p
-        for j, b in enumerate(idx):
-            if not moved[j].any():
-                active[b] = False
-                continue
-            key = p[j].tobytes()
-            if key in seen[b]:
-                active[b], cycled[b] = False, True
-            seen[b].add(key)
-    left = [samples[b] for b in range(B) if active[b] or cycled[b]]
-    for j, m in enumerate(samples):
-        a_prev = X[:, m]
-        for l in range(k + 1):
-            z = U[j, zs0[l]:zs0[l] + dims[l + 1]]
-            z_eq[l][:, m] = z
-            sW[l][:, m] = z - (W[l] @ a_prev + c[l])
-            if l < k:
-                a_prev = U[j, as0[l]:as0[l] + dims[l + 1]]
-                a_eq[l + 1][:, m] = a_prev
-    return np.array(left, dtype=int)
 
 
 # ---------------------------------------------------------------------- optimisers
@@ -543,9 +299,9 @@ class SheafTrainer:
     learning_rate : float
         Step of that optimiser (default 0.05 for sgd/momentum, 0.01 for adam), applied
         to the batch-mean gradient.
-    output_mode : {"identity", "jacobian"}
-        Paper mode only, for non-L2 potentials: ignored (the potential's gradient is
-        used), kept for symmetry with :func:`heat_equation`.
+    max_passes : int
+        Exact mode: pattern passes per update before a sample whose on/off/kink pattern
+        still changes is left unsettled (counted in ``info["unsettled"]``).
 
     Examples
     --------
@@ -558,7 +314,7 @@ class SheafTrainer:
     """
 
     def __init__(self, S, *, alpha=1.0, beta=None, dt=0.005, loss=None, mode="paper",
-                 gamma=None, optimizer="sgd", learning_rate=None, max_passes=2):
+                 gamma=None, optimizer="sgd", learning_rate=None, max_passes=10):
         if mode not in MODES:
             raise SheafError(f"mode must be one of {MODES}, got {mode!r}")
         self.S = S
@@ -732,7 +488,7 @@ class SheafTrainer:
         p = self.params
         M = X.shape[1]
         if self.mode == "exact":
-            gW, gb, info = _exact_step(p, X, Y, self.loss, self.gamma, self.max_passes)
+            gW, gb, info = exact_gradients(p, X, Y, self.loss, self.gamma, self.max_passes)
         else:
             zs, acts, masks = p.forward(X)
             yW, _ = _backward(p.W, masks, self.loss.grad(zs[-1], Y))

@@ -1,0 +1,402 @@
+"""The exact fast phase: the pinned equilibrium of a training batch, found by sweeps.
+
+With the input pinned, a cochain of the neural sheaf is fixed by its edge residuals
+``s`` (``s^W_ℓ`` on the affine edges, ``s^R_ℓ`` on the ReLU edges)::
+
+    z_ℓ = W_ℓ a_{ℓ-1} + b_ℓ + s^W_ℓ,        a_ℓ = m_ℓ ⊙ z_ℓ + s^R_ℓ,
+
+which is the unitriangular solve with δ_Ω (Lemma 3.2). The fast phase minimises, per
+sample, ``E(s) = ½‖s‖² + γ U(z_out; y)`` where every hidden neuron is *on* (m = 1),
+*off* (m = 0) or at the *kink* (z held at 0, a linear constraint on s; see
+:mod:`.pinning`). For a fixed pattern the output ``z_out = f + G s`` and the kink
+coordinates ``h + H s`` are affine in s, and the minimiser is::
+
+    s = -Gᵀλ - Hᵀμ,     λ = γ ∇U(z_out),     H s = -h.
+
+Everything reduces to the Gram matrix of the rows of [G; H] (``n_out`` + number of
+kinks transposed sweeps) and a problem of size ``n_out`` per sample::
+
+    v = ∇U(f + c - γ K' v),   K' = K_GG - K_GH K_HH⁻¹ K_HG,   c = -K_GH K_HH⁻¹ h,
+
+with λ = γ v. The first pass takes the forward pass's pattern for every sample and
+needs no kinks; its Gram matrix comes from one small product per layer. The
+patterns are then checked with the three-state rules and only the samples that
+moved are solved again, all of them at once.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .losses import L1, L2, Huber
+from .pinning import KINK, ON, three_state_transition
+
+__all__ = ["BatchEquilibrium", "batch_equilibrium", "exact_gradients"]
+
+
+@dataclass
+class BatchEquilibrium:
+    """The pinned equilibrium of a batch (samples as columns).
+
+    Attributes
+    ----------
+    z : list of arrays
+        Pre-activations z_1 … z_{k+1} at the equilibrium.
+    a : list of arrays
+        Activations a_0 = X, a_1 … a_k at the equilibrium.
+    r : list of arrays
+        Affine-edge residuals divided by the stiffness, ``(W_ℓ a_{ℓ-1} + b_ℓ - z_ℓ) / γ``:
+        the local weight gradient is ``r_ℓ a_{ℓ-1}ᵀ``.
+    pattern : list of int8 arrays
+        Per hidden layer and sample: 1 on, 0 off, -1 kink.
+    energy : array (M,)
+        ½‖s‖² per sample: the edge discrepancy left at the equilibrium.
+    passes : array (M,)
+        Pattern passes per sample.
+    sweeps : int
+        Applications of δ_Ω⁻¹ or δ_Ω⁻ᵀ to a batch of cochains (the Gram matrices count
+        one sweep per row).
+    unsettled : array of bool (M,)
+        Samples whose pattern cycled or was still changing after ``max_passes``.
+    """
+
+    z: list
+    a: list
+    r: list
+    pattern: list
+    energy: np.ndarray
+    passes: np.ndarray
+    sweeps: int
+    unsettled: np.ndarray
+
+
+def exact_gradients(params, X, Y, loss, gamma, max_passes=10):
+    """Local rule at the equilibrium: ``∂E/∂W_ℓ / γ = r_ℓ a_{ℓ-1}ᵀ``, summed over samples.
+
+    Returns ``(grads_W, grads_b, info)``.
+    """
+    eq = batch_equilibrium(params, X, Y, loss, gamma, max_passes)
+    gW = [r @ a.T for r, a in zip(eq.r, eq.a)]
+    gb = [r.sum(axis=1) for r in eq.r]
+    kinked = np.zeros(X.shape[1], dtype=bool)
+    for p in eq.pattern:
+        kinked |= (p == KINK).any(axis=0)
+    info = {"sweeps": eq.sweeps, "pattern_passes": int(eq.passes.max()),
+            "mean_passes": float(eq.passes.mean()), "kinked": int(kinked.sum()),
+            "unsettled": int(eq.unsettled.sum()),
+            "equilibrium_energy": float(eq.energy.sum())}
+    return gW, gb, info
+
+
+def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10):
+    """Minimise ``½‖δc‖² + γ U(z_out; y)`` per sample (columns of X, Y), input pinned.
+
+    ``params`` carries the weights (``W``, ``b``, ``k``, ``forward``); returns a
+    :class:`BatchEquilibrium`.
+    """
+    W, k = params.W, params.k
+    n, M = W[k].shape[0], X.shape[1]
+    zs, acts, masks = params.forward(X)
+    m = [mk.astype(float) for mk in masks]
+    z, a, r, energy = _fast_pass(params, Y, loss, gamma, zs, acts[1:], m)
+    eq = BatchEquilibrium(z=z, a=[X] + a, r=r, pattern=[mk.astype(np.int8) for mk in masks],  # ON=1
+                          energy=energy, passes=np.ones(M, dtype=int), sweeps=n + 3,
+                          unsettled=np.zeros(M, dtype=bool))
+    if k == 0:
+        return eq
+    # on with z < 0 or off with z > 0 (an off neuron exactly at 0 is sent to the kink, harmlessly)
+    wrong = np.concatenate([(z[l] < 0) == masks[l] for l in range(k)])
+    bad = np.flatnonzero(wrong.any(axis=0))
+    if bad.size == 0:
+        return eq
+    P = np.concatenate(eq.pattern)[:, bad]
+    weights = np.random.default_rng(0).integers(1, 2 ** 63, P.shape[0], dtype=np.uint64)
+
+    def key(P):
+        return weights @ (P.astype(np.uint64) + 2)  # a hash of each sample's pattern
+
+    history = np.zeros((max_passes, bad.size), dtype=np.uint64)  # patterns solved so far
+    history[0] = key(P)
+    P[wrong[:, bad]] = KINK  # the neurons on the wrong side go to the kink
+    cuts = np.cumsum([len(mk) for mk in masks])
+    first = slice(0, cuts[0])
+    deep = slice(cuts[0], cuts[-1])
+    todo, pos = bad, np.arange(bad.size)
+    for it in range(1, max_passes):
+        history[it, pos] = key(P)
+        Ps = np.split(P, cuts[:-1])
+        Xs, Ys = X[:, todo], Y[:, todo]
+        if not (P[deep] == KINK).any():  # kinks only in the first hidden layer
+            m = [(p == ON).astype(float) for p in Ps]
+            zs, acts = _pattern_forward(params, Xs, m)
+            z, a, r, energy = _fast_pass(params, Ys, loss, gamma, zs, acts, m, P[first] == KINK)
+            eq.sweeps += n + 4
+        else:
+            z, a, r, energy, sweeps = _pattern_pass(params, Xs, Ys, Ps, loss, gamma)
+            eq.sweeps += sweeps
+        eq.passes[todo] += 1
+        for l in range(k + 1):
+            eq.z[l][:, todo] = z[l]
+            eq.r[l][:, todo] = r[l]
+            if l < k:
+                eq.a[l + 1][:, todo] = a[l]
+                eq.pattern[l][:, todo] = Ps[l]
+        eq.energy[todo] = energy
+        # the three-state rules; at a kink z = 0, so s^W = -(W a + b) is the left slope
+        g_off = -gamma * np.concatenate(r[:k])
+        P, moved = three_state_transition(P, np.concatenate(z[:k]), g_off,
+                                          g_off - np.concatenate(a))
+        moved = moved.any(axis=0)
+        cycled = moved & (history[:it + 1, pos] == key(P)).any(axis=0)
+        go = moved & ~cycled
+        eq.unsettled[todo[cycled]] = True
+        todo, pos, P = todo[go], pos[go], P[:, go]
+        if todo.size == 0:
+            break
+    eq.unsettled[todo] = True
+    return eq
+
+
+def _pattern_forward(params, X, m):
+    """Forward sweep with the on/off pattern held at ``m`` (float masks, kinks as off)."""
+    zs, acts, a = [], [], X
+    for l in range(params.k + 1):
+        z = params.W[l] @ a + params.b[l][:, None]
+        zs.append(z)
+        if l < params.k:
+            a = m[l] * z
+            acts.append(a)
+    return zs, acts
+
+
+# ------------------------------------------------------ on/off (+ first-layer kinks)
+
+def _fast_pass(params, Y, loss, gamma, zs, acts, m, kink0=None):
+    """Solve for patterns whose kinks, if any, are all in the first hidden layer.
+
+    ``zs``, ``acts`` (hidden layers) are the forward sweep at the pattern and ``m``
+    its float masks (kinks as off); feature-major arrays. A first-layer kink sees only the pinned
+    input, so holding its z at 0 costs a fixed residual ``-z_f`` on its own affine
+    edge and nothing else: it decouples, and the Gram matrix keeps its on/off form.
+    Returns the solved z (list), hidden a (list), r = residual/γ (list), energy.
+    """
+    W, k = params.W, params.k
+    n = W[k].shape[0]
+    K = _forward_pattern_gram(W, m, n)
+    v = _output_dual(zs[k], Y, K, loss, gamma)
+    # one transposed sweep with v gives Gᵀv = -s/γ
+    yW, yR = [None] * (k + 1), [None] * k
+    yW[k] = v
+    for l in range(k - 1, -1, -1):
+        # (one row: an outer product, which broadcasting does faster than BLAS)
+        yR[l] = W[l + 1].T * yW[l + 1] if len(yW[l + 1]) == 1 else W[l + 1].T @ yW[l + 1]
+        yW[l] = yR[l] * m[l]
+    # one forward sweep: u = δ_Ω⁻¹ Gᵀv, and the equilibrium is the pattern's forward sweep - γ u
+    z_eq, a_eq = [], []
+    prev = None
+    for l in range(k + 1):
+        u = yW[l] if prev is None else yW[l] + W[l] @ prev
+        z_eq.append(zs[l] - gamma * u)
+        if l < k:
+            prev = yR[l] + m[l] * u
+            a_eq.append(acts[l] - gamma * prev)
+    if n == 1:
+        energy = 0.5 * gamma ** 2 * K * v[0] ** 2
+    else:
+        energy = 0.5 * gamma ** 2 * np.einsum("im,im->m", v, _apply(K, v))
+    if kink0 is not None and kink0.any():
+        held = zs[0] * kink0
+        yW[0] = yW[0] + held / gamma
+        z_eq[0] = z_eq[0] - held  # exactly 0 at the kinks
+        energy = energy + 0.5 * np.einsum("dm,dm->m", held, held)
+    return z_eq, a_eq, yW, energy
+
+
+def _forward_pattern_gram(W, m, n):
+    """K = G Gᵀ per sample for on/off patterns ``m`` (feature-major float masks).
+
+    The last hidden layer's rows of G are W_{k+1} masked, so its contribution is one
+    product with the masks; deeper layers propagate the n_out rows per sample.
+    Returns shape (M,) when n_out = 1, else (M, n, n).
+    """
+    k = len(m)
+    C = W[k]
+    if k == 0:
+        return np.ones(1) if n == 1 else np.eye(n)[None]
+    M = m[0].shape[1]
+    if n == 1:
+        c2 = C[0] * C[0]
+        K = (1.0 + c2.sum()) + c2 @ m[k - 1]
+        Yw = C.T * m[k - 1]
+        for l in range(k - 2, -1, -1):
+            Yr = W[l + 1].T @ Yw
+            Yw = Yr * m[l]
+            K += np.einsum("dm,dm->m", Yr, Yr) + np.einsum("dm,dm->m", Yw, Yw)
+        return K
+    Q = (C[:, None, :] * C[None, :, :]).reshape(n * n, -1)
+    K = (Q @ m[k - 1]).T.reshape(M, n, n) + (np.eye(n) + C @ C.T)
+    Yw = C[None, :, :] * m[k - 1].T[:, None, :]
+    for l in range(k - 2, -1, -1):
+        Yr = (Yw.reshape(M * n, -1) @ W[l + 1]).reshape(M, n, -1)
+        Yw = Yr * m[l].T[:, None, :]
+        K += Yr @ Yr.transpose(0, 2, 1) + Yw @ Yw.transpose(0, 2, 1)
+    return K
+
+
+# ------------------------------------------------------------ kinks in deeper layers
+
+def _pattern_pass(params, X, Y, P, loss, gamma):
+    """One solve for any three-state pattern ``P`` (list of (d_ℓ, B) int8 states).
+
+    Kinks below the first hidden layer couple to everything beneath them, so each
+    adds a row to the Gram matrix; the r = n_out + (kinks) rows of every sample go
+    through one batched transposed sweep (sample-major arrays inside). Returns the
+    solved z, hidden a, r = residual/γ (feature-major lists), energy and sweeps.
+    """
+    W, bias, k = params.W, params.b, params.k
+    B, n = X.shape[1], W[k].shape[0]
+    P = [p.T for p in P]
+    m = [(p == ON).astype(float) for p in P]
+    kink = [p == KINK for p in P]
+    zf, af, a = [], [], X.T  # forward sweep at the pattern: a kink passes nothing on
+    for l in range(k + 1):
+        z = a @ W[l].T + bias[l]
+        zf.append(z)
+        if l < k:
+            a = m[l] * z
+            af.append(a)
+    allk = np.concatenate(kink, axis=1)
+    count = allk.sum(axis=1)
+    q = int(count.max())
+    r = n + q
+    row = np.cumsum(allk, axis=1) + (n - 1)  # G rows first, then one row per kink
+    starts = np.concatenate([[0], np.cumsum([p.shape[1] for p in P])])
+    # rows of [G; H] on every edge, by one transposed sweep of the r rows together
+    yW, yR = [None] * (k + 1), [None] * k
+    yW[k] = np.zeros((B, r, n))
+    yW[k][:, np.arange(n), np.arange(n)] = 1.0
+    gram = np.zeros((B, r, r))
+    gram[:, np.arange(n), np.arange(n)] = 1.0  # the output's own affine edge
+    h = np.zeros((B, r))  # the kink coordinates' values at the pattern's forward sweep
+    for l in range(k - 1, -1, -1):
+        Yr = (yW[l + 1].reshape(B * r, -1) @ W[l + 1]).reshape(B, r, -1)
+        Yw = Yr * m[l][:, None, :]
+        bi, j = np.nonzero(kink[l])
+        if bi.size:
+            rows = row[bi, starts[l] + j]
+            Yw[bi, rows, j] = 1.0  # z_j = ... + s^W_j, and nothing above depends on it
+            h[bi, rows] = zf[l][bi, j]
+        gram += Yr @ Yr.transpose(0, 2, 1)
+        gram += Yw @ Yw.transpose(0, 2, 1)
+        yR[l], yW[l] = Yr, Yw
+    pad_b, pad_c = np.nonzero(np.arange(q)[None, :] >= count[:, None])
+    gram[pad_b, n + pad_c, n + pad_c] = 1.0  # unused kink slots: μ = 0
+    Kgh = gram[:, :n, n:]
+    sol = np.linalg.solve(gram[:, n:, n:], np.concatenate([gram[:, n:, :n], h[:, n:, None]], axis=2))
+    Kp = gram[:, :n, :n] - Kgh @ sol[:, :, :n]
+    z0 = zf[k].T - (Kgh @ sol[:, :, n:])[:, :, 0].T
+    v = _output_dual(z0, Y, Kp[:, 0, 0] if n == 1 else Kp, loss, gamma)
+    nu = np.empty((B, 1, r))
+    nu[:, 0, :n] = gamma * v.T
+    nu[:, 0, n:] = sol[:, :, n] - (sol[:, :, :n] @ nu[:, 0, :n, None])[:, :, 0]
+    sW = [-(nu @ y)[:, 0, :] for y in yW]
+    sR = [-(nu @ y)[:, 0, :] for y in yR]
+    # forward sweep of the residuals: the solved cochain
+    zs, acts, prev = [], [], None
+    for l in range(k + 1):
+        e = sW[l] if prev is None else sW[l] + prev @ W[l].T
+        zs.append(zf[l] + e)
+        if l < k:
+            prev = sR[l] + m[l] * e
+            acts.append((af[l] + prev).T)
+            zs[l][kink[l]] = 0.0  # held exactly, not up to rounding
+    energy = 0.5 * sum(np.einsum("bd,bd->b", s, s) for s in sW + sR)
+    return [z.T for z in zs], acts, [-s.T / gamma for s in sW], energy, r + 2
+
+
+# ------------------------------------------------------------- the output problem
+
+def _apply(K, v):
+    """K v per sample; K is (M,) for one output, else (M, n, n); v is (n, M)."""
+    if K.ndim == 1:
+        return K * v
+    return (K @ v.T[:, :, None])[:, :, 0].T
+
+
+def _output_dual(z0, Y, K, loss, gamma, tol=1e-14, fixed_point=30, newton=50):
+    """Solve ``v = ∇U(z0 - γ K v)`` per sample (columns); ``λ = γ v`` is the output pull.
+
+    L2 is linear (closed form for one output); L1 with one output is a clipped ratio.
+    Otherwise the fixed point iteration runs while it contracts (γ‖K‖ times the
+    curvature of U is small, the usual case) and damped Newton finishes.
+    """
+    n = z0.shape[0]
+    if type(loss) is L2:
+        if n == 1:
+            return (z0 - Y) / (1.0 + gamma * K)
+        return np.linalg.solve(np.eye(n) + gamma * K, (z0 - Y).T[:, :, None])[:, :, 0].T
+    if type(loss) is L1:
+        if n == 1:
+            return np.clip((z0 - Y) / (gamma * K), -1.0, 1.0)
+        loss = _SmoothL1(1e-9 * max(1.0, float(np.abs(z0 - Y).max())))
+    v = loss.grad(z0, Y)
+    last = np.inf
+    for _ in range(fixed_point):
+        nxt = loss.grad(z0 - gamma * _apply(K, v), Y)
+        step = float(np.abs(nxt - v).max())
+        v = nxt
+        if step <= tol * (1.0 + float(np.abs(v).max())):
+            return v
+        if step > 0.5 * last:
+            break
+        last = step
+    return _dual_newton(z0, Y, K, loss, gamma, v, newton)
+
+
+def _dual_newton(z0, Y, K, loss, gamma, v, iters):
+    """Newton on ψ(v) = γ/2 vᵀKv + U(z0 - γKv), convex, whose minimiser solves the dual.
+
+    A step that overshoots (ψ rises again along it: U with unbounded curvature, as
+    Lp for p < 2 or L1, make plain Newton oscillate) is cut back to the minimum of ψ
+    along its line, found by bisection on the directional derivative.
+    """
+    n, M = z0.shape
+    Kb = K[:, None, None] if K.ndim == 1 else K
+    eye = np.eye(n)
+
+    def residual(v):
+        return v - loss.grad(z0 - gamma * _apply(K, v), Y)
+
+    def slope(v, step):  # directional derivative of ψ / γ along step
+        return np.einsum("im,im->m", step, _apply(K, residual(v)))
+
+    for _ in range(iters):
+        F = residual(v)
+        if np.abs(F).max() <= 1e-13 * max(1.0, float(np.abs(v).max())):
+            break
+        J = eye + gamma * (loss.hess(z0 - gamma * _apply(K, v), Y) @ Kb)
+        step = -np.linalg.solve(J, F.T[:, :, None])[:, :, 0].T
+        over = slope(v + step, step) > 0
+        t = np.ones(M)
+        if over.any():
+            lo, hi = np.zeros(M), np.ones(M)
+            for _ in range(60):
+                mid = 0.5 * (lo + hi)
+                down = slope(v + mid * step, step) < 0
+                lo, hi = np.where(down, mid, lo), np.where(down, hi, mid)
+            t = np.where(over, 0.5 * (lo + hi), 1.0)
+        v = v + t * step
+    return v
+
+
+class _SmoothL1(Huber):
+    """Huber(ε)/ε: L1 away from a cap of width ε (for the several-output L1 dual)."""
+
+    def values(self, z, y):
+        return super().values(z, y) / self.delta
+
+    def grad(self, z, y):
+        return super().grad(z, y) / self.delta
+
+    def hess(self, z, y):
+        return super().hess(z, y) / self.delta

@@ -25,10 +25,12 @@ moved are solved again, all of them at once.
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import accumulate
 
 import numpy as np
 
-from .losses import L1, L2, Huber
+from .losses import L1, L2, Huber, SigmoidBCE
 from .pinning import KINK, ON, three_state_transition
 
 __all__ = ["BatchEquilibrium", "batch_equilibrium", "exact_gradients"]
@@ -69,30 +71,46 @@ class BatchEquilibrium:
     sweeps: int
     unsettled: np.ndarray
 
+    @property
+    def kinked(self):
+        """Samples with at least one neuron at its kink."""
+        if not self.pattern:
+            return 0
+        return int((np.concatenate(self.pattern) == KINK).any(axis=0).sum())
 
-def exact_gradients(params, X, Y, loss, gamma, max_passes=10):
+
+def exact_gradients(params, X, Y, loss, gamma, max_passes=10, details=True):
     """Local rule at the equilibrium: ``∂E/∂W_ℓ / γ = r_ℓ a_{ℓ-1}ᵀ``, summed over samples.
 
-    Returns ``(grads_W, grads_b, info)``.
+    Returns ``(grads_W, grads_b, info)``; ``details=False`` leaves out of ``info`` what
+    costs a pass over the batch (``kinked``, ``mean_passes``, ``equilibrium_energy``).
     """
     eq = batch_equilibrium(params, X, Y, loss, gamma, max_passes)
     gW = [r @ a.T for r, a in zip(eq.r, eq.a)]
     gb = [r.sum(axis=1) for r in eq.r]
-    kinked = np.zeros(X.shape[1], dtype=bool)
-    for p in eq.pattern:
-        kinked |= (p == KINK).any(axis=0)
     info = {"sweeps": eq.sweeps, "pattern_passes": int(eq.passes.max()),
-            "mean_passes": float(eq.passes.mean()), "kinked": int(kinked.sum()),
-            "unsettled": int(eq.unsettled.sum()),
-            "equilibrium_energy": float(eq.energy.sum())}
+            "unsettled": int(eq.unsettled.sum())}
+    if details:
+        info.update(mean_passes=float(eq.passes.mean()), kinked=eq.kinked,
+                    equilibrium_energy=float(eq.energy.sum()))
     return gW, gb, info
+
+
+@lru_cache(maxsize=16)
+def _hash_weights(size):
+    return np.random.default_rng(size).integers(1, 2 ** 63, size, dtype=np.uint64)
+
+
+def _pattern_keys(P):
+    """A 64-bit hash of each column's pattern (states -1, 0, 1)."""
+    return _hash_weights(P.shape[0]) @ (P.astype(np.uint64) + 2)
 
 
 def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10):
     """Minimise ``½‖δc‖² + γ U(z_out; y)`` per sample (columns of X, Y), input pinned.
 
-    ``params`` carries the weights (``W``, ``b``, ``k``, ``forward``); returns a
-    :class:`BatchEquilibrium`.
+    ``params`` carries the weights (``W``, ``b``, ``k``, ``dims``, ``forward``);
+    returns a :class:`BatchEquilibrium`.
     """
     W, k = params.W, params.k
     n, M = W[k].shape[0], X.shape[1]
@@ -105,31 +123,25 @@ def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10):
     if k == 0:
         return eq
     # on with z < 0 or off with z > 0 (an off neuron exactly at 0 is sent to the kink, harmlessly)
-    wrong = np.concatenate([(z[l] < 0) == masks[l] for l in range(k)])
+    wrong = [(z[l] < 0) == masks[l] for l in range(k)]
+    wrong = wrong[0] if k == 1 else np.concatenate(wrong)
     bad = np.flatnonzero(wrong.any(axis=0))
     if bad.size == 0:
         return eq
-    P = np.concatenate(eq.pattern)[:, bad]
-    weights = np.random.default_rng(0).integers(1, 2 ** 63, P.shape[0], dtype=np.uint64)
-
-    def key(P):
-        return weights @ (P.astype(np.uint64) + 2)  # a hash of each sample's pattern
-
-    history = np.zeros((max_passes, bad.size), dtype=np.uint64)  # patterns solved so far
-    history[0] = key(P)
+    cuts = list(accumulate(params.dims[1:k + 1]))
+    P = eq.pattern[0][:, bad] if k == 1 else np.concatenate(eq.pattern)[:, bad]
     P[wrong[:, bad]] = KINK  # the neurons on the wrong side go to the kink
-    cuts = np.cumsum([len(mk) for mk in masks])
-    first = slice(0, cuts[0])
-    deep = slice(cuts[0], cuts[-1])
+    z_first = zs[0]
+    solved = [(None, None)]  # patterns solved so far, for cycle checks (None: the forward pass's)
     todo, pos = bad, np.arange(bad.size)
-    for it in range(1, max_passes):
-        history[it, pos] = key(P)
-        Ps = np.split(P, cuts[:-1])
+    for _ in range(1, max_passes):
+        solved.append((pos, P))
+        Ps = np.split(P, cuts[:-1]) if k > 1 else [P]
         Xs, Ys = X[:, todo], Y[:, todo]
-        if not (P[deep] == KINK).any():  # kinks only in the first hidden layer
+        if k == 1 or not (P[cuts[0]:] == KINK).any():  # kinks only in the first hidden layer
             m = [(p == ON).astype(float) for p in Ps]
-            zs, acts = _pattern_forward(params, Xs, m)
-            z, a, r, energy = _fast_pass(params, Ys, loss, gamma, zs, acts, m, P[first] == KINK)
+            zs, acts = _pattern_forward(params, Xs, m, first=z_first[:, todo])
+            z, a, r, energy = _fast_pass(params, Ys, loss, gamma, zs, acts, m, Ps[0] == KINK)
             eq.sweeps += n + 4
         else:
             z, a, r, energy, sweeps = _pattern_pass(params, Xs, Ys, Ps, loss, gamma)
@@ -143,13 +155,23 @@ def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10):
                 eq.pattern[l][:, todo] = Ps[l]
         eq.energy[todo] = energy
         # the three-state rules; at a kink z = 0, so s^W = -(W a + b) is the left slope
-        g_off = -gamma * np.concatenate(r[:k])
-        P, moved = three_state_transition(P, np.concatenate(z[:k]), g_off,
-                                          g_off - np.concatenate(a))
-        moved = moved.any(axis=0)
-        cycled = moved & (history[:it + 1, pos] == key(P)).any(axis=0)
-        go = moved & ~cycled
-        eq.unsettled[todo[cycled]] = True
+        g_off = -gamma * (r[0] if k == 1 else np.concatenate(r[:k]))
+        P, moved = three_state_transition(P, z[0] if k == 1 else np.concatenate(z[:k]), g_off,
+                                          g_off - (a[0] if k == 1 else np.concatenate(a)))
+        moved = np.flatnonzero(moved.any(axis=0))
+        if moved.size == 0:
+            todo = todo[:0]
+            break
+        # a sample whose new pattern was solved before is cycling: it stays unsettled
+        keys = _pattern_keys(P[:, moved])
+        seen = np.zeros(moved.size, dtype=bool)
+        for pos_t, P_t in solved:
+            if P_t is None:
+                P_t = np.concatenate(masks)[:, bad].astype(np.int8)
+                pos_t = np.arange(bad.size)
+            seen |= _pattern_keys(P_t[:, np.searchsorted(pos_t, pos[moved])]) == keys
+        eq.unsettled[todo[moved[seen]]] = True
+        go = moved[~seen]
         todo, pos, P = todo[go], pos[go], P[:, go]
         if todo.size == 0:
             break
@@ -157,11 +179,14 @@ def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10):
     return eq
 
 
-def _pattern_forward(params, X, m):
-    """Forward sweep with the on/off pattern held at ``m`` (float masks, kinks as off)."""
+def _pattern_forward(params, X, m, first=None):
+    """Forward sweep with the on/off pattern held at ``m`` (float masks, kinks as off).
+
+    ``first``: the first layer's pre-activations if known (they do not depend on it).
+    """
     zs, acts, a = [], [], X
     for l in range(params.k + 1):
-        z = params.W[l] @ a + params.b[l][:, None]
+        z = first if l == 0 and first is not None else params.W[l] @ a + params.b[l][:, None]
         zs.append(z)
         if l < params.k:
             a = m[l] * z
@@ -192,14 +217,29 @@ def _fast_pass(params, Y, loss, gamma, zs, acts, m, kink0=None):
         yR[l] = W[l + 1].T * yW[l + 1] if len(yW[l + 1]) == 1 else W[l + 1].T @ yW[l + 1]
         yW[l] = yR[l] * m[l]
     # one forward sweep: u = δ_Ω⁻¹ Gᵀv, and the equilibrium is the pattern's forward sweep - γ u
+    # (in place where a buffer is free: these are the largest arrays of a training step)
     z_eq, a_eq = [], []
-    prev = None
+    up = None  # W_ℓ applied to the previous layer's activation change
     for l in range(k + 1):
-        u = yW[l] if prev is None else yW[l] + W[l] @ prev
-        z_eq.append(zs[l] - gamma * u)
+        if up is None:
+            u = yW[l]
+        else:
+            u = up
+            u += yW[l]
+        z = u * -gamma
+        z += zs[l]
+        z_eq.append(z)
         if l < k:
-            prev = yR[l] + m[l] * u
-            a_eq.append(acts[l] - gamma * prev)
+            if up is None:  # m u = m yW = yW, masks being 0/1
+                ua = yR[l]
+                ua += yW[l]
+            else:
+                ua = m[l] * u
+                ua += yR[l]
+            up = W[l + 1] @ ua
+            ua *= -gamma
+            ua += acts[l]
+            a_eq.append(ua)
     if n == 1:
         energy = 0.5 * gamma ** 2 * K * v[0] ** 2
     else:
@@ -227,6 +267,8 @@ def _forward_pattern_gram(W, m, n):
     if n == 1:
         c2 = C[0] * C[0]
         K = (1.0 + c2.sum()) + c2 @ m[k - 1]
+        if k == 1:
+            return K
         Yw = C.T * m[k - 1]
         for l in range(k - 2, -1, -1):
             Yr = W[l + 1].T @ Yw
@@ -340,6 +382,16 @@ def _output_dual(z0, Y, K, loss, gamma, tol=1e-14, fixed_point=30, newton=50):
             return np.clip((z0 - Y) / (gamma * K), -1.0, 1.0)
         loss = _SmoothL1(1e-9 * max(1.0, float(np.abs(z0 - Y).max())))
     v = loss.grad(z0, Y)
+    if n == 1:  # scalar Newton; a sample it does not settle goes to the safeguarded solver
+        gK = gamma * K
+        scale = tol * (1.0 + float(np.abs(v).max()))
+        for _ in range(8):
+            g = loss.grad(z0 - gK * v, Y)
+            F = v - g
+            if np.abs(F).max() <= scale:
+                return v
+            v = v - F / (1.0 + gK * _curvature(loss, z0 - gK * v, Y, g))
+        return _dual_newton(z0, Y, K, loss, gamma, v, newton)
     last = np.inf
     for _ in range(fixed_point):
         nxt = loss.grad(z0 - gamma * _apply(K, v), Y)
@@ -351,6 +403,14 @@ def _output_dual(z0, Y, K, loss, gamma, tol=1e-14, fixed_point=30, newton=50):
             break
         last = step
     return _dual_newton(z0, Y, K, loss, gamma, v, newton)
+
+
+def _curvature(loss, z, y, g):
+    """U'' for one output, elementwise; ``g`` is U'(z) (the sigmoid reuses it)."""
+    if type(loss) is SigmoidBCE:
+        s = g + y
+        return s * (1.0 - s)
+    return loss.hess(z, y)[:, 0, 0][None]
 
 
 def _dual_newton(z0, Y, K, loss, gamma, v, iters):

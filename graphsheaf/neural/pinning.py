@@ -284,11 +284,19 @@ def three_state_transition(p, z, g_off, g_on, movable=True):
     z < 0 (left slope ``g_off`` > 0). Returns (new pattern, mask of neurons that moved);
     neurons outside ``movable`` (hard-pinned ones) keep their state.
     """
-    to_kink = movable & (((p == ON) & (z < 0)) | ((p == OFF) & (z > 0)))
-    kink = movable & (p == KINK)
+    kink = p == KINK
+    to_kink = z * (2 * p - 1) < 0  # on (1) with z < 0 or off (0) with z > 0
+    to_kink &= ~kink
     go_on = kink & (g_on < 0) & ((g_off <= 0) | (-g_on >= g_off))
-    go_off = kink & (g_off > 0) & ~go_on
-    new = np.where(to_kink, KINK, np.where(go_on, ON, np.where(go_off, OFF, p)))
+    go_off = kink & (g_off > 0)
+    go_off &= ~go_on
+    if movable is not True:
+        to_kink &= movable
+        go_on &= movable
+        go_off &= movable
+    new = np.where(to_kink, KINK, p)
+    new[go_on] = ON
+    new[go_off] = OFF
     return new, to_kink | go_on | go_off
 
 

@@ -488,7 +488,8 @@ class SheafTrainer:
         p = self.params
         M = X.shape[1]
         if self.mode == "exact":
-            gW, gb, info = exact_gradients(p, X, Y, self.loss, self.gamma, self.max_passes)
+            gW, gb, info = exact_gradients(p, X, Y, self.loss, self.gamma, self.max_passes,
+                                            details=False)
         else:
             zs, acts, masks = p.forward(X)
             yW, _ = _backward(p.W, masks, self.loss.grad(zs[-1], Y))

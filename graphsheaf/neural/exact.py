@@ -51,7 +51,7 @@ class BatchEquilibrium:
         the local weight gradient is ``r_ℓ a_{ℓ-1}ᵀ``.
     pattern : list of int8 arrays
         Per hidden layer and sample: 1 on, 0 off, -1 kink.
-    energy : array (M,)
+    energy : array (M,) or None
         ½‖s‖² per sample: the edge discrepancy left at the equilibrium.
     passes : array (M,)
         Pattern passes per sample.
@@ -85,7 +85,7 @@ def exact_gradients(params, X, Y, loss, gamma, max_passes=10, details=True):
     Returns ``(grads_W, grads_b, info)``; ``details=False`` leaves out of ``info`` what
     costs a pass over the batch (``kinked``, ``mean_passes``, ``equilibrium_energy``).
     """
-    eq = batch_equilibrium(params, X, Y, loss, gamma, max_passes)
+    eq = batch_equilibrium(params, X, Y, loss, gamma, max_passes, energy=details)
     gW = [r @ a.T for r, a in zip(eq.r, eq.a)]
     gb = [r.sum(axis=1) for r in eq.r]
     info = {"sweeps": eq.sweeps, "pattern_passes": int(eq.passes.max()),
@@ -106,17 +106,18 @@ def _pattern_keys(P):
     return _hash_weights(P.shape[0]) @ (P.astype(np.uint64) + 2)
 
 
-def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10):
+def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10, energy=True):
     """Minimise ``½‖δc‖² + γ U(z_out; y)`` per sample (columns of X, Y), input pinned.
 
     ``params`` carries the weights (``W``, ``b``, ``k``, ``dims``, ``forward``);
-    returns a :class:`BatchEquilibrium`.
+    returns a :class:`BatchEquilibrium` (``energy=False``: its ``energy`` is None).
     """
+    with_energy = energy
     W, k = params.W, params.k
     n, M = W[k].shape[0], X.shape[1]
     zs, acts, masks = params.forward(X)
     m = [mk.astype(float) for mk in masks]
-    z, a, r, energy = _fast_pass(params, Y, loss, gamma, zs, acts[1:], m)
+    z, a, r, energy = _fast_pass(params, Y, loss, gamma, zs, acts[1:], m, with_energy=with_energy)
     eq = BatchEquilibrium(z=z, a=[X] + a, r=r, pattern=[mk.astype(np.int8) for mk in masks],  # ON=1
                           energy=energy, passes=np.ones(M, dtype=int), sweeps=n + 3,
                           unsettled=np.zeros(M, dtype=bool))
@@ -141,7 +142,8 @@ def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10):
         if k == 1 or not (P[cuts[0]:] == KINK).any():  # kinks only in the first hidden layer
             m = [(p == ON).astype(float) for p in Ps]
             zs, acts = _pattern_forward(params, Xs, m, first=z_first[:, todo])
-            z, a, r, energy = _fast_pass(params, Ys, loss, gamma, zs, acts, m, Ps[0] == KINK)
+            z, a, r, energy = _fast_pass(params, Ys, loss, gamma, zs, acts, m, Ps[0] == KINK,
+                                         with_energy=with_energy)
             eq.sweeps += n + 4
         else:
             z, a, r, energy, sweeps = _pattern_pass(params, Xs, Ys, Ps, loss, gamma)
@@ -153,7 +155,8 @@ def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10):
             if l < k:
                 eq.a[l + 1][:, todo] = a[l]
                 eq.pattern[l][:, todo] = Ps[l]
-        eq.energy[todo] = energy
+        if with_energy:
+            eq.energy[todo] = energy
         # the three-state rules; at a kink z = 0, so s^W = -(W a + b) is the left slope
         g_off = -gamma * (r[0] if k == 1 else np.concatenate(r[:k]))
         P, moved = three_state_transition(P, z[0] if k == 1 else np.concatenate(z[:k]), g_off,
@@ -196,14 +199,15 @@ def _pattern_forward(params, X, m, first=None):
 
 # ------------------------------------------------------ on/off (+ first-layer kinks)
 
-def _fast_pass(params, Y, loss, gamma, zs, acts, m, kink0=None):
+def _fast_pass(params, Y, loss, gamma, zs, acts, m, kink0=None, with_energy=True):
     """Solve for patterns whose kinks, if any, are all in the first hidden layer.
 
     ``zs``, ``acts`` (hidden layers) are the forward sweep at the pattern and ``m``
     its float masks (kinks as off); feature-major arrays. A first-layer kink sees only the pinned
     input, so holding its z at 0 costs a fixed residual ``-z_f`` on its own affine
     edge and nothing else: it decouples, and the Gram matrix keeps its on/off form.
-    Returns the solved z (list), hidden a (list), r = residual/γ (list), energy.
+    Returns the solved z (list), hidden a (list), r = residual/γ (list), energy (or None
+    without ``with_energy``).
     """
     W, k = params.W, params.k
     n = W[k].shape[0]
@@ -240,15 +244,18 @@ def _fast_pass(params, Y, loss, gamma, zs, acts, m, kink0=None):
             ua *= -gamma
             ua += acts[l]
             a_eq.append(ua)
-    if n == 1:
-        energy = 0.5 * gamma ** 2 * K * v[0] ** 2
-    else:
-        energy = 0.5 * gamma ** 2 * np.einsum("im,im->m", v, _apply(K, v))
+    energy = None
+    if with_energy:  # ½‖s‖² = ½γ² vᵀKv
+        if n == 1:
+            energy = 0.5 * gamma ** 2 * K * v[0] ** 2
+        else:
+            energy = 0.5 * gamma ** 2 * np.einsum("im,im->m", v, _apply(K, v))
     if kink0 is not None and kink0.any():
         held = zs[0] * kink0
         yW[0] = yW[0] + held / gamma
         z_eq[0] = z_eq[0] - held  # exactly 0 at the kinks
-        energy = energy + 0.5 * np.einsum("dm,dm->m", held, held)
+        if with_energy:
+            energy = energy + 0.5 * np.einsum("dm,dm->m", held, held)
     return z_eq, a_eq, yW, energy
 
 
@@ -275,6 +282,8 @@ def _forward_pattern_gram(W, m, n):
             Yw = Yr * m[l]
             K += np.einsum("dm,dm->m", Yr, Yr) + np.einsum("dm,dm->m", Yw, Yw)
         return K
+    if k == 1:
+        return _MaskedGram(C, m[0])
     Q = (C[:, None, :] * C[None, :, :]).reshape(n * n, -1)
     K = (Q @ m[k - 1]).T.reshape(M, n, n) + (np.eye(n) + C @ C.T)
     Yw = C[None, :, :] * m[k - 1].T[:, None, :]
@@ -283,6 +292,25 @@ def _forward_pattern_gram(W, m, n):
         Yw = Yr * m[l].T[:, None, :]
         K += Yr @ Yr.transpose(0, 2, 1) + Yw @ Yw.transpose(0, 2, 1)
     return K
+
+
+class _MaskedGram:
+    """K = I + C diag(1 + m) Cᵀ per sample: one hidden layer with on/off masks m.
+
+    Applied as two thin products (cheaper than forming n_out² entries per sample);
+    :meth:`dense` forms it when a solver needs the matrices.
+    """
+
+    def __init__(self, C, m):
+        self.C, self.w = C, 1.0 + m
+
+    def apply(self, v):
+        return v + self.C @ (self.w * (self.C.T @ v))
+
+    def dense(self):
+        C, n = self.C, self.C.shape[0]
+        Q = (C[:, None, :] * C[None, :, :]).reshape(n * n, -1)
+        return np.ascontiguousarray((Q @ self.w).T).reshape(-1, n, n) + np.eye(n)
 
 
 # ------------------------------------------------------------ kinks in deeper layers
@@ -359,7 +387,9 @@ def _pattern_pass(params, X, Y, P, loss, gamma):
 # ------------------------------------------------------------- the output problem
 
 def _apply(K, v):
-    """K v per sample; K is (M,) for one output, else (M, n, n); v is (n, M)."""
+    """K v per sample; K is (M,) for one output, (M, n, n) or a _MaskedGram; v is (n, M)."""
+    if isinstance(K, _MaskedGram):
+        return K.apply(v)
     if K.ndim == 1:
         return K * v
     return (K @ v.T[:, :, None])[:, :, 0].T
@@ -376,6 +406,8 @@ def _output_dual(z0, Y, K, loss, gamma, tol=1e-14, fixed_point=30, newton=50):
     if type(loss) is L2:
         if n == 1:
             return (z0 - Y) / (1.0 + gamma * K)
+        if isinstance(K, _MaskedGram):
+            K = K.dense()
         return np.linalg.solve(np.eye(n) + gamma * K, (z0 - Y).T[:, :, None])[:, :, 0].T
     if type(loss) is L1:
         if n == 1:
@@ -393,13 +425,15 @@ def _output_dual(z0, Y, K, loss, gamma, tol=1e-14, fixed_point=30, newton=50):
             v = v - F / (1.0 + gK * _curvature(loss, z0 - gK * v, Y, g))
         return _dual_newton(z0, Y, K, loss, gamma, v, newton)
     last = np.inf
+    scale = tol * (1.0 + float(np.abs(v).max()))
     for _ in range(fixed_point):
         nxt = loss.grad(z0 - gamma * _apply(K, v), Y)
         step = float(np.abs(nxt - v).max())
         v = nxt
-        if step <= tol * (1.0 + float(np.abs(v).max())):
+        q = step / last  # the observed contraction: what is left is about step q / (1 - q)
+        if step <= scale or (0 < q < 0.5 and step * q <= scale * (1 - q)):
             return v
-        if step > 0.5 * last:
+        if q > 0.5:
             break
         last = step
     return _dual_newton(z0, Y, K, loss, gamma, v, newton)
@@ -421,6 +455,8 @@ def _dual_newton(z0, Y, K, loss, gamma, v, iters):
     along its line, found by bisection on the directional derivative.
     """
     n, M = z0.shape
+    if isinstance(K, _MaskedGram):
+        K = K.dense()
     Kb = K[:, None, None] if K.ndim == 1 else K
     eye = np.eye(n)
 

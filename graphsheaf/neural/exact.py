@@ -129,7 +129,7 @@ def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10, energy=True):
     bad = np.flatnonzero(wrong.any(axis=0))
     if bad.size == 0:
         return eq
-    cuts = list(accumulate(params.dims[1:k + 1]))
+    cuts = list(accumulate(params.dims[1:k + 1])) if k > 1 else None
     P = eq.pattern[0][:, bad] if k == 1 else np.concatenate(eq.pattern)[:, bad]
     P[wrong[:, bad]] = KINK  # the neurons on the wrong side go to the kink
     z_first = zs[0]
@@ -143,7 +143,7 @@ def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10, energy=True):
             m = [(p == ON).astype(float) for p in Ps]
             zs, acts = _pattern_forward(params, Xs, m, first=z_first[:, todo])
             z, a, r, energy = _fast_pass(params, Ys, loss, gamma, zs, acts, m, Ps[0] == KINK,
-                                         with_energy=with_energy)
+                                         with_energy=with_energy, v0=eq.r[k][:, todo])
             eq.sweeps += n + 4
         else:
             z, a, r, energy, sweeps = _pattern_pass(params, Xs, Ys, Ps, loss, gamma)
@@ -178,7 +178,8 @@ def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10, energy=True):
         todo, pos, P = todo[go], pos[go], P[:, go]
         if todo.size == 0:
             break
-    eq.unsettled[todo] = True
+    if todo.size:
+        eq.unsettled[todo] = True
     return eq
 
 
@@ -199,11 +200,12 @@ def _pattern_forward(params, X, m, first=None):
 
 # ------------------------------------------------------ on/off (+ first-layer kinks)
 
-def _fast_pass(params, Y, loss, gamma, zs, acts, m, kink0=None, with_energy=True):
+def _fast_pass(params, Y, loss, gamma, zs, acts, m, kink0=None, with_energy=True, v0=None):
     """Solve for patterns whose kinks, if any, are all in the first hidden layer.
 
     ``zs``, ``acts`` (hidden layers) are the forward sweep at the pattern and ``m``
-    its float masks (kinks as off); feature-major arrays. A first-layer kink sees only the pinned
+    its float masks (kinks as off); feature-major arrays; ``v0`` a starting guess for
+    the output pull (a previous pass's). A first-layer kink sees only the pinned
     input, so holding its z at 0 costs a fixed residual ``-z_f`` on its own affine
     edge and nothing else: it decouples, and the Gram matrix keeps its on/off form.
     Returns the solved z (list), hidden a (list), r = residual/γ (list), energy (or None
@@ -212,7 +214,7 @@ def _fast_pass(params, Y, loss, gamma, zs, acts, m, kink0=None, with_energy=True
     W, k = params.W, params.k
     n = W[k].shape[0]
     K = _forward_pattern_gram(W, m, n)
-    v = _output_dual(zs[k], Y, K, loss, gamma)
+    v = _output_dual(zs[k], Y, K, loss, gamma, v0=v0)
     # one transposed sweep with v gives Gᵀv = -s/γ
     yW, yR = [None] * (k + 1), [None] * k
     yW[k] = v
@@ -395,7 +397,7 @@ def _apply(K, v):
     return (K @ v.T[:, :, None])[:, :, 0].T
 
 
-def _output_dual(z0, Y, K, loss, gamma, tol=1e-14, fixed_point=30, newton=50):
+def _output_dual(z0, Y, K, loss, gamma, tol=1e-14, fixed_point=30, newton=50, v0=None):
     """Solve ``v = ∇U(z0 - γ K v)`` per sample (columns); ``λ = γ v`` is the output pull.
 
     L2 is linear (closed form for one output); L1 with one output is a clipped ratio.
@@ -413,16 +415,17 @@ def _output_dual(z0, Y, K, loss, gamma, tol=1e-14, fixed_point=30, newton=50):
         if n == 1:
             return np.clip((z0 - Y) / (gamma * K), -1.0, 1.0)
         loss = _SmoothL1(1e-9 * max(1.0, float(np.abs(z0 - Y).max())))
-    v = loss.grad(z0, Y)
+    v = loss.grad(z0, Y) if v0 is None else v0
     if n == 1:  # scalar Newton; a sample it does not settle goes to the safeguarded solver
         gK = gamma * K
         scale = tol * (1.0 + float(np.abs(v).max()))
         for _ in range(8):
-            g = loss.grad(z0 - gK * v, Y)
+            z = z0 - gK * v
+            g = loss.grad(z, Y)
             F = v - g
             if np.abs(F).max() <= scale:
                 return v
-            v = v - F / (1.0 + gK * _curvature(loss, z0 - gK * v, Y, g))
+            v = v - F / (1.0 + gK * _curvature(loss, z, Y, g))
         return _dual_newton(z0, Y, K, loss, gamma, v, newton)
     last = np.inf
     scale = tol * (1.0 + float(np.abs(v).max()))

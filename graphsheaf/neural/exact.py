@@ -57,7 +57,10 @@ class BatchEquilibrium:
         Pattern passes per sample.
     sweeps : int
         Applications of δ_Ω⁻¹ or δ_Ω⁻ᵀ to a batch of cochains (the Gram matrices count
-        one sweep per row).
+        one sweep per row), every pass counted in full however few samples it solves.
+    sample_sweeps : float
+        The same, each pass weighted by the share of the samples it solves: the work
+        per sample, comparable with an Euler step's two sweeps.
     unsettled : array of bool (M,)
         Samples whose pattern cycled or was still changing after ``max_passes``.
     """
@@ -70,6 +73,7 @@ class BatchEquilibrium:
     passes: np.ndarray
     sweeps: int
     unsettled: np.ndarray
+    sample_sweeps: float = 0.0
 
     @property
     def kinked(self):
@@ -88,7 +92,8 @@ def exact_gradients(params, X, Y, loss, gamma, max_passes=10, details=True):
     eq = batch_equilibrium(params, X, Y, loss, gamma, max_passes, energy=details)
     gW = [r @ a.T for r, a in zip(eq.r, eq.a)]
     gb = [r.sum(axis=1) for r in eq.r]
-    info = {"sweeps": eq.sweeps, "pattern_passes": int(eq.passes.max()),
+    info = {"sweeps": eq.sweeps, "sample_sweeps": eq.sample_sweeps,
+            "pattern_passes": int(eq.passes.max()),
             "unsettled": int(eq.unsettled.sum())}
     if details:
         info.update(mean_passes=float(eq.passes.mean()), kinked=eq.kinked,
@@ -120,7 +125,7 @@ def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10, energy=True):
     z, a, r, energy = _fast_pass(params, Y, loss, gamma, zs, acts[1:], m, with_energy=with_energy)
     eq = BatchEquilibrium(z=z, a=[X] + a, r=r, pattern=[mk.astype(np.int8) for mk in masks],  # ON=1
                           energy=energy, passes=np.ones(M, dtype=int), sweeps=n + 3,
-                          unsettled=np.zeros(M, dtype=bool))
+                          unsettled=np.zeros(M, dtype=bool), sample_sweeps=float(n + 3))
     if k == 0:
         return eq
     # on with z < 0 or off with z > 0 (an off neuron exactly at 0 is sent to the kink, harmlessly)
@@ -144,10 +149,11 @@ def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10, energy=True):
             zs, acts = _pattern_forward(params, Xs, m, first=z_first[:, todo])
             z, a, r, energy = _fast_pass(params, Ys, loss, gamma, zs, acts, m, Ps[0] == KINK,
                                          with_energy=with_energy, v0=eq.r[k][:, todo])
-            eq.sweeps += n + 4
+            sweeps = n + 4
         else:
             z, a, r, energy, sweeps = _pattern_pass(params, Xs, Ys, Ps, loss, gamma)
-            eq.sweeps += sweeps
+        eq.sweeps += sweeps
+        eq.sample_sweeps += sweeps * todo.size / M
         eq.passes[todo] += 1
         for l in range(k + 1):
             eq.z[l][:, todo] = z[l]

@@ -112,7 +112,8 @@ def local_gradients(S, X, Y, *, loss=None, gamma=0.01, max_passes=10):
     """Exact-mode weight gradients: the local rule ``r aᵀ`` at the pinned equilibrium, / γ.
 
     Returns ``(grads_W, grads_b, info)`` summed over the samples (columns of X).
-    ``info`` counts ``sweeps`` (applications of δ_Ω⁻¹ or δ_Ω⁻ᵀ to the batch),
+    ``info`` counts ``sweeps`` (applications of δ_Ω⁻¹ or δ_Ω⁻ᵀ to the batch; in
+    ``sample_sweeps`` each pass is weighted by the share of samples it solves),
     ``pattern_passes`` (most passes any sample needed), ``kinked`` (samples with a
     neuron at its kink), ``unsettled`` (samples whose pattern did not settle within
     ``max_passes``) and ``equilibrium_energy``.

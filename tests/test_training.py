@@ -379,3 +379,28 @@ def test_exact_equilibrium_is_stationary_for_every_potential(loss, output, n_out
         assert np.all(np.abs(v) <= 1 + 1e-9)
     else:
         np.testing.assert_allclose(sW[k] + gamma * pull, 0, atol=tol)  # ∂E/∂z_out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_one_hidden_layer_scalar_path_equals_the_general_solver(seed):
+    # exact_gradients(details=False) takes closed forms for one hidden layer and one output
+    rng = np.random.default_rng(seed)
+    loss = [losses.L2(), losses.SigmoidBCE(), losses.Huber(0.3), losses.Lp(1.5)][seed % 4]
+    output = "sigmoid" if isinstance(loss, losses.SigmoidBCE) else "identity"
+    W, b = gn.init_weights([2, [6, 30][seed % 2], 1], rng=seed)
+    strict = seed >= 6
+    if strict:  # exact zeros: pre-activations at 0 under a strict gate
+        W[0][:3] = 0.0
+        b[0][:3] = 0.0
+    params = _Params(gn.neural_sheaf(W, b, output=output, strict_relu=strict))
+    X = rng.standard_normal((2, 50))
+    Y = rng.integers(0, 2, (1, 50)).astype(float) if output == "sigmoid" else 2 * rng.standard_normal((1, 50))
+    gamma = [0.01, 1.0, 0.3, 0.05][seed % 4]
+    fast = exact_gradients(params, X, Y, loss, gamma, 10, details=False)
+    general = exact_gradients(params, X, Y, loss, gamma, 10, details=True)
+    for got, want in zip(fast[0] + fast[1], general[0] + general[1]):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    for key in ("sweeps", "sample_sweeps", "pattern_passes", "unsettled"):
+        assert fast[2][key] == pytest.approx(general[2][key])
+    if seed in (0, 1):
+        assert general[2]["pattern_passes"] >= 2  # the exchange of contributions is exercised

@@ -89,6 +89,8 @@ def exact_gradients(params, X, Y, loss, gamma, max_passes=10, details=True):
     Returns ``(grads_W, grads_b, info)``; ``details=False`` leaves out of ``info`` what
     costs a pass over the batch (``kinked``, ``mean_passes``, ``equilibrium_energy``).
     """
+    if not details and params.k == 1 and params.W[1].shape[0] == 1:
+        return _scalar_one_hidden_gradients(params, X, Y, loss, gamma, max_passes)
     eq = batch_equilibrium(params, X, Y, loss, gamma, max_passes, energy=details)
     gW = [r @ a.T for r, a in zip(eq.r, eq.a)]
     gb = [r.sum(axis=1) for r in eq.r]
@@ -117,14 +119,13 @@ def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10, energy=True):
     ``params`` carries the weights (``W``, ``b``, ``k``, ``dims``, ``forward``);
     returns a :class:`BatchEquilibrium` (``energy=False``: its ``energy`` is None).
     """
-    with_energy = energy
     W, k = params.W, params.k
     n, M = W[k].shape[0], X.shape[1]
     zs, acts, masks = params.forward(X)
     m = [mk.astype(float) for mk in masks]
-    z, a, r, energy = _fast_pass(params, Y, loss, gamma, zs, acts[1:], m, with_energy=with_energy)
+    z, a, r, e = _fast_pass(params, Y, loss, gamma, zs, acts[1:], m, with_energy=energy)
     eq = BatchEquilibrium(z=z, a=[X] + a, r=r, pattern=[mk.astype(np.int8) for mk in masks],  # ON=1
-                          energy=energy, passes=np.ones(M, dtype=int), sweeps=n + 3,
+                          energy=e, passes=np.ones(M, dtype=int), sweeps=n + 3,
                           unsettled=np.zeros(M, dtype=bool), sample_sweeps=float(n + 3))
     if k == 0:
         return eq
@@ -134,59 +135,144 @@ def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10, energy=True):
     bad = np.flatnonzero(wrong.any(axis=0))
     if bad.size == 0:
         return eq
-    cuts = list(accumulate(params.dims[1:k + 1])) if k > 1 else None
-    P = eq.pattern[0][:, bad] if k == 1 else np.concatenate(eq.pattern)[:, bad]
-    P[wrong[:, bad]] = KINK  # the neurons on the wrong side go to the kink
-    z_first = zs[0]
-    solved = [(None, None)]  # patterns solved so far, for cycle checks (None: the forward pass's)
-    todo, pos = bad, np.arange(bad.size)
-    for _ in range(1, max_passes):
+    if max_passes < 2:
+        eq.unsettled[bad] = True
+        return eq
+    res = _settle(params, X[:, bad], Y[:, bad], loss, gamma, masks, bad, wrong[:, bad],
+                  zs[0][:, bad], r[k][:, bad], max_passes, energy)
+    eq.sweeps += res["sweeps"]
+    eq.sample_sweeps += res["sample_sweeps"] / M
+    eq.passes[bad] = res["passes"]
+    eq.unsettled[bad] = res["unsettled"]
+    for l in range(k + 1):
+        eq.z[l][:, bad] = res["z"][l]
+        eq.r[l][:, bad] = res["r"][l]
+        if l < k:
+            eq.a[l + 1][:, bad] = res["a"][l]
+            eq.pattern[l][:, bad] = res["pattern"][l]
+    if energy:
+        eq.energy[bad] = res["energy"]
+    return eq
+
+
+def _settle(params, X, Y, loss, gamma, masks, bad, wrong, z_first, v_first, max_passes,
+            with_energy):
+    """The active-set loop for the samples ``bad`` whose forward pattern was inconsistent.
+
+    ``X``, ``Y``, ``wrong`` (their neurons on the wrong side), ``z_first`` (first-layer
+    pre-activations) and ``v_first`` (the first pass's output pull) are their columns.
+    Returns their solved columns (``z``, ``a``, ``r``, ``pattern`` lists, ``energy``),
+    ``passes``, ``unsettled``, and the ``sweeps`` (and sweep-samples) spent.
+    """
+    W, k = params.W, params.k
+    n, B = W[k].shape[0], X.shape[1]
+    cuts = list(accumulate(params.dims[1:k + 1]))
+    out = {"passes": np.ones(B, dtype=int), "unsettled": np.zeros(B, dtype=bool), "sweeps": 0,
+           "sample_sweeps": 0}
+    P = masks[0][:, bad].astype(np.int8) if k == 1 else np.concatenate(masks)[:, bad].astype(np.int8)
+    solved = [(np.arange(B), P.copy())]  # patterns solved so far, for cycle checks
+    P[wrong] = KINK  # the neurons on the wrong side go to the kink
+    pos = np.arange(B)
+    for it in range(1, max_passes):
         solved.append((pos, P))
         Ps = np.split(P, cuts[:-1]) if k > 1 else [P]
-        Xs, Ys = X[:, todo], Y[:, todo]
+        Xs, Ys = (X, Y) if pos.size == B else (X[:, pos], Y[:, pos])
         if k == 1 or not (P[cuts[0]:] == KINK).any():  # kinks only in the first hidden layer
             m = [(p == ON).astype(float) for p in Ps]
-            zs, acts = _pattern_forward(params, Xs, m, first=z_first[:, todo])
+            zs, acts = _pattern_forward(params, Xs, m, first=z_first[:, pos])
+            v0 = v_first if it == 1 else out["r"][k][:, pos]
             z, a, r, energy = _fast_pass(params, Ys, loss, gamma, zs, acts, m, Ps[0] == KINK,
-                                         with_energy=with_energy, v0=eq.r[k][:, todo])
+                                         with_energy=with_energy, v0=v0)
             sweeps = n + 4
         else:
             z, a, r, energy, sweeps = _pattern_pass(params, Xs, Ys, Ps, loss, gamma)
-        eq.sweeps += sweeps
-        eq.sample_sweeps += sweeps * todo.size / M
-        eq.passes[todo] += 1
-        for l in range(k + 1):
-            eq.z[l][:, todo] = z[l]
-            eq.r[l][:, todo] = r[l]
-            if l < k:
-                eq.a[l + 1][:, todo] = a[l]
-                eq.pattern[l][:, todo] = Ps[l]
-        if with_energy:
-            eq.energy[todo] = energy
+        out["sweeps"] += sweeps
+        out["sample_sweeps"] += sweeps * pos.size
+        out["passes"][pos] += 1
+        if it == 1:  # every sample: the pass's own arrays are the result so far
+            out.update(z=z, a=a, r=r, energy=energy, final=P)
+        else:
+            for l in range(k + 1):
+                out["z"][l][:, pos] = z[l]
+                out["r"][l][:, pos] = r[l]
+                if l < k:
+                    out["a"][l][:, pos] = a[l]
+            out["final"][:, pos] = P
+            if with_energy:
+                out["energy"][pos] = energy
         # the three-state rules; at a kink z = 0, so s^W = -(W a + b) is the left slope
         g_off = -gamma * (r[0] if k == 1 else np.concatenate(r[:k]))
         P, moved = three_state_transition(P, z[0] if k == 1 else np.concatenate(z[:k]), g_off,
                                           g_off - (a[0] if k == 1 else np.concatenate(a)))
         moved = np.flatnonzero(moved.any(axis=0))
         if moved.size == 0:
-            todo = todo[:0]
+            pos = pos[:0]
             break
         # a sample whose new pattern was solved before is cycling: it stays unsettled
         keys = _pattern_keys(P[:, moved])
         seen = np.zeros(moved.size, dtype=bool)
         for pos_t, P_t in solved:
-            if P_t is None:
-                P_t = np.concatenate(masks)[:, bad].astype(np.int8)
-                pos_t = np.arange(bad.size)
             seen |= _pattern_keys(P_t[:, np.searchsorted(pos_t, pos[moved])]) == keys
-        eq.unsettled[todo[moved[seen]]] = True
+        out["unsettled"][pos[moved[seen]]] = True
         go = moved[~seen]
-        todo, pos, P = todo[go], pos[go], P[:, go]
-        if todo.size == 0:
+        pos, P = pos[go], P[:, go]
+        if pos.size == 0:
             break
-    if todo.size:
-        eq.unsettled[todo] = True
-    return eq
+    out["unsettled"][pos] = True
+    out["pattern"] = np.split(out["final"], cuts[:-1]) if k > 1 else [out["final"]]
+    return out
+
+
+def _scalar_one_hidden_gradients(params, X, Y, loss, gamma, max_passes):
+    """:func:`exact_gradients` for one hidden layer and one output, without the cochain.
+
+    With output weights w, the first pass (forward pattern) has r_1 = w ⊗ v ⊙ m and
+    a_1 = a_f - γ w ⊗ v ⊙ (1 + m), so the local rule r aᵀ reduces to products of the
+    masks with v, X and the forward activations; a neuron can only cross zero where
+    z < γ|w_j||v_b|, so only those samples are formed, and the inconsistent ones are
+    solved again and their contributions exchanged.
+    """
+    W = params.W
+    w = W[1][0]
+    zs, acts, masks = params.forward(X)
+    M = X.shape[1]
+    on = masks[0]
+    m = on.astype(float)
+    c2 = w * w
+    K = (1.0 + c2.sum()) + c2 @ m
+    v = _output_dual(zs[1], Y, K, loss, gamma)
+    vr = v[0]
+    v2 = vr * vr
+    gW = [w[:, None] * (m @ (X * vr).T), vr @ acts[1].T - gamma * w * (v2.sum() + m @ v2)]
+    gW[1] = gW[1][None]
+    gb = [w * (m @ vr), v.sum(axis=1)]
+    info = {"sweeps": 4, "sample_sweeps": 4.0, "pattern_passes": 1, "unsettled": 0}
+    # an on neuron crosses zero where z < γ w_j v_b (off ones keep their z)
+    wrong = zs[0] < (gamma * w)[:, None] * v
+    wrong &= on
+    if params.strict:  # an off neuron may sit at z = 0; it goes to the kink as in the general path
+        wrong |= ~on & (zs[0] == 0)
+    bad = np.flatnonzero(wrong.any(axis=0))
+    if bad.size == 0:
+        return gW, gb, info
+    if max_passes < 2:
+        info["unsettled"] = bad.size
+        return gW, gb, info
+    wrong = wrong[:, bad]
+    Xb, vb = X[:, bad], v[:, bad]
+    r1 = w[:, None] * (vb * m[:, bad])
+    a1 = acts[1][:, bad] - gamma * w[:, None] * (vb * (1.0 + m[:, bad]))
+    res = _settle(params, Xb, Y[:, bad], loss, gamma, masks, bad, wrong, zs[0][:, bad], vb,
+                  max_passes, False)
+    # exchange the first pass's contributions of these samples for the settled ones
+    r1_new, v_new, a1_new = res["r"][0], res["r"][1], res["a"][0]
+    gW[0] += (r1_new - r1) @ Xb.T
+    gb[0] += (r1_new - r1).sum(axis=1)
+    gW[1] += v_new @ a1_new.T - vb @ a1.T
+    gb[1] += (v_new - vb).sum(axis=1)
+    info.update(sweeps=4 + res["sweeps"], sample_sweeps=4.0 + res["sample_sweeps"] / M,
+                pattern_passes=int(res["passes"].max()), unsettled=int(res["unsettled"].sum()))
+    return gW, gb, info
 
 
 def _pattern_forward(params, X, m, first=None):
@@ -421,7 +507,7 @@ def _output_dual(z0, Y, K, loss, gamma, tol=1e-14, fixed_point=30, newton=50, v0
         if n == 1:
             return np.clip((z0 - Y) / (gamma * K), -1.0, 1.0)
         loss = _SmoothL1(1e-9 * max(1.0, float(np.abs(z0 - Y).max())))
-    v = loss.grad(z0, Y) if v0 is None else v0
+    v = loss.grad(z0, Y) if v0 is None else v0.copy()  # the result may be written into later
     if n == 1:  # scalar Newton; a sample it does not settle goes to the safeguarded solver
         gK = gamma * K
         scale = tol * (1.0 + float(np.abs(v).max()))

@@ -15,7 +15,8 @@ import scipy.sparse.linalg as spla
 
 from .cohomology import DENSE_LIMIT
 from .exceptions import DivergenceError, SheafError
-from .linalg import CoboundaryOperator, boundary_coordinates, to_assignment, to_vector
+from .solvers import accumulate_product as _accumulate_product
+from .linalg import CoboundaryOperator, _complement, boundary_coordinates, to_assignment, to_vector
 
 __all__ = ["Trajectory", "heat_diffusion"]
 
@@ -107,7 +108,7 @@ def heat_diffusion(G, x0, t, *, boundary=None, method="expm", step=None, state=N
         if vals.shape[1:] != X0.shape[1:]:
             raise SheafError(f"boundary values have shape {vals.shape}, x0 has {X0.shape}")
         X0[b.index] = vals
-    free = np.setdiff1d(np.arange(n), b.index)
+    free = _complement(n, b.index)
     times = np.atleast_1d(np.asarray(t, dtype=float))
     if times.ndim != 1 or np.any(np.diff(times) < 0) or np.any(times < 0) or \
             not np.all(np.isfinite(times)):
@@ -187,32 +188,6 @@ def _expm_path(L_ff, c, X0, free, times):
         X[free] = Y[:nf, 0] if batch is None else Y[:nf]
         out.append(X)
     return out
-
-
-def _accumulate_product(L):
-    """Return ``f(x, y)`` doing ``y += L @ x`` in place for CSR ``L`` (x of shape (n,) or (n, k)).
-
-    SciPy's compiled CSR kernels write into ``y`` directly; if they are unavailable the
-    public product is used (one temporary per call).
-    """
-    L = sp.csr_array(L)
-    L.sort_indices()
-    try:
-        from scipy.sparse import _sparsetools as kernels
-        kernels.csr_matvec, kernels.csr_matvecs  # noqa: B018 - present in this SciPy?
-    except (ImportError, AttributeError):  # pragma: no cover - older or newer SciPy layouts
-        def product(x, y):
-            np.add(y, L @ x, out=y)
-        return product
-    n_row, n_col = L.shape
-    indptr, indices, data = L.indptr, L.indices, L.data
-
-    def product(x, y):
-        if x.ndim == 1:
-            kernels.csr_matvec(n_row, n_col, indptr, indices, data, x, y)
-        else:
-            kernels.csr_matvecs(n_row, n_col, x.shape[1], indptr, indices, data, x.ravel(), y.ravel())
-    return product
 
 
 def _euler_linear(L_ff, c, X0, free, times, h):

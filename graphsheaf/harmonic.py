@@ -16,13 +16,14 @@ import scipy.sparse.linalg as spla
 from .cohomology import DENSE_LIMIT, _blocks_of, _sparse_kernel
 from .exceptions import ConvergenceWarning, NonUniqueExtensionError, SheafError
 from .linalg import (
-    boundary_coordinates,
     _coboundary_of,
+    _complement,
+    boundary_coordinates,
     edge_table,
     to_assignment,
 )
 from .maps import is_state_dependent
-from .solvers import BlockJacobi, direct_fill_limit, factor_fill_estimate, pcg
+from .solvers import BlockJacobi, accumulate_product, direct_fill_limit, factor_fill_estimate, pcg
 
 __all__ = ["HarmonicExtension", "harmonic_extension", "restricted_laplacian"]
 
@@ -73,7 +74,7 @@ def restricted_laplacian(G, boundary, *, state=None, dim="dim", source_map="sour
                        validate=validate)
     b = boundary_coordinates(G, boundary, table.nodelist, dim=dim)
     delta = _coboundary_of(G, table, state, dim, source_map, target_map)
-    free = np.setdiff1d(np.arange(delta.shape[1]), b.index)
+    free = _complement(delta.shape[1], b.index)
     D_f, D_b = delta[:, free], delta[:, b.index]
     return (D_f.T @ D_f).tocsr(), (D_f.T @ D_b).tocsr(), free, b.index
 
@@ -193,7 +194,7 @@ def _solve(G, table, pinned, values, state, allow_nonunique, tol, method, kw, so
            as_vector=False):
     delta = _coboundary_of(G, table, state, **kw)
     n = delta.shape[1]
-    free = np.setdiff1d(np.arange(n), pinned)
+    free = _complement(n, pinned)
     D_f, D_b = delta[:, free], delta[:, pinned]
     rhs = -(D_b @ values)  # we want δ_f x_f ≈ rhs in least squares
     kind, info = method, {}
@@ -249,7 +250,17 @@ def _cg_solve(D_f, rhs, tol, allow_nonunique, precond, rtol=1e-10, maxiter=None)
     cols = rhs.reshape(m, -1)
     z = np.random.default_rng(0).standard_normal(n)
     B = np.column_stack([DT @ cols, DT @ (D_f @ z)])
-    X, its, relres = pcg(lambda P: DT @ (D_f @ P), B, precond, rtol=rtol, maxiter=maxiter)
+    forward, backward = accumulate_product(D_f), accumulate_product(D_f, transpose=True)
+    edge_buf, node_buf = np.empty((m, B.shape[1])), np.empty((n, B.shape[1]))
+
+    def normal(P):  # δ_fᵀ δ_f P into reused buffers
+        edge_buf.fill(0.0)
+        forward(P, edge_buf)
+        node_buf.fill(0.0)
+        backward(edge_buf, node_buf)
+        return node_buf
+
+    X, its, relres = pcg(normal, B, precond, rtol=rtol, maxiter=maxiter)
     converged = relres.max() <= np.sqrt(rtol)
     if not converged:
         warnings.warn(f"conjugate gradients stopped after {its} iterations at relative residual "

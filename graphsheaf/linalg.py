@@ -241,13 +241,14 @@ def boundary_coordinates(G, boundary, nodelist=None, *, dim="dim", require_value
             boundary = [boundary]
         boundary = {v: None for v in boundary}
     pieces = []  # (node, global indices, values or None)
-    for node, spec in boundary.items():
-        if node not in offsets:
-            raise SheafError(f"boundary names {node!r}, which is not a node of G")
-        sl = offsets[node]
-        coords, vals = _parse_node_pin(node, spec, sl.stop - sl.start)
-        if coords.size:
-            pieces.append((node, sl.start + coords, vals))
+    with _gc_paused():  # a few objects per pin: on a big graph the cyclic GC would dominate
+        for node, spec in boundary.items():
+            if node not in offsets:
+                raise SheafError(f"boundary names {node!r}, which is not a node of G")
+            sl = offsets[node]
+            coords, vals = _parse_node_pin(node, spec, sl.stop - sl.start)
+            if coords.size:
+                pieces.append((node, sl.start + coords, vals))
     valued = [p for p in pieces if p[2] is not None]
     if valued and len(valued) != len(pieces):
         bare = next(p for p in pieces if p[2] is None)
@@ -273,6 +274,13 @@ def boundary_coordinates(G, boundary, nodelist=None, *, dim="dim", require_value
     else:
         values = None
     return Boundary(index[order], values, batch)
+
+
+def _complement(n, index):
+    """The sorted indices 0..n-1 not in ``index`` (a mask: setdiff1d would sort n values)."""
+    keep = np.ones(n, dtype=bool)
+    keep[index] = False
+    return np.flatnonzero(keep)
 
 
 def _parse_node_pin(node, spec, d):

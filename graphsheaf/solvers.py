@@ -21,8 +21,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-__all__ = ["DIRECT_FILL_LIMIT", "FILL_RATIO", "BlockJacobi", "cokernel_basis", "direct_fill_limit",
-           "envelope_size", "factor_fill_estimate", "jacobi", "pcg", "probe_kernel"]
+__all__ = ["DIRECT_FILL_LIMIT", "FILL_RATIO", "BlockJacobi", "accumulate_product", "cokernel_basis",
+           "direct_fill_limit", "envelope_size", "factor_fill_estimate", "jacobi", "pcg",
+           "probe_kernel"]
 
 #: estimated factor entries above which "auto" prefers conjugate gradients (~0.5 GB of LU)
 DIRECT_FILL_LIMIT = 3 * 10**7
@@ -207,21 +208,37 @@ class BlockJacobi:
 
     def __init__(self, D_f, node_of, local_of):
         n_f = D_f.shape[1]
-        n_nodes = int(node_of.max()) + 1 if n_f else 0
+        node_of = np.asarray(node_of)
+        if n_f and np.any(np.diff(node_of) < 0):
+            node_of = np.unique(node_of, return_inverse=True)[1]
+        elif n_f:  # number the nodes that have free coordinates 0, 1, ... (no empty blocks)
+            node_of = np.concatenate([[0], np.cumsum(node_of[1:] != node_of[:-1])])
+        n_nodes = int(node_of[-1]) + 1 if n_f else 0
         d = int(local_of.max()) + 1 if n_f else 0
         self.node_of, self.local_of, self.shape = node_of, local_of, (n_nodes, d)
+        # whole stalks in node order: M⁻¹R is a reshape and one stacked product
+        self.whole = n_f == n_nodes * d and np.array_equal(local_of, np.tile(np.arange(d), n_nodes))
         D = sp.csr_array(D_f)
-        # columns of δ_Ω for coordinate c of every node, as an (m, n_nodes) matrix
-        per_coord = []
-        for c in range(d):
-            sel = np.flatnonzero(local_of == c)
-            pick = sp.csr_array((np.ones(len(sel)), (sel, node_of[sel])), shape=(n_f, n_nodes))
-            per_coord.append(D @ pick)
+        D.sort_indices()
         blocks = np.zeros((n_nodes, d, d))
-        for c in range(d):
-            for c2 in range(c, d):
-                v = np.asarray(per_coord[c].multiply(per_coord[c2]).sum(axis=0)).ravel()
-                blocks[:, c, c2] = blocks[:, c2, c] = v
+        groups = self._row_blocks(D, node_of, local_of, d) if self.whole else None
+        if groups is not None:  # each row meets a node in all d coordinates: sum outer products
+            node, vals = groups
+            for c in range(d):
+                for c2 in range(c, d):
+                    v = np.bincount(node, weights=vals[:, c] * vals[:, c2], minlength=n_nodes)
+                    blocks[:, c, c2] = blocks[:, c2, c] = v
+        else:
+            # columns of δ_Ω for coordinate c of every node, as an (m, n_nodes) matrix
+            per_coord = []
+            for c in range(d):
+                sel = np.flatnonzero(local_of == c)
+                pick = sp.csr_array((np.ones(len(sel)), (sel, node_of[sel])), shape=(n_f, n_nodes))
+                per_coord.append(D @ pick)
+            for c in range(d):
+                for c2 in range(c, d):
+                    v = np.asarray(per_coord[c].multiply(per_coord[c2]).sum(axis=0)).ravel()
+                    blocks[:, c, c2] = blocks[:, c2, c] = v
         present = np.zeros((n_nodes, d), dtype=bool)
         present[node_of, local_of] = True
         idx = np.nonzero(~present)
@@ -231,13 +248,66 @@ class BlockJacobi:
         w = np.where(w > floor, w, np.where(w[:, -1:] > 0, floor, 1.0))
         self.inverse = np.einsum("nij,nj,nkj->nik", V, 1.0 / w, V)
 
+    @staticmethod
+    def _row_blocks(D, node_of, local_of, d):
+        """(node, values (groups, d)) when the nonzeros of every row come in whole node
+        blocks, coordinates 0..d-1 in order (stored zeros included); else None."""
+        nnz = D.indptr[-1]
+        if nnz % d or np.any(np.diff(D.indptr) % d):
+            return None
+        cols = D.indices.reshape(-1, d)
+        node = node_of[cols[:, 0]]
+        if not (np.array_equal(local_of[cols], np.broadcast_to(np.arange(d), cols.shape))
+                and np.array_equal(node_of[cols], np.broadcast_to(node[:, None], cols.shape))):
+            return None
+        return node, D.data.reshape(-1, d)
+
     def __call__(self, R):
         n_nodes, d = self.shape
         k = R.shape[1]
+        if self.whole:
+            return (self.inverse @ R.reshape(n_nodes, d, k)).reshape(-1, k)
         full = np.zeros((n_nodes, d, k))
         full[self.node_of, self.local_of] = R
-        out = np.einsum("nij,njk->nik", self.inverse, full)
-        return out[self.node_of, self.local_of]
+        return (self.inverse @ full)[self.node_of, self.local_of]
+
+
+def accumulate_product(A, transpose=False):
+    """Return ``f(x, y)`` doing ``y += A @ x`` (or ``Aᵀ @ x``) in place; x is (n,) or (n, k).
+
+    SciPy's compiled sparse kernels write into ``y`` directly, so an iteration needs no
+    temporaries (on a 10⁶-node sheaf each would be tens of megabytes, faulted in anew);
+    if they are unavailable the public product is used (one temporary per call).
+    ``transpose=True`` applies Aᵀ through the same arrays (A's CSR is Aᵀ's CSC).
+    """
+    A = sp.csr_array(A)
+    A.sort_indices()
+    try:
+        from scipy.sparse import _sparsetools as kernels
+        kernels.csr_matvec, kernels.csr_matvecs, kernels.csc_matvec, kernels.csc_matvecs  # noqa: B018
+    except (ImportError, AttributeError):  # pragma: no cover - older or newer SciPy layouts
+        op = A.T if transpose else A
+
+        def product(x, y):
+            np.add(y, op @ x, out=y)
+        return product
+    n_row, n_col = A.shape
+    indptr, indices, data = A.indptr, A.indices, A.data
+    one, many = (kernels.csc_matvec, kernels.csc_matvecs) if transpose else \
+        (kernels.csr_matvec, kernels.csr_matvecs)
+    rows, cols = (n_col, n_row) if transpose else (n_row, n_col)
+
+    def product(x, y):
+        if not y.flags.c_contiguous:  # the kernels write through a flat view of y
+            z = np.ascontiguousarray(y)
+            product(x, z)
+            y[...] = z
+        elif x.ndim == 1:
+            one(rows, cols, indptr, indices, data, np.ascontiguousarray(x), y)
+        else:
+            many(rows, cols, x.shape[1], indptr, indices, data, np.ascontiguousarray(x).ravel(),
+                 y.ravel())
+    return product
 
 
 def jacobi(diag):
@@ -246,13 +316,21 @@ def jacobi(diag):
     return lambda R: inv * R
 
 
+def _coldot(A, B):
+    """Column-wise dot products of two (n, k) arrays (a BLAS dot per column for small k)."""
+    if A.shape[1] <= 8:
+        return np.array([A[:, j] @ B[:, j] for j in range(A.shape[1])])
+    return np.einsum("ij,ij->j", A, B)
+
+
 def pcg(matvec, B, precond=None, *, rtol=1e-10, maxiter=None):
     """Preconditioned conjugate gradients on all columns of B at once.
 
     Parameters
     ----------
     matvec : callable
-        X (n, k) -> A X for a symmetric positive (semi)definite A.
+        X (n, k) -> A X for a symmetric positive (semi)definite A (it may return the
+        same buffer every call: the result is used before the next call).
     B : array (n, k)
     precond : callable, optional
         R (n, k) -> M⁻¹R for a symmetric positive definite M ≈ A (:class:`BlockJacobi`,
@@ -283,24 +361,27 @@ def pcg(matvec, B, precond=None, *, rtol=1e-10, maxiter=None):
         precond = np.copy
     X = np.zeros((n, k))
     R = B.copy()
-    bnorm = np.linalg.norm(B, axis=0)
+    tmp = np.empty((n, k))  # every update in place: no vector-sized temporary per iteration
+    bnorm = np.sqrt(_coldot(B, B))
     target = rtol * np.where(bnorm > 0, bnorm, 1.0)
     Z = precond(R)
-    P = Z.copy()
-    rz = np.einsum("ij,ij->j", R, Z)
+    P = np.array(Z, order="C")
+    rz = _coldot(R, Z)
     active = bnorm > 0
     its = 0
     while its < maxiter and active.any():
         Q = matvec(P)
-        pq = np.einsum("ij,ij->j", P, Q)
+        pq = _coldot(P, Q)
         alpha = np.where(active & (pq > 0), rz / np.where(pq > 0, pq, 1.0), 0.0)
-        X += P * alpha
-        R -= Q * alpha
+        np.multiply(P, alpha, out=tmp)
+        X += tmp
+        np.multiply(Q, alpha, out=tmp)
+        R -= tmp
         its += 1
-        res = np.linalg.norm(R, axis=0)
+        res = np.sqrt(_coldot(R, R))
         active &= (res > target) & (pq > 0)
         Z = precond(R)
-        rz_new = np.einsum("ij,ij->j", R, Z)
+        rz_new = _coldot(R, Z)
         beta = np.where(rz > 0, rz_new / np.where(rz > 0, rz, 1.0), 0.0)
         P *= beta
         P += Z

@@ -1,6 +1,7 @@
 import networkx as nx
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 
 import graphsheaf as gs
@@ -159,3 +160,32 @@ def test_cg_batched_and_convergence_warning():
     np.testing.assert_allclose(gs.to_vector(G, cg), gs.to_vector(G, ref), atol=1e-8)
     with pytest.warns(gs.ConvergenceWarning, match="conjugate gradients stopped after 2 iterations"):
         gs.harmonic_extension(G, boundary, method="cg", maxiter=2)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_block_jacobi_blocks_are_the_diagonal_blocks_of_the_laplacian(seed):
+    # the fast path (whole node blocks in every row) and the general one agree with L = δᵀδ
+    from graphsheaf.cohomology import _blocks_of
+    from graphsheaf.linalg import edge_table
+    from graphsheaf.solvers import BlockJacobi
+    G = gs.random_sheaf(nx.gnm_random_graph(30, 70, seed=seed, directed=True), dims=3, edge_dims=3,
+                        rng=seed)
+    table = edge_table(G)
+    delta = gs.coboundary_matrix(G)
+    n = delta.shape[1]
+    rng = np.random.default_rng(seed)
+    pinned_nodes = rng.choice(30, 3, replace=False)
+    free = np.setdiff1d(np.arange(n), np.concatenate([np.arange(3 * v, 3 * v + 3) for v in pinned_nodes]))
+    if seed % 2:  # a pin on one coordinate only: the general path
+        free = free[1:]
+    D_f = sp.csr_array(delta[:, free])
+    M = BlockJacobi(D_f, *_blocks_of(free, table.node_start))
+    assert M.whole == (seed % 2 == 0)
+    L = (D_f.T @ D_f).toarray()
+    R = rng.standard_normal((len(free), 2))
+    node_of, local_of = _blocks_of(free, table.node_start)
+    want = np.zeros_like(R)
+    for v in np.unique(node_of):
+        idx = np.flatnonzero(node_of == v)
+        want[idx] = np.linalg.solve(L[np.ix_(idx, idx)], R[idx])
+    np.testing.assert_allclose(M(R), want, rtol=1e-8, atol=1e-10)

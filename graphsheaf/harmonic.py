@@ -268,8 +268,8 @@ def _cg_solve(D_f, rhs, tol, allow_nonunique, precond, rtol=1e-10, maxiter=None)
                       ConvergenceWarning, stacklevel=4)
     k = z - X[:, -1]
     knorm = np.linalg.norm(k)
-    t = _singular_threshold(D_f, n, tol)
-    if converged and knorm > 1e-8 * np.linalg.norm(z) and np.linalg.norm(D_f @ k) <= t * knorm:
+    if (converged and knorm > 1e-8 * np.linalg.norm(z)
+            and np.linalg.norm(D_f @ k) <= _singular_threshold(D_f, n, tol) * knorm):
         if allow_nonunique:  # the minimum-norm solution needs the whole kernel
             return (*_sparse_solve(D_f, rhs, tol, True), its)
         return None, (k / knorm)[:, None], "cg", its

@@ -252,15 +252,15 @@ class BlockJacobi:
     def _row_blocks(D, node_of, local_of, d):
         """(node, values (groups, d)) when the nonzeros of every row come in whole node
         blocks, coordinates 0..d-1 in order (stored zeros included); else None."""
+        # (called for whole stalks in node order: column c is coordinate c % d of node c // d)
         nnz = D.indptr[-1]
         if nnz % d or np.any(np.diff(D.indptr) % d):
             return None
         cols = D.indices.reshape(-1, d)
-        node = node_of[cols[:, 0]]
-        if not (np.array_equal(local_of[cols], np.broadcast_to(np.arange(d), cols.shape))
-                and np.array_equal(node_of[cols], np.broadcast_to(node[:, None], cols.shape))):
+        first = cols[:, 0]
+        if np.any(first % d) or np.any(cols[:, 1:] - first[:, None] != np.arange(1, d)):
             return None
-        return node, D.data.reshape(-1, d)
+        return first // d, D.data.reshape(-1, d)
 
     def __call__(self, R):
         n_nodes, d = self.shape

@@ -135,7 +135,7 @@ def heat_diffusion(G, x0, t, *, boundary=None, method="expm", step=None, state=N
         used_step = step if step is not None else 1.0 / lam_bound
         if used_step <= 0:
             raise SheafError(f"step must be positive, got {step}")
-        out = _euler_stateful(op, X0, free, times, used_step, state_from_x=True)
+        out = _euler_stateful(op, X0, free, times, used_step)
     if np.ndim(t) == 0:
         return to_assignment(G, out[0], nodelist)
     return Trajectory(times, np.stack(out), nodelist, used_step, G)
@@ -232,11 +232,28 @@ def _lambda_max_bound(op, free):
     return float(E.sum(axis=0).max() * E.sum(axis=1).max())
 
 
-def _euler_stateful(op, X0, free, times, h, state_from_x):
-    """Explicit Euler of the state-dependent heat equation (maps read the current x)."""
-    X = X0.copy()
-    mask = np.zeros(X.shape[0], dtype=bool)
-    mask[free] = True
+def _euler_stateful(op, X0, free, times, h):
+    """Explicit Euler of the state-dependent heat equation (maps read the current x).
+
+    The constant part of δ is applied in place through the compiled kernels and the
+    residual and gradient live in two buffers reused by every step; only the
+    state-dependent maps' own small outputs are new arrays.
+    """
+    X = np.array(X0, dtype=float, order="C")
+    fixed = np.ones(X.shape[0], dtype=bool)
+    fixed[free] = False
+    forward = _accumulate_product(op.const)
+    backward = _accumulate_product(op.const, transpose=True)
+    R = np.empty((op.const.shape[0],) + X.shape[1:])
+    grad = np.empty_like(X)
+
+    def residual():
+        R.fill(0.0)
+        forward(X, R)
+        for rows, cols, _node, m, sign, _e in op.stateful_ends:
+            R[rows] += sign * m.apply(X[cols], X[cols])
+        return R
+
     out, now = [], 0.0
     energy0 = None
     for tt in times:
@@ -246,14 +263,19 @@ def _euler_stateful(op, X0, free, times, h, state_from_x):
         if rest > 1e-15 * max(1.0, tt):
             steps.append(rest)
         for hh in steps:
-            R = op.matvec(X, state=X)
-            grad = op.rmatvec(R, state=X)
-            X[mask] -= hh * grad[mask]
+            residual()
             if energy0 is None:
                 energy0 = 0.5 * float(np.sum(R * R))
+            grad.fill(0.0)
+            backward(R, grad)
+            for rows, cols, _node, m, sign, _e in op.stateful_ends:
+                grad[cols] += sign * m.rapply(X[cols], R[rows])
+            grad[fixed] = 0.0
+            grad *= hh
+            X -= grad
         now = tt
         if not np.all(np.isfinite(X)) or (
-                energy0 is not None and 0.5 * float(np.sum(op.matvec(X, state=X) ** 2))
+                energy0 is not None and 0.5 * float(np.sum(residual() ** 2))
                 > 10 * max(energy0, 1e-300)):
             raise DivergenceError(
                 f"state-dependent Euler diffusion blew up with step {h:g}: reduce step "

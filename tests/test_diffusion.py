@@ -4,6 +4,7 @@ import pytest
 import scipy.linalg as la
 
 import graphsheaf as gs
+import graphsheaf.neural as gn
 
 
 def small():
@@ -114,3 +115,24 @@ def test_euler_product_accumulates_in_place_without_temporaries(k):
     tracemalloc.stop()
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
     assert peak - base < x.nbytes // 4  # no vector-sized temporary
+
+
+def test_state_dependent_euler_steps_are_the_gradient_flow_of_the_energy():
+    # reference: x ← x - h δ(x)ᵀ δ(x) x on the free coordinates, from the operator itself
+    from graphsheaf.linalg import CoboundaryOperator, boundary_coordinates, to_vector
+    W, b = gn.init_weights([3, 5, 4, 2], rng=1)
+    S = gn.neural_sheaf(W, b)
+    rng = np.random.default_rng(0)
+    x0 = {v: rng.standard_normal(S.nodes[v]["dim"]) for v in S}
+    h, steps = 0.01, 37
+    got = gs.heat_diffusion(S, x0, h * steps, boundary=["x"], method="euler", step=h)
+    op = CoboundaryOperator(S)
+    nodes = op.table.nodelist
+    X = to_vector(S, x0, nodes)
+    free = np.setdiff1d(np.arange(X.size), boundary_coordinates(S, ["x"], nodes).index)
+    for _ in range(steps):
+        g = op.rmatvec(op.matvec(X, state=X), state=X)
+        X[free] -= h * g[free]
+    want = gs.to_assignment(S, X, nodes)
+    for v in S:
+        np.testing.assert_allclose(got[v], want[v], rtol=1e-10, atol=1e-12)

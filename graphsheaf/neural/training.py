@@ -29,7 +29,7 @@ Three modes share one harness (same initial weights, loss, batches and epochs):
 The output stiffness γ matters: the equilibrium energy is ``γ ½ dᵀ(I + γGGᵀ)⁻¹d``
 (d = f(x) − y, L2), which for γ = 1 (the paper's unit edge) down-weights samples
 with a large response ``GGᵀ`` and rewards large weights; as γ → 0 the update/γ tends
-to the backprop gradient. The exact mode defaults to γ = 0.01.
+to the backprop gradient. The exact mode defaults to γ = 0.001.
 """
 
 import time
@@ -108,7 +108,7 @@ def _backward(W, masks, v):
     return yW, yR
 
 
-def local_gradients(S, X, Y, *, loss=None, gamma=0.01, max_passes=10):
+def local_gradients(S, X, Y, *, loss=None, gamma=0.001, max_passes=10):
     """Exact-mode weight gradients: the local rule ``r aᵀ`` at the pinned equilibrium, / γ.
 
     Returns ``(grads_W, grads_b, info)`` summed over the samples (columns of X).
@@ -293,7 +293,7 @@ class SheafTrainer:
         Output-edge potential; default L2, or BCE/CE for sigmoid/softmax outputs.
     mode : {"paper", "exact", "backprop-equivalent"}
     gamma : float, optional
-        Output-edge stiffness. Paper mode default 1 (the unit edge); exact mode 0.01.
+        Output-edge stiffness. Paper mode default 1 (the unit edge); exact mode 0.001.
     optimizer : {"sgd", "momentum", "adam"} or object
         Optimiser of the exact and backprop-equivalent modes (paper mode uses the
         authors' plain Euler step on the weights).
@@ -323,7 +323,7 @@ class SheafTrainer:
         self.alpha, self.beta, self.dt = float(alpha), beta, float(dt)
         self.loss = get_loss(loss, S.graph.get("output_activation"))
         self.mode = mode
-        self.gamma = float(gamma) if gamma is not None else (1.0 if mode == "paper" else 0.01)
+        self.gamma = float(gamma) if gamma is not None else (1.0 if mode == "paper" else 0.001)
         if not self.gamma > 0:
             raise SheafError(f"gamma must be > 0, got {gamma}")
         if learning_rate is None:

@@ -182,12 +182,14 @@ class _Flow:
         self.phi = net.phi if isinstance(net.phi, OutputActivation) else None
         if output_mode not in ("jacobian", "identity"):
             raise SheafError(f"output_mode must be 'jacobian' or 'identity', got {output_mode!r}")
+        self.relu_edges = [(f"z{l + 1}", f"a{l + 1}") for l in range(net.k)]
 
     def residuals(self, z, a, y):
         net = self.net
         r = [net.W[l] @ a[l] + net.c[l][:, None] - z[l] for l in range(self.k + 1)]
         m = [net.mask(z[l]) for l in range(self.k)]
-        q = [np.where(m[l], z[l], 0.0) - a[l + 1] for l in range(self.k)]  # R z - a
+        # R z - a; R z = max(z, 0) whether the gate is strict or not (they differ only at 0)
+        q = [np.maximum(z[l], 0.0) - a[l + 1] for l in range(self.k)]
         out = None
         if y is not None:
             out = (self.phi.value(z[-1]) if self.phi is not None else z[-1]) - y  # φ(z) - y
@@ -195,10 +197,9 @@ class _Flow:
 
     def forces(self, z, a, y, r, m, q, out, soft):
         net = self.net
-        Fz = [r[l] - np.where(m[l], z[l] - a[l + 1], 0.0) for l in range(self.k)]
+        Fz = [r[l] - (z[l] - a[l + 1]) * m[l] for l in range(self.k)]
         Fz.append(r[self.k].copy())
-        Fa = [None] + [-(a[l] - np.where(m[l - 1], z[l - 1], 0.0)) - net.W[l].T @ r[l]
-                       for l in range(1, self.k + 1)]
+        Fa = [None] + [q[l - 1] - net.W[l].T @ r[l] for l in range(1, self.k + 1)]  # -(a - R z) - Wᵀr
         Fy = None
         if y is not None:
             if self.phi is None:
@@ -223,15 +224,15 @@ class _Flow:
         E = 0.0
         net = self.net
         for l in range(self.k + 1):
-            s = np.einsum("ij,ij->", r[l], r[l])
+            s = _sq(r[l])
             disc[net.affine[l]] = s / M
             E += 0.5 * s
         for l in range(self.k):
-            s = np.einsum("ij,ij->", q[l], q[l])
-            disc[(f"z{l + 1}", f"a{l + 1}")] = s / M
+            s = _sq(q[l])
+            disc[self.relu_edges[l]] = s / M
             E += 0.5 * s
         if out is not None:
-            s = np.einsum("ij,ij->", out, out)
+            s = _sq(out)
             disc[(f"z{self.k + 1}", "y")] = s / M
             E += 0.5 * s
         for node, (coords, target, gamma) in soft.items():
@@ -251,6 +252,12 @@ class _Flow:
         if squeeze:
             out = {v: x[:, 0] for v, x in out.items()}
         return out
+
+
+def _sq(x):
+    """Sum of squares (a BLAS dot: cheaper than a reduction for the small arrays here)."""
+    x = x.ravel()
+    return float(x @ x)
 
 
 def _value(node, z, a, y):
@@ -443,11 +450,12 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
             if y is not None:
                 y += eta * Fy
             apply_hard()
-            # largest change of this step, pinned coordinates excluded (they do not move)
-            delta = max(float(np.abs(eta * F).max(initial=0.0)) for F in
-                        _free_forces(Fz, Fa, Fy, hard))
+            # largest change of this step, pinned coordinates excluded (they do not move);
+            # a non-finite state makes its forces non-finite, so delta sees it too
+            delta = abs(eta) * max(float(np.abs(F).max(initial=0.0)) for F in
+                                   _free_forces(Fz, Fa, Fy, hard))
             step += 1
-            if not np.isfinite(delta) or not all(np.all(np.isfinite(v)) for v in z):
+            if not np.isfinite(delta):
                 raise DivergenceError(
                     f"heat equation blew up at step {step}: alpha*dt = {eta:g} is too large for "
                     "this network; it needs alpha*dt*λ_max < 2 (λ_max from "

@@ -461,11 +461,17 @@ class SheafTrainer:
         gb = [r[l].sum(axis=1) for l in range(k + 1)]
         out = self.gamma * self.loss.grad(z[k], Y)
         for l in range(k):
-            relu_z = np.where(m[l], z[l], 0.0)
-            Fa = -(a[l + 1] - relu_z) - W[l + 1].T @ r[l + 1]
-            Fz = r[l] - (np.where(m[l], z[l] - a[l + 1], 0.0))
-            z[l] += eta * Fz
-            a[l + 1] += eta * Fa
+            # Fa = -(a - R z) - Wᵀr with R z = max(z, 0); Fz = r - m (z - a)
+            Fa = np.maximum(z[l], 0.0)
+            Fa -= a[l + 1]
+            Fa -= W[l + 1].T @ r[l + 1]
+            Fz = z[l] - a[l + 1]
+            Fz *= m[l]
+            np.subtract(r[l], Fz, out=Fz)
+            Fz *= eta
+            z[l] += Fz
+            Fa *= eta
+            a[l + 1] += Fa
         z[k] += eta * (r[k] - out)
         for l in range(k + 1):
             W[l] -= wstep * gW[l]

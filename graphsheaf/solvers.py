@@ -279,6 +279,14 @@ def accumulate_product(A, transpose=False):
     temporaries (on a 10⁶-node sheaf each would be tens of megabytes, faulted in anew);
     if they are unavailable the public product is used (one temporary per call).
     ``transpose=True`` applies Aᵀ through the same arrays (A's CSR is Aᵀ's CSC).
+
+    Examples
+    --------
+    >>> A = sp.csr_array(np.array([[1.0, 2.0], [0.0, 3.0], [4.0, 0.0]]))
+    >>> y = np.ones(3); accumulate_product(A)(np.array([1.0, 1.0]), y); y
+    array([4., 4., 5.])
+    >>> z = np.zeros(2); accumulate_product(A, transpose=True)(np.ones(3), z); z
+    array([5., 5.])
     """
     A = sp.csr_array(A)
     A.sort_indices()

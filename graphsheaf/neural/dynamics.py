@@ -195,27 +195,28 @@ class _Flow:
             out = (self.phi.value(z[-1]) if self.phi is not None else z[-1]) - y  # φ(z) - y
         return r, m, q, out
 
-    def forces(self, z, a, y, r, m, q, out, soft):
+    def forces(self, Fz, Fa, Fy, z, a, y, r, m, q, out, soft, hard):
+        """Write the forces into Fz, Fa (index 0 unused), Fy (views of one buffer);
+        hard-pinned coordinates get force 0, so they stay where they were put."""
         net = self.net
-        Fz = [r[l] - (z[l] - a[l + 1]) * m[l] for l in range(self.k)]
-        Fz.append(r[self.k].copy())
-        Fa = [None] + [q[l - 1] - net.W[l].T @ r[l] for l in range(1, self.k + 1)]  # -(a - R z) - Wᵀr
-        Fy = None
+        for l in range(self.k):
+            F = Fz[l]
+            np.subtract(z[l], a[l + 1], out=F)
+            F *= m[l]
+            np.subtract(r[l], F, out=F)  # r - m (z - a)
+            np.subtract(q[l], net.W[l + 1].T @ r[l + 1], out=Fa[l + 1])  # -(a - R z) - Wᵀr
+        np.copyto(Fz[self.k], r[self.k])
         if y is not None:
-            if self.phi is None:
-                Fz[-1] -= out
-            elif self.output_mode == "jacobian":
+            if self.phi is not None and self.output_mode == "jacobian":
                 Fz[-1] -= self.phi.jvp_t(z[-1], out)
             else:
                 Fz[-1] -= out
-            Fy = out.copy()  # force on y is -(y - φ(z)) = φ(z) - y
+            np.copyto(Fy, out)  # force on y is -(y - φ(z)) = φ(z) - y
         for node, (coords, target, gamma) in soft.items():
-            F, v = self._slot(node, Fz, Fa, Fy, z, a, y)
+            F, v = _value(node, Fz, Fa, Fy), _value(node, z, a, y)
             F[coords] -= gamma * (v[coords] - target)
-        return Fz, Fa, Fy
-
-    def _slot(self, node, Fz, Fa, Fy, z, a, y):
-        return _value(node, Fz, Fa, Fy), _value(node, z, a, y)
+        for node, (coords, _vals) in hard.items():
+            _value(node, Fz, Fa, Fy)[coords] = 0.0
 
     def energy_terms(self, r, q, out, soft, z, a, y):
         """(energy summed over batch, dict edge -> batch-mean squared residual)."""
@@ -404,11 +405,19 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
     else:
         z, a, y = _initial(flow, init, rng)
 
-    def apply_hard():
-        for node, (coords, vals) in hard.items():
-            _value(node, z, a, y)[coords] = vals
-
-    apply_hard()
+    for node, (coords, vals) in hard.items():
+        _value(node, z, a, y)[coords] = vals
+    # the free stalks and their forces as views of two buffers: a step is two array operations
+    sizes = [len(v) for v in z] + [len(v) for v in a[1:]] + ([len(y)] if y is not None else [])
+    state, force = np.empty((sum(sizes), M)), np.empty((sum(sizes), M))
+    views = np.split(state, np.cumsum(sizes)[:-1])
+    fviews = np.split(force, np.cumsum(sizes)[:-1])
+    for v, x in zip(views, z + a[1:] + ([y] if y is not None else [])):
+        v[...] = x
+    z, a = views[:net.k + 1], [a[0]] + views[net.k + 1:2 * net.k + 1]
+    y = views[-1] if y is not None else None
+    Fz, Fa = fviews[:net.k + 1], [None] + fviews[net.k + 1:2 * net.k + 1]
+    Fy = fviews[-1] if y is not None else None
     traced = {node: [] for node in trace}
     for node in traced:
         if node not in S or node == "x":
@@ -439,21 +448,12 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
                 prev_masks = mk
             if converged or step >= max_steps:
                 break
-            Fz, Fa, Fy = flow.forces(z, a, y, r, m, q, out, soft)
-            delta = 0.0
-            for l in range(net.k + 1):
-                dz = eta * Fz[l]
-                z[l] += dz
-                if l + 1 <= net.k:
-                    da = eta * Fa[l + 1]
-                    a[l + 1] += da
-            if y is not None:
-                y += eta * Fy
-            apply_hard()
-            # largest change of this step, pinned coordinates excluded (they do not move);
-            # a non-finite state makes its forces non-finite, so delta sees it too
-            delta = abs(eta) * max(float(np.abs(F).max(initial=0.0)) for F in
-                                   _free_forces(Fz, Fa, Fy, hard))
+            flow.forces(Fz, Fa, Fy, z, a, y, r, m, q, out, soft, hard)
+            # largest change of this step (pinned coordinates have force 0); a non-finite
+            # state makes its forces non-finite, so delta sees it too
+            force *= eta
+            delta = float(np.abs(force).max(initial=0.0))
+            state += force
             step += 1
             if not np.isfinite(delta):
                 raise DivergenceError(
@@ -474,23 +474,3 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
     return res
 
 
-def _free_forces(Fz, Fa, Fy, hard):
-    """Forces with hard-pinned coordinates zeroed (they are overwritten, so do not move)."""
-    out = []
-    for l, F in enumerate(Fz):
-        node = f"z{l + 1}"
-        out.append(_zero(F, hard.get(node)))
-    for l, F in enumerate(Fa):
-        if F is not None:
-            out.append(_zero(F, hard.get(f"a{l}")))
-    if Fy is not None:
-        out.append(_zero(Fy, hard.get("y")))
-    return out
-
-
-def _zero(F, pin):
-    if pin is None:
-        return F
-    F = F.copy()
-    F[pin[0]] = 0.0
-    return F

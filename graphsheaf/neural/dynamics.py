@@ -183,13 +183,24 @@ class _Flow:
         if output_mode not in ("jacobian", "identity"):
             raise SheafError(f"output_mode must be 'jacobian' or 'identity', got {output_mode!r}")
         self.relu_edges = [(f"z{l + 1}", f"a{l + 1}") for l in range(net.k)]
+        self._r = self._q = None  # residual buffers, made on the first step
 
     def residuals(self, z, a, y):
+        """Edge residuals into buffers reused by every step (valid until the next call)."""
         net = self.net
-        r = [net.W[l] @ a[l] + net.c[l][:, None] - z[l] for l in range(self.k + 1)]
+        if self._r is None or self._r[0].shape != z[0].shape:
+            self._r = [np.empty_like(v) for v in z]
+            self._q = [np.empty_like(v) for v in z[:self.k]]
+        r, q = self._r, self._q
+        for l in range(self.k + 1):
+            np.matmul(net.W[l], a[l], out=r[l])
+            r[l] += net.c[l][:, None]
+            r[l] -= z[l]
         m = [net.mask(z[l]) for l in range(self.k)]
         # R z - a; R z = max(z, 0) whether the gate is strict or not (they differ only at 0)
-        q = [np.maximum(z[l], 0.0) - a[l + 1] for l in range(self.k)]
+        for l in range(self.k):
+            np.maximum(z[l], 0.0, out=q[l])
+            q[l] -= a[l + 1]
         out = None
         if y is not None:
             out = (self.phi.value(z[-1]) if self.phi is not None else z[-1]) - y  # φ(z) - y

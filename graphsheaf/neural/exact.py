@@ -190,7 +190,7 @@ def _settle(params, X, Y, loss, gamma, masks, bad, wrong, z_first, v_first, max_
         out["sample_sweeps"] += sweeps * pos.size
         out["passes"][pos] += 1
         if it == 1:  # every sample: the pass's own arrays are the result so far
-            out.update(z=z, a=a, r=r, energy=energy, final=P)
+            out.update(z=z, a=a, r=r, energy=energy, final=P.copy())  # P stays in `solved`
         else:
             for l in range(k + 1):
                 out["z"][l][:, pos] = z[l]

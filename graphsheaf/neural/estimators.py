@@ -162,6 +162,14 @@ class SheafRegressor(_SheafEstimator):
         tqdm bar (off when not in a terminal).
     callback : callable, optional
         ``callback(epoch, logs) -> bool``; True stops training.
+    gamma : float, optional
+        Output-edge stiffness (default 0.001 in exact mode, 1 in paper mode; see
+        ``docs/training.md`` for the trade-off).
+    alpha, beta, dt, steps_per_epoch
+        Paper mode's cochain rate, weight rate, Euler step and steps per iteration.
+    tol, n_iter_no_change
+        Training stops once the loss has not improved by ``tol`` for ``n_iter_no_change``
+        epochs; reaching ``max_iter`` while it still improves gives a ``ConvergenceWarning``.
 
     Attributes
     ----------

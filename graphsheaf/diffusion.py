@@ -15,8 +15,8 @@ import scipy.sparse.linalg as spla
 
 from .cohomology import DENSE_LIMIT
 from .exceptions import DivergenceError, SheafError
-from .solvers import accumulate_product as _accumulate_product
 from .linalg import CoboundaryOperator, _complement, boundary_coordinates, to_assignment, to_vector
+from .solvers import accumulate_product as _accumulate_product
 
 __all__ = ["Trajectory", "heat_diffusion"]
 
@@ -235,24 +235,15 @@ def _lambda_max_bound(op, free):
 def _euler_stateful(op, X0, free, times, h):
     """Explicit Euler of the state-dependent heat equation (maps read the current x).
 
-    The constant part of δ is applied in place through the compiled kernels and the
-    residual and gradient live in two buffers reused by every step; only the
-    state-dependent maps' own small outputs are new arrays.
+    The residual and gradient live in two buffers reused by every step (the operator's
+    constant part writes into them in place); only the state-dependent maps' own small
+    outputs are new arrays.
     """
     X = np.array(X0, dtype=float, order="C")
     fixed = np.ones(X.shape[0], dtype=bool)
     fixed[free] = False
-    forward = _accumulate_product(op.const)
-    backward = _accumulate_product(op.const, transpose=True)
-    R = np.empty((op.const.shape[0],) + X.shape[1:])
+    R = np.empty((op.shape[0],) + X.shape[1:])
     grad = np.empty_like(X)
-
-    def residual():
-        R.fill(0.0)
-        forward(X, R)
-        for rows, cols, _node, m, sign, _e in op.stateful_ends:
-            R[rows] += sign * m.apply(X[cols], X[cols])
-        return R
 
     out, now = [], 0.0
     energy0 = None
@@ -263,19 +254,16 @@ def _euler_stateful(op, X0, free, times, h):
         if rest > 1e-15 * max(1.0, tt):
             steps.append(rest)
         for hh in steps:
-            residual()
+            op.matvec(X, state=X, out=R)
             if energy0 is None:
                 energy0 = 0.5 * float(np.sum(R * R))
-            grad.fill(0.0)
-            backward(R, grad)
-            for rows, cols, _node, m, sign, _e in op.stateful_ends:
-                grad[cols] += sign * m.rapply(X[cols], R[rows])
+            op.rmatvec(R, state=X, out=grad)
             grad[fixed] = 0.0
             grad *= hh
             X -= grad
         now = tt
         if not np.all(np.isfinite(X)) or (
-                energy0 is not None and 0.5 * float(np.sum(residual() ** 2))
+                energy0 is not None and 0.5 * float(np.sum(op.matvec(X, state=X, out=R) ** 2))
                 > 10 * max(energy0, 1e-300)):
             raise DivergenceError(
                 f"state-dependent Euler diffusion blew up with step {h:g}: reduce step "

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 
 from .exceptions import SheafError
 from .maps import is_state_dependent
+from .solvers import accumulate_product
 from .sheaves import EdgeTable, _gc_paused, _validated_table, edge_label
 
 __all__ = [
@@ -779,6 +780,7 @@ class CoboundaryOperator:
                                                node, maps[i], sign, table.edges[i]))
         self.const = self._constant_part(G, dim, source_map, target_map)
         self.G = G
+        self._products = None  # in-place const / constᵀ products, made on first use
 
     def _constant_part(self, G, dim, source_map, target_map):
         table = self.table
@@ -796,6 +798,15 @@ class CoboundaryOperator:
             ev.mats[k] = np.zeros_like(ev.mats[k])
         return _assemble_coboundary(table, ev)
 
+    def _into(self, transpose, X, out):
+        """out = const X (or constᵀ X) in place."""
+        if self._products is None:
+            self._products = (accumulate_product(self.const),
+                              accumulate_product(self.const, transpose=True))
+        out.fill(0.0)
+        self._products[transpose](X, out)
+        return out
+
     @property
     def is_linear(self):
         """True when no map depends on the state."""
@@ -812,17 +823,21 @@ class CoboundaryOperator:
                               self.table.nodelist) if self.stateful_ends else None
         return state
 
-    def matvec(self, X, state=None):
-        """Return δX for X of shape (n,) or (n, M); ``state`` (dict or vector) for state maps."""
-        Y = self.const @ X
+    def matvec(self, X, state=None, out=None):
+        """Return δX for X of shape (n,) or (n, M); ``state`` (dict or vector) for state maps.
+
+        ``out``: an array of the result's shape to write into (the constant part then goes
+        in place through the compiled kernels; an iteration needs no temporary).
+        """
+        Y = self.const @ X if out is None else self._into(False, X, out)
         S = self._state_blocks(state, X)
         for rows, cols, _node, m, sign, _e in self.stateful_ends:
             Y[rows] += sign * m.apply(_match(S[cols], X[cols]), X[cols])
         return Y
 
-    def rmatvec(self, Y, state=None, X_shape=None):
-        """Return δᵀY for Y of shape (m,) or (m, M)."""
-        Z = self.const.T @ Y
+    def rmatvec(self, Y, state=None, X_shape=None, out=None):
+        """Return δᵀY for Y of shape (m,) or (m, M); ``out`` as in :meth:`matvec`."""
+        Z = self.const.T @ Y if out is None else self._into(True, Y, out)
         S = self._state_blocks(state, Y)
         for rows, cols, _node, m, sign, _e in self.stateful_ends:
             Z[cols] += sign * m.rapply(_match(S[cols], Y[rows]), Y[rows])

@@ -129,7 +129,9 @@ def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10, energy=True):
                           unsettled=np.zeros(M, dtype=bool), sample_sweeps=float(n + 3))
     if k == 0:
         return eq
-    # on with z < 0 or off with z > 0 (an off neuron exactly at 0 is sent to the kink, harmlessly)
+    # on with z < 0 or off with z ≥ 0 goes to the kink: unlike the three-state rule, an off
+    # neuron sitting exactly at 0 (a strict gate) is sent there too, so that its slope
+    # towards "on" is tested
     wrong = [(z[l] < 0) == masks[l] for l in range(k)]
     wrong = wrong[0] if k == 1 else np.concatenate(wrong)
     bad = np.flatnonzero(wrong.any(axis=0))
@@ -250,7 +252,7 @@ def _scalar_one_hidden_gradients(params, X, Y, loss, gamma, max_passes):
     # an on neuron crosses zero where z < γ w_j v_b (off ones keep their z)
     wrong = zs[0] < (gamma * w)[:, None] * v
     wrong &= on
-    if params.strict:  # an off neuron may sit at z = 0; it goes to the kink as in the general path
+    if params.strict:  # an off neuron at exactly 0 goes to the kink, as in the general path
         wrong |= ~on & (zs[0] == 0)
     bad = np.flatnonzero(wrong.any(axis=0))
     if bad.size == 0:
@@ -555,17 +557,16 @@ def _dual_newton(z0, Y, K, loss, gamma, v, iters):
     Kb = K[:, None, None] if K.ndim == 1 else K
     eye = np.eye(n)
 
-    def residual(v):
-        return v - loss.grad(z0 - gamma * _apply(K, v), Y)
-
     def slope(v, step):  # directional derivative of ψ / γ along step
-        return np.einsum("im,im->m", step, _apply(K, residual(v)))
+        F = v - loss.grad(z0 - gamma * _apply(K, v), Y)
+        return np.einsum("im,im->m", step, _apply(K, F))
 
     for _ in range(iters):
-        F = residual(v)
+        z = z0 - gamma * _apply(K, v)
+        F = v - loss.grad(z, Y)
         if np.abs(F).max() <= 1e-13 * max(1.0, float(np.abs(v).max())):
             break
-        J = eye + gamma * (loss.hess(z0 - gamma * _apply(K, v), Y) @ Kb)
+        J = eye + gamma * (loss.hess(z, Y) @ Kb)
         step = -np.linalg.solve(J, F.T[:, :, None])[:, :, 0].T
         over = slope(v + step, step) > 0
         t = np.ones(M)

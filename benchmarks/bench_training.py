@@ -101,8 +101,8 @@ def step_cost():
     S = gn.neural_sheaf(W, b)
     tr = gn.SheafTrainer(S, mode="paper", dt=0.005)
     X, Y = d.X_train, d.Y_train
-    z, a = tr._init_state(X, "random", np.random.default_rng(0).standard_normal)
-    t_step = best_of(lambda: tr._paper_step_full(z, a, X, Y, 1 / 300), 5, 200)
+    st = tr._init_state(X, "random", np.random.default_rng(0).standard_normal)
+    t_step = best_of(lambda: tr._paper_step(st, Y, 1 / 300), 5, 200)
 
     def fwd_bwd():
         z1 = W[0] @ X + b[0][:, None]

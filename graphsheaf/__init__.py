@@ -16,14 +16,14 @@ from .io import read_json, write_json
 from .linalg import (Boundary, CoboundaryOperator, boundary_coordinates, coboundary_matrix,
                      cochain_dim, edge_offsets, sheaf_laplacian, stalk_offsets, to_assignment,
                      to_vector)
-from .maps import ReLUGate, StateDependentMap, is_state_dependent
+from .maps import PiecewiseLinearGate, ReLUGate, StateDependentMap, is_state_dependent
 from .sheaves import constant_sheaf, random_sheaf, validate_sheaf
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SheafError", "NonUniqueExtensionError", "ConvergenceWarning", "DivergenceError",
-    "StateDependentMap", "ReLUGate", "is_state_dependent",
+    "StateDependentMap", "ReLUGate", "PiecewiseLinearGate", "is_state_dependent",
     "validate_sheaf", "constant_sheaf", "random_sheaf",
     "stalk_offsets", "edge_offsets", "cochain_dim", "to_vector", "to_assignment",
     "coboundary_matrix", "sheaf_laplacian", "boundary_coordinates", "Boundary",

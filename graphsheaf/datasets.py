@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._random import TorchSeed
 from .exceptions import SheafError
 
 __all__ = ["Dataset", "paraboloid", "saddle", "circles", "blobs", "digits", "moons"]
@@ -44,7 +45,6 @@ class _Stream:
     """Uniform, normal and permutation draws from NumPy or from a TorchSeed."""
 
     def __init__(self, rng):
-        from .neural.dynamics import TorchSeed
         if isinstance(rng, TorchSeed):
             self.torch = rng
             self.np = None

@@ -13,7 +13,10 @@ reads the state of the node at that end.
 
 import numpy as np
 
-__all__ = ["ReLUGate", "StateDependentMap", "is_state_dependent", "map_registry"]
+from .exceptions import SheafError
+
+__all__ = ["PiecewiseLinearGate", "ReLUGate", "StateDependentMap", "is_state_dependent",
+           "map_registry"]
 
 
 class StateDependentMap:
@@ -64,8 +67,188 @@ class StateDependentMap:
         raise NotImplementedError
 
 
-class ReLUGate(StateDependentMap):
+class PiecewiseLinearGate(StateDependentMap):
+    """An elementwise continuous piecewise-linear activation as a restriction map.
+
+    ``g(z) = σ_r z + τ_r`` on region r, the regions being cut by ``breakpoints``
+    ``t_0 < t_1 < ...``; g is continuous, with ``g(0) = offset``. Evaluated at a
+    state it is the linear map ``diag(σ_r)`` -- or, when some region has an intercept
+    τ_r ≠ 0 (hard-tanh, ReLU6), ``[diag(σ_r) | τ_r]`` acting on a stalk that carries
+    a pinned 1 after its n coordinates, exactly as the biases ride on pinned ones.
+
+    Parameters
+    ----------
+    n : int
+        Number of neurons (the gate is n × n, or n × (n + 1) with intercepts).
+    breakpoints : sequence of float
+        Strictly increasing, finite; may be empty (a linear gate).
+    slopes : array of shape (len(breakpoints) + 1,) or (n, len(breakpoints) + 1)
+        Slope of each region, shared or per neuron (PReLU).
+    offset : float, default 0
+        ``g(0)``; with the slopes it fixes every intercept by continuity.
+    strict : bool, default False
+        Tie rule at a breakpoint: by default ``z = t_j`` belongs to the region above
+        (the authors' ReLU rule ``z >= 0`` active); ``strict=True`` puts it below.
+
+    Examples
+    --------
+    >>> g = gs.PiecewiseLinearGate(3, [-1.0, 1.0], [0.0, 1.0, 0.0])   # hard-tanh
+    >>> g.value(np.array([-2.0, 0.5, 3.0])).tolist(), g.shape
+    ([-1.0, 0.5, 1.0], (3, 4))
+    >>> g.matrix(np.array([-2.0, 0.5, 3.0, 1.0])).tolist()
+    [[0.0, 0.0, 0.0, -1.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+    """
+
+    type_name = "piecewise_linear_gate"
+
+    def __init__(self, n, breakpoints, slopes, *, offset=0.0, strict=False):
+        try:
+            n_int = int(n)
+        except (TypeError, ValueError, OverflowError):
+            raise SheafError(f"gate size must be an integer, got {n!r}") from None
+        if n_int != n or n_int < 0:
+            raise SheafError(f"gate size must be an integer >= 0, got {n!r}")
+        bp = _finite_floats(breakpoints, "breakpoints").reshape(-1)
+        if bp.size > 1 and not np.all(np.diff(bp) > 0):
+            raise SheafError(f"gate breakpoints must be strictly increasing, got {bp.tolist()}")
+        sl = _finite_floats(slopes, "slopes")
+        if sl.shape not in ((bp.size + 1,), (n_int, bp.size + 1)):
+            raise SheafError(f"gate slopes have shape {sl.shape}; expected ({bp.size + 1},) or "
+                             f"({n_int}, {bp.size + 1}) for {bp.size} breakpoints")
+        self.n, self.breakpoints, self.slopes = n_int, bp, sl
+        self.offset = float(_finite_floats(offset, "offset"))
+        self.strict = bool(strict)
+        # intercepts by continuity from g(0) = offset: σ_{r-1} t + τ_{r-1} = σ_r t + τ_r at t_{r-1}
+        r0 = int(np.searchsorted(bp, 0.0, side="left" if self.strict else "right"))
+        tau = np.zeros(sl.shape)
+        tau[..., r0] = self.offset
+        for r in range(r0 + 1, bp.size + 1):
+            tau[..., r] = tau[..., r - 1] + (sl[..., r - 1] - sl[..., r]) * bp[r - 1]
+        for r in range(r0 - 1, -1, -1):
+            tau[..., r] = tau[..., r + 1] + (sl[..., r + 1] - sl[..., r]) * bp[r]
+        self.intercepts = tau
+        self.has_intercept = bool(np.any(tau != 0))
+        self.shape = (self.n, self.n + 1) if self.has_intercept else (self.n, self.n)
+        self._relu = (bp.size == 1 and bp[0] == 0 and sl.ndim == 1 and sl[0] == 0 and sl[1] == 1
+                      and self.offset == 0)
+
+    # -- elementwise evaluation (z has shape (n,) or (n, M)) ---------------------------------
+    def region(self, z):
+        """Index of the region of every entry of z (ties by the gate's rule), int array."""
+        z = np.asarray(z, dtype=float)
+        return np.searchsorted(self.breakpoints, z, side="left" if self.strict else "right")
+
+    def _per_neuron(self, table, r):
+        if table.ndim == 1:
+            return table[r]
+        rr = r.reshape(r.shape[0], -1)
+        return np.take_along_axis(table, rr, axis=1).reshape(r.shape)
+
+    def slope(self, z):
+        """σ at z (the derivative the tie rule selects), same shape as z."""
+        if self._relu:
+            z = np.asarray(z, dtype=float)
+            return ((z > 0) if self.strict else (z >= 0)).astype(float)
+        return self._per_neuron(self.slopes, self.region(z))
+
+    def intercept(self, z):
+        """τ at z, same shape as z."""
+        return self._per_neuron(self.intercepts, self.region(z))
+
+    def value(self, z, out=None):
+        """g(z) elementwise (``out=`` writes in place)."""
+        z = np.asarray(z, dtype=float)
+        if self._relu:
+            return np.maximum(z, 0.0, out=out)  # max(z, 0) whatever the tie rule
+        r = self.region(z)
+        res = self._per_neuron(self.slopes, r) * z
+        if self.has_intercept:
+            res += self._per_neuron(self.intercepts, r)
+        if out is None:
+            return res
+        out[...] = res
+        return out
+
+    def slopes_of(self, r):
+        """σ of given regions r (int array shaped like a state)."""
+        return self._per_neuron(self.slopes, r)
+
+    def intercepts_of(self, r):
+        """τ of given regions r."""
+        return self._per_neuron(self.intercepts, r)
+
+    def values_at_breakpoints(self):
+        """g(t_j), shape (J,) or (n, J)."""
+        J = self.breakpoints.size
+        return self.slopes[..., :J] * self.breakpoints + self.intercepts[..., :J]
+
+    # -- the StateDependentMap protocol ----------------------------------------------------
+    def _split(self, s):
+        s = np.asarray(s, dtype=float)
+        if s.shape[0] not in (self.n, self.shape[1]):
+            raise SheafError(f"{self!r} reads a stalk of {self.shape[1]} coordinates, got {s.shape[0]}")
+        return s[:self.n]
+
+    def matrix(self, s):
+        z = self._split(s)
+        D = np.diag(self.slope(z))
+        if self.has_intercept:
+            return np.hstack([D, self.intercept(z)[:, None]])
+        return D
+
+    def apply(self, s, x):
+        z = self._split(s)
+        x = np.asarray(x, dtype=float)
+        y = self.slope(z) * x[:self.n]
+        if self.has_intercept:
+            y += self.intercept(z) * x[self.n]
+        return y
+
+    def rapply(self, s, y):
+        z = self._split(s)
+        y = np.asarray(y, dtype=float)
+        top = self.slope(z) * y
+        if not self.has_intercept:
+            return top
+        return np.concatenate([top, np.sum(self.intercept(z) * y, axis=0, keepdims=True)], axis=0)
+
+    def envelope(self):
+        s = np.abs(self.slopes).max(axis=-1) * np.ones(self.n)
+        E = np.diag(s)
+        if self.has_intercept:
+            return np.hstack([E, (np.abs(self.intercepts).max(axis=-1) * np.ones(self.n))[:, None]])
+        return E
+
+    def to_dict(self):
+        return {"n": self.n, "breakpoints": self.breakpoints.tolist(),
+                "slopes": self.slopes.tolist(), "offset": self.offset, "strict": self.strict}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(data["n"], data["breakpoints"], data["slopes"],
+                   offset=data.get("offset", 0.0), strict=bool(data.get("strict", False)))
+
+    def _key(self):
+        return (self.n, self.breakpoints.tobytes(), self.slopes.shape, self.slopes.tobytes(),
+                self.offset, self.strict)
+
+    def __eq__(self, other):
+        return isinstance(other, PiecewiseLinearGate) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash((PiecewiseLinearGate,) + self._key())
+
+    def __repr__(self):
+        sl = self.slopes.tolist() if self.slopes.ndim == 1 else f"<{self.slopes.shape[0]} per-neuron>"
+        extra = (f", offset={self.offset:g}" if self.offset else "") + \
+            (", strict=True" if self.strict else "")
+        return f"PiecewiseLinearGate({self.n}, {self.breakpoints.tolist()}, {sl}{extra})"
+
+
+class ReLUGate(PiecewiseLinearGate):
     """The ReLU gate ``R_z = diag(1[z >= 0])`` (Bosca & Ghrist, tie rule z = 0 active).
+
+    The piecewise-linear gate with one breakpoint at 0 and slopes (0, 1).
 
     Parameters
     ----------
@@ -84,24 +267,16 @@ class ReLUGate(StateDependentMap):
     type_name = "relu_gate"
 
     def __init__(self, n, *, strict=False):
-        self.n = int(n)
-        self.strict = bool(strict)
-        self.shape = (self.n, self.n)
+        super().__init__(n, [0.0], [0.0, 1.0], strict=strict)
 
     def mask(self, s):
         s = np.asarray(s, dtype=float)
         return (s > 0) if self.strict else (s >= 0)
 
-    def matrix(self, s):
-        return np.diag(self.mask(s).astype(float))
-
     def apply(self, s, x):
-        return self.mask(s) * np.asarray(x, dtype=float)
+        return self.mask(self._split(s)) * np.asarray(x, dtype=float)
 
     rapply = apply  # a diagonal gate is its own transpose
-
-    def envelope(self):
-        return np.eye(self.n)
 
     def to_dict(self):
         return {"n": self.n, "strict": self.strict}
@@ -110,18 +285,23 @@ class ReLUGate(StateDependentMap):
     def from_dict(cls, data):
         return cls(int(data["n"]), strict=bool(data.get("strict", False)))
 
-    def __eq__(self, other):
-        return isinstance(other, ReLUGate) and (self.n, self.strict) == (other.n, other.strict)
-
-    def __hash__(self):
-        return hash((ReLUGate, self.n, self.strict))
-
     def __repr__(self):
         return f"ReLUGate({self.n}{', strict=True' if self.strict else ''})"
 
 
+def _finite_floats(x, what):
+    try:
+        arr = np.array(x, dtype=float)
+    except (TypeError, ValueError):
+        raise SheafError(f"gate {what} must be real numbers, got {x!r}") from None
+    if not np.all(np.isfinite(arr)):
+        raise SheafError(f"gate {what} must be finite, got {arr.tolist()}")
+    return arr
+
+
 #: name -> class, used by the JSON reader to rebuild state-dependent maps safely.
-map_registry = {ReLUGate.type_name: ReLUGate}
+map_registry = {ReLUGate.type_name: ReLUGate,
+                PiecewiseLinearGate.type_name: PiecewiseLinearGate}
 
 
 def is_state_dependent(A):

@@ -5,9 +5,11 @@ import pytest
 import graphsheaf as gs
 import graphsheaf.neural as gn
 from graphsheaf.neural import losses
-from graphsheaf.neural.exact import _fast_pass, _pattern_forward, _pattern_pass, batch_equilibrium, exact_gradients
+from graphsheaf.neural.dynamics import Stalks
+from graphsheaf.neural.exact import _fast_pass, _pattern_pass, batch_equilibrium, exact_gradients
+from graphsheaf.neural.kernels import forward_sweep
 from graphsheaf.neural.pinning import KINK, OFF, ON
-from graphsheaf.neural.training import _Params
+from graphsheaf.neural.plan import NetworkPlan as _Params
 
 
 def data(n=40, seed=0, n_in=2):
@@ -120,16 +122,17 @@ def test_local_weight_update_is_minus_energy_gradient():  # §7 D17
     tr = gn.SheafTrainer(S, mode="paper", dt=1e-3, beta=0.7)
     z = [rng.standard_normal((4, 10)), rng.standard_normal((1, 10))]
     a = [X, rng.standard_normal((4, 10))]
-    W0 = [w.copy() for w in tr.params.W]
+    W0 = [w.copy() for w in tr.plan.W]
 
     def energy(W, b):
         r1 = W[0] @ X + b[0][:, None] - z[0]
         r2 = W[1] @ a[1] + b[1][:, None] - z[1]
         q = np.maximum(z[0], 0) - a[1]
         return 0.5 * (np.sum(r1 ** 2) + np.sum(r2 ** 2) + np.sum(q ** 2) + np.sum((z[1] - Y) ** 2))
-    b0 = [v.copy() for v in tr.params.b]
-    zc, ac = [v.copy() for v in z], [v.copy() for v in a]
-    tr._paper_step_full(zc, ac, X, Y, 0.7)
+    b0 = [v.copy() for v in tr.plan.b]
+    st = Stalks(tr.plan, X, False)
+    st.load(z, a, None)
+    tr._paper_step(st, Y, 0.7)
     h = 1e-6
     for l in range(2):
         Wp = [w.copy() for w in W0]
@@ -137,7 +140,7 @@ def test_local_weight_update_is_minus_energy_gradient():  # §7 D17
         Wm = [w.copy() for w in W0]
         Wm[l][0, 1] -= h
         fd = (energy(Wp, b0) - energy(Wm, b0)) / (2 * h)
-        step = (W0[l][0, 1] - tr.params.W[l][0, 1]) / (1e-3 * 0.7)
+        step = (W0[l][0, 1] - tr.plan.W[l][0, 1]) / (1e-3 * 0.7)
         assert abs(step - fd) < 1e-6 * max(1, abs(fd))
 
 
@@ -146,12 +149,12 @@ def test_joint_flow_energy_never_increases_with_small_steps():  # §7 D23
     X, Y = data(30, 7)
     tr = gn.SheafTrainer(S, mode="paper", dt=1e-4, beta=1.0 / 30)
     rng = np.random.default_rng(1)
-    z, a = tr._init_state(X, "random", rng.standard_normal)
+    st = tr._init_state(X, "random", rng.standard_normal)
     energies = []
     for _ in range(300):
-        d = tr._discord(z, a, Y)
+        d = tr._discord(st, Y)
         energies.append(0.5 * sum(d.values()) * 30)
-        tr._paper_step_full(z, a, X, Y, 1.0 / 30)
+        tr._paper_step(st, Y, 1.0 / 30)
     assert np.all(np.diff(energies) <= 1e-10 * energies[0])
 
 
@@ -176,7 +179,7 @@ def test_paper_mode_learns_and_records_history():
     assert h.epochs == [0, 1, 2, 3] and h.steps[-1] == 1500
     assert h.train_loss[-1] < 0.5 * h.train_loss[0]
     assert set(h.discord[-1]) >= {("x", "z1"), ("z1", "a1"), ("a1", "z2")}
-    np.testing.assert_allclose(gn.predict(S, X), _Params(S).forward(X)[0][-1])  # written back
+    np.testing.assert_allclose(gn.predict(S, X), forward_sweep(_Params(S), X)[0][-1])  # written back
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
@@ -252,21 +255,13 @@ def test_callback_logs_carry_the_current_weights():
     assert not np.array_equal(seen[1][0][0], seen[2][0][0])
 
 
-class _Net:
-    """The attributes pinning._System reads, from _Params."""
-
-    def __init__(self, params):
-        self.dims, self.k, self.W, self.c = params.dims, params.k, params.W, params.b
-        self.with_y, self.phi = False, None
-
-
 def _dense_solve(params, X, Y, gamma, P):
     """Reference: pinning._System.solve per sample for a three-state pattern (L2 output)."""
     from graphsheaf.neural.pinning import _System
     k = params.k
     cols = []
     for m in range(X.shape[1]):
-        system = _System(_Net(params), X[:, m], {},
+        system = _System(params, X[:, m], {},
                          {f"z{k + 1}": (np.arange(params.dims[-1]), Y[:, m], gamma)})
         u = system.solve([p[:, m] for p in P])
         cols.append([system.get(u, f"z{l + 1}") for l in range(k + 1)] +
@@ -275,8 +270,8 @@ def _dense_solve(params, X, Y, gamma, P):
 
 
 def _random_pattern(params, X, rng, deep_kinks=True):
-    _, _, masks = params.forward(X)
-    P = [np.where(m, ON, OFF).astype(np.int8) for m in masks]
+    zs, _ = forward_sweep(params, X)
+    P = [np.where(z >= 0, ON, OFF).astype(np.int8) for z in zs[:-1]]
     for l, p in enumerate(P):
         if l == 0 or deep_kinks:
             p[rng.random(p.shape) < 0.25] = KINK
@@ -293,7 +288,7 @@ def test_one_pattern_pass_equals_the_dense_least_squares_solve(seed):
     X, Y = rng.standard_normal((dims[0], 12)), rng.standard_normal((dims[-1], 12))
     k = params.k
     P = _random_pattern(params, X, rng)
-    z, a, r, energy, _ = _pattern_pass(params, X, Y, P, losses.L2(), gamma)
+    z, a, r, energy, _ = _pattern_pass(params, X, Y, np.concatenate(P), losses.L2(), gamma)
     for got, want in zip(z + a, _dense_solve(params, X, Y, gamma, P)):
         np.testing.assert_allclose(got, want, atol=1e-10)
     for l in range(k):
@@ -311,11 +306,11 @@ def test_one_pattern_pass_equals_the_dense_least_squares_solve(seed):
     # first-layer kinks only: the decoupled fast pass gives the same
     P = _random_pattern(params, X, rng, deep_kinks=False)
     m = [(p == ON).astype(float) for p in P]
-    zs, acts = _pattern_forward(params, X, m)
-    z, a, r, energy = _fast_pass(params, Y, losses.L2(), gamma, zs, acts, m, P[0] == KINK)
+    zs, acts = forward_sweep(params, X, sigma=m)
+    z, a, r, energy = _fast_pass(params, Y, losses.L2(), gamma, zs, acts[1:], m, m, P[0] == KINK)
     for got, want in zip(z + a, _dense_solve(params, X, Y, gamma, P)):
         np.testing.assert_allclose(got, want, atol=1e-10)
-    ref = _pattern_pass(params, X, Y, P, losses.L2(), gamma)
+    ref = _pattern_pass(params, X, Y, np.concatenate(P), losses.L2(), gamma)
     for got, want in zip(r + [energy], ref[2] + [ref[3]]):
         np.testing.assert_allclose(got, want, atol=1e-8)
 

@@ -4,15 +4,15 @@ Import as ``import graphsheaf.neural as gn``.
 """
 from . import losses
 from .builder import (OutputActivation, architecture, from_sklearn, from_torch, init_weights,
-                      layer_nodes, neural_sheaf, to_weights)
+                      layer_nodes, make_gate, neural_sheaf, to_weights)
 from .diagnostics import (Discord, SpectralDiagnostics, discord, pinned_discord,
                           spectral_diagnostics)
 from .dynamics import HeatResult, TorchSeed, heat_equation, parse_pins
 from .estimators import SheafClassifier, SheafRegressor
-from .forward import (NetView, Spectrum, Unitriangularity, check_unitriangular, forward,
-                      forward_boundary, free_blocks, pinned_spec, predict, restricted_spectrum,
-                      topological_layout)
+from .forward import (Spectrum, Unitriangularity, check_unitriangular, forward, forward_boundary,
+                      free_blocks, pinned_spec, predict, restricted_spectrum, topological_layout)
 from .pinning import Equilibrium, equilibrium
+from .plan import NetworkPlan, compile_network
 from .training import (SheafTrainer, TrainHistory, backprop_gradients, local_gradients,
                        train_backprop)
 
@@ -20,7 +20,8 @@ __all__ = [
     "neural_sheaf", "init_weights", "to_weights", "from_sklearn", "from_torch", "architecture",
     "layer_nodes", "OutputActivation",
     "forward", "predict", "forward_boundary", "pinned_spec", "free_blocks", "topological_layout",
-    "check_unitriangular", "restricted_spectrum", "Unitriangularity", "Spectrum", "NetView",
+    "check_unitriangular", "restricted_spectrum", "Unitriangularity", "Spectrum",
+    "NetworkPlan", "compile_network", "make_gate",
     "heat_equation", "HeatResult", "TorchSeed", "parse_pins",
     "equilibrium", "Equilibrium",
     "discord", "pinned_discord", "spectral_diagnostics", "Discord", "SpectralDiagnostics",

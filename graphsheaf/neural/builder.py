@@ -19,8 +19,9 @@ block of ``n_{ℓ+1}`` ones and ``W̄ = [W | diag(b)]`` (the authors' code); wit
 import networkx as nx
 import numpy as np
 
+from .._random import random_source
 from ..exceptions import SheafError
-from ..maps import ReLUGate, StateDependentMap, map_registry
+from ..maps import PiecewiseLinearGate, ReLUGate, StateDependentMap, map_registry
 
 __all__ = [
     "OutputActivation",
@@ -129,22 +130,28 @@ def init_weights(dims, rng=None):
     dims = [int(d) for d in dims]
     if len(dims) < 2 or min(dims) < 1:
         raise SheafError(f"dims must list at least an input and an output width >= 1, got {dims}")
-    from .dynamics import random_source
     draw = random_source(rng)
     W = [draw((dims[l], dims[l - 1])) * np.sqrt(2.0 / dims[l - 1]) for l in range(1, len(dims))]
     return W, [np.zeros(d) for d in dims[1:]]
 
 
 def _check_params(weights, biases):
-    weights = [np.asarray(W, dtype=float) for W in weights]
+    try:
+        weights = [np.asarray(W, dtype=float) for W in weights]
+    except (TypeError, ValueError):
+        raise SheafError("weights must be real 2-D arrays (n_out, n_in)") from None
     if not weights:
         raise SheafError("a network needs at least one weight matrix")
     if biases is None:
-        biases = [np.zeros(W.shape[0]) for W in weights]
-    biases = [np.zeros(W.shape[0]) if b is None else np.asarray(b, dtype=float).reshape(-1)
-              for W, b in zip(weights, biases)]
+        biases = [None] * len(weights)
+    biases = list(biases)
     if len(biases) != len(weights):
         raise SheafError(f"got {len(weights)} weight matrices but {len(biases)} bias vectors")
+    try:
+        biases = [np.zeros(W.shape[0]) if b is None else np.asarray(b, dtype=float).reshape(-1)
+                  for W, b in zip(weights, biases)]
+    except (TypeError, ValueError):
+        raise SheafError("biases must be real 1-D arrays") from None
     for l, (W, b) in enumerate(zip(weights, biases), start=1):
         if W.ndim != 2:
             raise SheafError(f"layer {l}: weight must be 2-D (n_out, n_in), got shape {W.shape}")
@@ -158,9 +165,46 @@ def _check_params(weights, biases):
     return weights, biases
 
 
+ACTIVATIONS = ("relu", "leaky_relu", "hardtanh", "relu6", "identity")
+
+
+def make_gate(activation, n, *, negative_slope=0.01, strict=False):
+    """The :class:`graphsheaf.PiecewiseLinearGate` of a named activation on n neurons.
+
+    ``"relu"``, ``"leaky_relu"`` (slope ``negative_slope`` below 0), ``"hardtanh"``
+    (clip to [-1, 1]), ``"relu6"`` (clip to [0, 6]) or ``"identity"``; a gate object
+    is returned as it is (its size checked).
+
+    Examples
+    --------
+    >>> from graphsheaf.neural.builder import make_gate
+    >>> make_gate("leaky_relu", 2, negative_slope=0.1).value(np.array([-1.0, 2.0])).tolist()
+    [-0.1, 2.0]
+    """
+    if isinstance(activation, PiecewiseLinearGate):
+        if activation.n != n:
+            raise SheafError(f"{activation!r} has {activation.n} neurons; the layer has {n}")
+        return activation
+    if isinstance(activation, StateDependentMap):
+        raise SheafError(f"{activation!r} is not an elementwise piecewise-linear gate "
+                         "(gs.PiecewiseLinearGate)")
+    if activation == "relu":
+        return ReLUGate(n, strict=strict)
+    if activation == "leaky_relu":
+        return PiecewiseLinearGate(n, [0.0], [float(negative_slope), 1.0], strict=strict)
+    if activation == "hardtanh":
+        return PiecewiseLinearGate(n, [-1.0, 1.0], [0.0, 1.0, 0.0], strict=strict)
+    if activation == "relu6":
+        return PiecewiseLinearGate(n, [0.0, 6.0], [0.0, 1.0, 0.0], strict=strict)
+    if activation == "identity":
+        return PiecewiseLinearGate(n, [], [1.0], strict=strict)
+    raise SheafError(f"activation must be one of {ACTIVATIONS} or a gs.PiecewiseLinearGate, "
+                     f"got {activation!r}")
+
+
 def neural_sheaf(weights, biases=None, *, output="identity", output_vertex="auto",
-                 extension="block", strict_relu=False):
-    """Build the neural sheaf of a feedforward ReLU network.
+                 extension="block", strict_relu=False, activation="relu", negative_slope=0.01):
+    """Build the neural sheaf of a feedforward network with piecewise-linear activations.
 
     Parameters
     ----------
@@ -177,7 +221,15 @@ def neural_sheaf(weights, biases=None, *, output="identity", output_vertex="auto
         How extended stalks carry the bias: a block of ones with ``W̄ = [W | diag(b)]``
         (the authors' code, default) or one trailing 1 with ``W̄ = [W | b]``.
     strict_relu : bool
-        Use the mask ``z > 0`` instead of the authors' ``z >= 0``.
+        Tie rule at the breakpoints: ``z > 0`` active instead of the authors' ``z >= 0``.
+    activation : str, PiecewiseLinearGate, or list of them
+        The hidden gates: ``"relu"`` (default), ``"leaky_relu"``, ``"hardtanh"``,
+        ``"relu6"``, ``"identity"``, a :class:`graphsheaf.PiecewiseLinearGate`, or a list
+        with one entry per hidden layer. A gate whose regions have intercepts
+        (hard-tanh, ReLU6) reads a pre-activation stalk ``z̄ = [z; 1]`` that carries a
+        pinned 1, as the biases ride on the pinned ones of ``ā``.
+    negative_slope : float
+        Slope of ``"leaky_relu"`` below 0.
 
     Returns
     -------
@@ -196,6 +248,9 @@ def neural_sheaf(weights, biases=None, *, output="identity", output_vertex="auto
     (['x', 'z1', 'a1', 'z2'], [5, 3, 4, 1])
     >>> [S.edges[e]["kind"] for e in S.edges]
     ['affine', 'relu', 'affine']
+    >>> T = gn.neural_sheaf([np.ones((3, 2)), np.ones((1, 3))], activation="hardtanh")
+    >>> T.nodes["z1"]["dim"], gn.predict(T, np.array([1.0, -0.5])).tolist()
+    (4, [1.5])
     """
     if output not in ("identity", "sigmoid", "softmax"):
         raise SheafError(f"output must be 'identity', 'sigmoid' or 'softmax', got {output!r}")
@@ -204,6 +259,11 @@ def neural_sheaf(weights, biases=None, *, output="identity", output_vertex="auto
     weights, biases = _check_params(weights, biases)
     dims = [weights[0].shape[1]] + [W.shape[0] for W in weights]
     k = len(weights) - 1
+    acts = list(activation) if isinstance(activation, (list, tuple)) else [activation] * k
+    if len(acts) != k:
+        raise SheafError(f"activation lists {len(acts)} entries for {k} hidden layers")
+    gates = [make_gate(a, dims[l + 1], negative_slope=negative_slope, strict=strict_relu)
+             for l, a in enumerate(acts)]
     with_y = (output != "identity") if output_vertex == "auto" else bool(output_vertex)
     S = nx.DiGraph()
     constant = {}
@@ -218,16 +278,19 @@ def neural_sheaf(weights, biases=None, *, output="identity", output_vertex="auto
         W, b = weights[l - 1], biases[l - 1]
         n = dims[l]
         z = f"z{l}"
-        S.add_node(z, dim=n, kind="preactivation", layer=l)
+        ext = l <= k and gates[l - 1].has_intercept  # z̄ = [z; 1] for the gate's intercepts
+        S.add_node(z, dim=n + ext, kind="preactivation", layer=l)
+        if ext:
+            constant[z] = [n]
         W_bar = np.hstack([W, np.diag(b) if extension == "block" else b[:, None]])
-        S.add_edge(prev, z, source_map=W_bar, target_map=np.eye(n), kind="affine", layer=l)
+        S.add_edge(prev, z, source_map=W_bar, target_map=np.eye(n, n + ext), kind="affine",
+                   layer=l)
         if l <= k:
             a = f"a{l}"
             S.add_node(a, dim=n + ones_width(l), kind="activation", layer=l)
             constant[a] = list(range(n, n + ones_width(l)))
             P = np.hstack([np.eye(n), np.zeros((n, ones_width(l)))])
-            S.add_edge(z, a, source_map=ReLUGate(n, strict=strict_relu), target_map=P,
-                       kind="relu", layer=l)
+            S.add_edge(z, a, source_map=gates[l - 1], target_map=P, kind="relu", layer=l)
             prev = a
     out_node = f"z{k + 1}"
     if with_y:
@@ -244,23 +307,23 @@ def neural_sheaf(weights, biases=None, *, output="identity", output_vertex="auto
 
 
 def architecture(S):
-    """Return ``[n_0, ..., n_{k+1}]`` of a neural sheaf (checking that it is one)."""
-    if "dims" not in S.graph or "constant" not in S.graph:
-        raise SheafError("not a neural sheaf (built by gn.neural_sheaf): S.graph lacks 'dims'")
-    return list(S.graph["dims"])
+    """Return ``[n_0, ..., n_{k+1}]`` of a neural sheaf, read from the maps on its edges."""
+    from .plan import NetworkPlan
+    return NetworkPlan(S).dims
 
 
 def layer_nodes(S):
-    """Return (affine edges in order, [z nodes], [a nodes]) of a neural sheaf."""
-    dims = architecture(S)
-    k = len(dims) - 2
-    z = [f"z{l}" for l in range(1, k + 2)]
-    a = ["x"] + [f"a{l}" for l in range(1, k + 1)]
-    return list(zip(a, z)), z, a
+    """Return (affine edges in order, [z nodes], [input and hidden a nodes]) of a neural sheaf."""
+    from .plan import NetworkPlan
+    plan = NetworkPlan(S)
+    return list(plan.affine_edges), list(plan.z_nodes), [plan.input] + list(plan.a_nodes)
 
 
 def to_weights(S):
     """Return ``(weights, biases)`` read back from the affine edges of a neural sheaf.
+
+    The bias of a layer is ``W̄_const @ 1``, the map's block on the pinned ones (the
+    diagonal for the default layout).
 
     Examples
     --------
@@ -269,30 +332,26 @@ def to_weights(S):
     >>> all(np.array_equal(u, v) for u, v in zip(W, W2))
     True
     """
-    dims = architecture(S)
-    block = S.graph.get("extension", "block") == "block"
-    Ws, bs = [], []
-    for l, (u, v) in enumerate(layer_nodes(S)[0], start=1):
-        W_bar = np.asarray(S.edges[u, v]["source_map"], dtype=float)
-        n_in = dims[l - 1]
-        Ws.append(W_bar[:, :n_in].copy())
-        bs.append(np.diag(W_bar[:, n_in:]).copy() if block else W_bar[:, n_in].copy())
-    return Ws, bs
+    from .plan import NetworkPlan
+    plan = NetworkPlan(S)
+    return [w.copy() for w in plan.W], [v.copy() for v in plan.b]
 
 
 def from_sklearn(mlp, **kw):
     """Build the neural sheaf of a fitted scikit-learn ``MLPRegressor``/``MLPClassifier``.
 
-    The network must use ReLU hidden units. The output activation follows the
-    estimator: identity for regressors, sigmoid for binary and softmax for
-    multi-class classifiers. scikit-learn stores weights as (n_in, n_out): they are
-    transposed here.
+    Hidden units must be ``"relu"`` or ``"identity"`` (piecewise linear); ``"tanh"``
+    and ``"logistic"`` are refused. The output activation follows the estimator:
+    identity for regressors, sigmoid for binary and softmax for multi-class
+    classifiers. scikit-learn stores weights as (n_in, n_out): they are transposed here.
     """
     if not hasattr(mlp, "coefs_"):
         raise SheafError("the scikit-learn estimator is not fitted (no coefs_)")
-    if getattr(mlp, "activation", "relu") != "relu":
-        raise SheafError(f"only ReLU networks are neural sheaves here, got activation="
-                         f"{mlp.activation!r}")
+    act = getattr(mlp, "activation", "relu")
+    if act not in ("relu", "identity"):
+        raise SheafError(f"activation={act!r} is not piecewise linear, so the network is not a "
+                         "neural sheaf here; use 'relu' or 'identity'")
+    kw.setdefault("activation", act)
     out = {"identity": "identity", "logistic": "sigmoid", "softmax": "softmax"}.get(
         getattr(mlp, "out_activation_", "identity"))
     if out is None:
@@ -303,35 +362,66 @@ def from_sklearn(mlp, **kw):
 
 
 def from_torch(module, *, output="identity", **kw):
-    """Build the neural sheaf of a PyTorch ``nn.Sequential`` of ``Linear`` and ``ReLU``.
+    """Build the neural sheaf of a PyTorch ``nn.Sequential`` of ``Linear`` layers and gates.
 
-    A trailing ``Sigmoid`` or ``Softmax`` sets the output activation. Any other layer,
-    or two Linear layers without a ReLU between them, raises :class:`SheafError`.
+    Gates: ``ReLU``, ``LeakyReLU``, ``PReLU`` (per-neuron slopes), ``Hardtanh``,
+    ``ReLU6``, ``Identity``. A trailing ``Sigmoid`` or ``Softmax`` sets the output
+    activation. Any other layer, or two Linear layers without a gate between them,
+    raises :class:`SheafError`.
     """
     try:
         import torch.nn as tnn
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("from_torch needs PyTorch: pip install graphsheaf[torch]") from err
     layers = list(module.children()) if isinstance(module, tnn.Sequential) else [module]
-    weights, biases = [], []
+    weights, biases, gates = [], [], []
+    strict = kw.pop("strict_relu", False)
     expect_linear = True
     for i, layer in enumerate(layers):
         if isinstance(layer, tnn.Linear):
             if not expect_linear:
-                raise SheafError(f"layer {i}: two Linear layers need a ReLU between them")
+                raise SheafError(f"layer {i}: two Linear layers need a gate between them "
+                                 "(nn.Identity for none)")
             weights.append(layer.weight.detach().cpu().double().numpy().copy())
             biases.append(None if layer.bias is None
                           else layer.bias.detach().cpu().double().numpy().copy())
             expect_linear = False
-        elif isinstance(layer, tnn.ReLU):
+            continue
+        gate = _torch_gate(layer, weights[-1].shape[0] if weights else 0, tnn, strict)
+        if gate is not None:
             if expect_linear:
-                raise SheafError(f"layer {i}: ReLU must follow a Linear layer")
+                raise SheafError(f"layer {i}: {type(layer).__name__} must follow a Linear layer")
+            gates.append(gate)
             expect_linear = True
         elif isinstance(layer, (tnn.Sigmoid, tnn.Softmax)) and i == len(layers) - 1:
             output = "sigmoid" if isinstance(layer, tnn.Sigmoid) else "softmax"
         else:
-            raise SheafError(f"layer {i}: {type(layer).__name__} is not supported "
-                             "(only Linear, ReLU and a final Sigmoid/Softmax)")
+            raise SheafError(f"layer {i}: {type(layer).__name__} is not supported (Linear, ReLU, "
+                             "LeakyReLU, PReLU, Hardtanh, ReLU6, Identity and a final "
+                             "Sigmoid/Softmax)")
     if expect_linear:
         raise SheafError("the network must end with a Linear layer (or Linear + Sigmoid/Softmax)")
-    return neural_sheaf(weights, biases, output=output, **kw)
+    return neural_sheaf(weights, biases, output=output, activation=gates, strict_relu=strict, **kw)
+
+
+def _torch_gate(layer, n, tnn, strict):
+    """The piecewise-linear gate of a PyTorch activation module on n neurons, or None."""
+    if isinstance(layer, tnn.ReLU):
+        return ReLUGate(n, strict=strict)
+    if isinstance(layer, tnn.ReLU6):
+        return PiecewiseLinearGate(n, [0.0, 6.0], [0.0, 1.0, 0.0], strict=strict)
+    if isinstance(layer, tnn.LeakyReLU):
+        return PiecewiseLinearGate(n, [0.0], [float(layer.negative_slope), 1.0], strict=strict)
+    if isinstance(layer, tnn.PReLU):
+        a = layer.weight.detach().cpu().double().numpy().reshape(-1)
+        a = np.broadcast_to(a, (n,)) if a.size == 1 else a
+        if a.size != n:
+            raise SheafError(f"PReLU has {a.size} slopes; the layer has {n} neurons")
+        return PiecewiseLinearGate(n, [0.0], np.stack([a, np.ones(n)], axis=1), strict=strict)
+    if isinstance(layer, tnn.Hardtanh):
+        lo, hi = float(layer.min_val), float(layer.max_val)
+        return PiecewiseLinearGate(n, [lo, hi], [0.0, 1.0, 0.0], offset=min(max(0.0, lo), hi),
+                                   strict=strict)
+    if isinstance(layer, tnn.Identity):
+        return PiecewiseLinearGate(n, [], [1.0], strict=strict)
+    return None

@@ -14,14 +14,14 @@ import scipy.linalg as la
 from ..exceptions import SheafError
 from .dynamics import heat_equation
 from .forward import (
-    NetView,
     _restricted_delta,
-    edge_square_norms,
     forward,
     free_blocks,
     topological_layout,
     without_output_vertex,
 )
+from .kernels import edge_square_norms, residuals
+from .plan import NetworkPlan
 
 __all__ = ["Discord", "SpectralDiagnostics", "discord", "pinned_discord", "spectral_diagnostics"]
 
@@ -67,19 +67,40 @@ def discord(S, state, *, X=None):
     >>> gn.discord(S, gn.forward(S, np.ones((2, 4)))).total
     0.0
     """
-    net = NetView(S)
+    plan = NetworkPlan(S)
+    val = {}
     for node in S:
         if node not in state:
             raise SheafError(f"state has no value for node {node!r}")
-    val = {v: np.asarray(x, dtype=float) for v, x in state.items()}
-    val = {v: x[:, None] if x.ndim == 1 else x for v, x in val.items()}
-    per = edge_square_norms(net, val)
+        try:
+            x = np.asarray(state[node], dtype=float)
+        except (TypeError, ValueError):
+            raise SheafError(f"state at {node!r} is not an array of real numbers") from None
+        x = x[:, None] if x.ndim == 1 else x
+        if x.ndim != 2 or x.shape[0] != plan.width[node]:
+            raise SheafError(f"state at {node!r} has shape {np.shape(state[node])}; node {node!r} "
+                             f"has dim {plan.width[node]}")
+        val[node] = x[:plan.free[node]]
+    z = [val[v] for v in plan.z_nodes]
+    a = [val[plan.input]] + [val[v] for v in plan.a_nodes]
+    r, q = residuals(plan, z, a)
+    d = plan.output_value(z[-1]) - val[plan.y] if plan.y is not None else None
+    per = edge_square_norms(plan, r, q, d)
     edges = {e: float(v.mean()) for e, v in per.items()}
+    kinds = dict.fromkeys(plan.affine_edges, "affine")
+    kinds.update(dict.fromkeys(plan.gate_edges, "relu"))
+    if plan.output_edge is not None:
+        kinds[plan.output_edge] = "output"
+    layers = {e: l + 1 for l, e in enumerate(plan.affine_edges)}
+    layers.update({e: l + 1 for l, e in enumerate(plan.gate_edges)})
+    if plan.output_edge is not None:
+        layers[plan.output_edge] = plan.k + 1
     by_kind, by_layer = {}, {}
     for e, v in edges.items():
         data = S.edges[e]
-        by_kind[data["kind"]] = by_kind.get(data["kind"], 0.0) + v
-        by_layer[data["layer"]] = by_layer.get(data["layer"], 0.0) + v
+        kind, layer = data.get("kind", kinds[e]), data.get("layer", layers[e])
+        by_kind[kind] = by_kind.get(kind, 0.0) + v
+        by_layer[layer] = by_layer.get(layer, 0.0) + v
     return Discord(edges, by_kind, by_layer, float(sum(edges.values())), per)
 
 
@@ -96,11 +117,11 @@ def pinned_discord(S, X, Y, *, method="equilibrium", dt=0.01, tol=1e-10, steps=1
     -------
     Discord
     """
-    net = NetView(S)
-    X = np.asarray(X, dtype=float)
+    plan = NetworkPlan(S)
+    X = plan.check_inputs(X)
     Y = np.asarray(Y, dtype=float)
-    out = S.graph["output"]
-    Y2 = Y.reshape(net.dims[-1], -1) if Y.ndim <= 1 else Y
+    out = plan.output
+    Y2 = Y.reshape(plan.dims[-1], -1) if Y.ndim <= 1 else Y
     pins = {out: Y2 if X.ndim == 2 else Y2[:, 0]}
     if method == "heat":
         res = heat_equation(S, X, pins=pins, dt=dt, tol=tol, steps=steps, init="forward",

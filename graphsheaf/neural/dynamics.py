@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._random import TorchSeed, random_source
 from .._threads import single_blas_thread
 from ..exceptions import DivergenceError, SheafError
-from .builder import OutputActivation
-from .forward import NetView, _extend, _inputs, forward
+from .kernels import edge_square_norms, forward_sweep, hidden_forces, residuals
+from .plan import NetworkPlan
 
 __all__ = ["HeatResult", "TorchSeed", "heat_equation", "parse_pins", "random_source"]
 
@@ -82,35 +83,24 @@ class HeatResult:
 
 # --------------------------------------------------------------------------- pins
 
-def _node_layout(net):
-    """Pinnable node -> (kind, layer index, free width)."""
-    out = {}
-    for l in range(1, net.k + 2):
-        out[f"z{l}"] = ("z", l - 1, net.dims[l])
-    for l in range(1, net.k + 1):
-        out[f"a{l}"] = ("a", l, net.dims[l])
-    if net.with_y:
-        out["y"] = ("y", 0, net.dims[-1])
-    return out
-
-
 def parse_pins(S, pins, M, *, what="pins"):
     """Normalise a pin spec to node -> (coordinate index array, values (len, M)).
 
     A spec maps a node (``"z1"``, ``"a2"``, ``"y"``, ...) to a full value (shape (n,) or
     (n, M), for the free part of the stalk), a scalar (every free coordinate), or
-    ``{coordinate: value}``; values may be scalars or arrays of M samples.
+    ``{coordinate: value}``; values may be scalars or arrays of M samples. ``S`` may
+    be a neural sheaf or its compiled plan.
     """
-    net = NetView(S)
-    layout = _node_layout(net)
+    plan = S if isinstance(S, NetworkPlan) else NetworkPlan(S)
+    layout = plan.free_nodes()
     out = {}
     for node, spec in (pins or {}).items():
-        if node == S.graph["input"]:
+        if node == plan.input:
             raise SheafError(f"{what}: the input node {node!r} is always pinned to X")
         if node not in layout:
             raise SheafError(f"{what}: {node!r} is not a free node of this neural sheaf "
-                             f"(free nodes: {', '.join(layout)})")
-        n = layout[node][2]
+                             f"(free nodes: {', '.join(map(str, layout))})")
+        n = layout[node]
         if isinstance(spec, dict):
             coords = np.array([int(c) for c in spec], dtype=np.int64)
             vals = [np.asarray(v, dtype=float) for v in spec.values()]
@@ -127,7 +117,7 @@ def parse_pins(S, pins, M, *, what="pins"):
             vals = np.broadcast_to(vals, (n, M))
         bad = coords[(coords < 0) | (coords >= n)]
         if bad.size:
-            d = S.nodes[node]["dim"]
+            d = plan.width[node]
             kind = "a constant (pinned to 1)" if bad[0] < d else "out of range"
             raise SheafError(f"{what} at {node!r}: coordinate {int(bad[0])} is {kind}; "
                              f"free coordinates are 0..{n - 1}")
@@ -140,20 +130,20 @@ def parse_pins(S, pins, M, *, what="pins"):
 
 
 def prepare_pinned_inputs(S, X, pins, soft_pins, stiffness):
-    """Checked inputs as columns plus parsed hard and soft pins.
+    """Compiled plan, checked inputs as columns, parsed hard and soft pins.
 
-    Returns ``(net, X2, squeeze, hard, soft)`` where ``X2`` has shape (n_0, M) and
+    Returns ``(plan, X2, squeeze, hard, soft)`` where ``X2`` has shape (n_0, M) and
     ``squeeze`` says whether X was a single sample.
     """
-    net = NetView(S)
-    X = _inputs(net, X)
+    plan = NetworkPlan(S)
+    X = plan.check_inputs(X)
     squeeze = X.ndim == 1
     X2 = X[:, None] if squeeze else X
     M = X2.shape[1]
-    return net, X2, squeeze, parse_pins(S, pins, M), _parse_soft(S, soft_pins, stiffness, M)
+    return plan, X2, squeeze, parse_pins(plan, pins, M), _parse_soft(plan, soft_pins, stiffness, M)
 
 
-def _parse_soft(S, soft_pins, stiffness, M):
+def _parse_soft(plan, soft_pins, stiffness, M):
     specs, gammas = {}, {}
     for node, spec in (soft_pins or {}).items():
         gamma = stiffness.get(node, 1.0) if isinstance(stiffness, dict) else stiffness
@@ -164,179 +154,130 @@ def _parse_soft(S, soft_pins, stiffness, M):
             raise SheafError(f"soft pin at {node!r}: stiffness must be >= 0, got {gamma}")
         specs[node] = spec
         gammas[node] = gamma
-    parsed = parse_pins(S, specs, M, what="soft_pins")
+    parsed = parse_pins(plan, specs, M, what="soft_pins")
     return {v: (c, t, gammas[v]) for v, (c, t) in parsed.items()}
 
 
 # ------------------------------------------------------------------------ the flow
 
-class _Flow:
-    """Vectorised state and forces of the neural heat equation (columns are samples)."""
+class Stalks:
+    """The free stalks of a network as views of one buffer, in the order of the computation.
 
-    def __init__(self, S, X, output_mode):
-        self.S = S
-        self.net = net = NetView(S)
-        self.X = X
-        self.k = net.k
-        self.output_mode = output_mode
-        self.phi = net.phi if isinstance(net.phi, OutputActivation) else None
+    ``z`` (k + 1 views), ``a`` (``a[0]`` is the pinned input, then k views) and ``y``
+    (or None) address the same memory as ``buf`` (shape (free coordinates, M)), so a
+    whole step is one array operation on ``buf``.
+    """
+
+    def __init__(self, plan, X, with_y):
+        k = plan.k
+        sizes = [plan.dims[l + 1] for l in range(k + 1)] + [plan.dims[l + 1] for l in range(k)]
+        if with_y:
+            sizes.append(plan.dims[-1])
+        self.buf = np.empty((sum(sizes), X.shape[1]))
+        views = np.split(self.buf, np.cumsum(sizes)[:-1])
+        self.z = views[:k + 1]
+        self.a = [X] + views[k + 1:2 * k + 1]
+        self.y = views[-1] if with_y else None
+        self.plan = plan
+
+    def node(self, node):
+        kind, l = self.plan.locate(node)
+        if kind == "y":
+            return self.y
+        return self.z[l] if kind == "z" else self.a[l]
+
+    def load(self, z, a, y):
+        for v, x in zip(self.z + self.a[1:], list(z) + list(a[1:])):
+            v[...] = x
+        if self.y is not None:
+            self.y[...] = y
+
+
+class _Flow:
+    """Residuals, forces and energies of the neural heat equation (columns are samples)."""
+
+    def __init__(self, plan, output_mode):
+        self.plan = plan
+        self.phi = plan.phi
         if output_mode not in ("jacobian", "identity"):
             raise SheafError(f"output_mode must be 'jacobian' or 'identity', got {output_mode!r}")
-        self.relu_edges = [(f"z{l + 1}", f"a{l + 1}") for l in range(net.k)]
+        self.output_mode = output_mode
         self._r = self._q = None  # residual buffers, made on the first step
 
-    def residuals(self, z, a, y):
+    def residuals(self, st):
         """Edge residuals into buffers reused by every step (valid until the next call)."""
-        net = self.net
-        if self._r is None or self._r[0].shape != z[0].shape:
-            self._r = [np.empty_like(v) for v in z]
-            self._q = [np.empty_like(v) for v in z[:self.k]]
-        r, q = self._r, self._q
-        for l in range(self.k + 1):
-            np.matmul(net.W[l], a[l], out=r[l])
-            r[l] += net.c[l][:, None]
-            r[l] -= z[l]
-        m = [net.mask(z[l]) for l in range(self.k)]
-        # R z - a; R z = max(z, 0) whether the gate is strict or not (they differ only at 0)
-        for l in range(self.k):
-            np.maximum(z[l], 0.0, out=q[l])
-            q[l] -= a[l + 1]
+        if self._r is None:
+            self._r = [np.empty_like(v) for v in st.z]
+            self._q = [np.empty_like(v) for v in st.z[:self.plan.k]]
+        r, q = residuals(self.plan, st.z, st.a, self._r, self._q)
         out = None
-        if y is not None:
-            out = (self.phi.value(z[-1]) if self.phi is not None else z[-1]) - y  # φ(z) - y
-        return r, m, q, out
+        if st.y is not None:
+            out = self.plan.output_value(st.z[-1]) - st.y  # φ(z) - y
+        return r, q, out
 
-    def forces(self, Fz, Fa, Fy, z, a, y, r, m, q, out, soft, hard):
-        """Write the forces into Fz, Fa (index 0 unused), Fy (views of one buffer);
-        hard-pinned coordinates get force 0, so they stay where they were put."""
-        net = self.net
-        for l in range(self.k):
-            F = Fz[l]
-            np.subtract(z[l], a[l + 1], out=F)
-            F *= m[l]
-            np.subtract(r[l], F, out=F)  # r - m (z - a)
-            np.subtract(q[l], net.W[l + 1].T @ r[l + 1], out=Fa[l + 1])  # -(a - R z) - Wᵀr
-        np.copyto(Fz[self.k], r[self.k])
-        if y is not None:
+    def forces(self, F, st, r, q, out, soft, hard):
+        """Write the forces into the views of F; hard-pinned coordinates get force 0, so
+        they stay where they were put."""
+        hidden_forces(self.plan, st.z, r, q, F.z, F.a)
+        if st.y is not None:
             if self.phi is not None and self.output_mode == "jacobian":
-                Fz[-1] -= self.phi.jvp_t(z[-1], out)
+                F.z[-1] -= self.phi.jvp_t(st.z[-1], out)
             else:
-                Fz[-1] -= out
-            np.copyto(Fy, out)  # force on y is -(y - φ(z)) = φ(z) - y
+                F.z[-1] -= out
+            np.copyto(F.y, out)  # force on y is -(y - φ(z)) = φ(z) - y
         for node, (coords, target, gamma) in soft.items():
-            F, v = _value(node, Fz, Fa, Fy), _value(node, z, a, y)
-            F[coords] -= gamma * (v[coords] - target)
+            Fv, v = F.node(node), st.node(node)
+            Fv[coords] -= gamma * (v[coords] - target)
         for node, (coords, _vals) in hard.items():
-            _value(node, Fz, Fa, Fy)[coords] = 0.0
+            F.node(node)[coords] = 0.0
 
-    def energy_terms(self, r, q, out, soft, z, a, y):
+    def energy_terms(self, st, r, q, out, soft):
         """(energy summed over batch, dict edge -> batch-mean squared residual)."""
-        M = r[0].shape[1]
-        disc = {}
-        E = 0.0
-        net = self.net
-        for l in range(self.k + 1):
-            s = _sq(r[l])
-            disc[net.affine[l]] = s / M
-            E += 0.5 * s
-        for l in range(self.k):
-            s = _sq(q[l])
-            disc[self.relu_edges[l]] = s / M
-            E += 0.5 * s
-        if out is not None:
-            s = _sq(out)
-            disc[(f"z{self.k + 1}", "y")] = s / M
-            E += 0.5 * s
+        M = st.buf.shape[1]
+        sums = edge_square_norms(self.plan, r, q, out, per_sample=False)
+        E = 0.5 * sum(sums.values())
         for node, (coords, target, gamma) in soft.items():
-            d = _value(node, z, a, y)[coords] - target
+            d = st.node(node)[coords] - target
             E += 0.5 * gamma * float(np.einsum("ij,ij->", d, d))
-        return E, disc
-
-    def assignment(self, z, a, y, squeeze):
-        net = self.net
-        out = {"x": _extend(self.X, net.ones[0])}
-        for l in range(1, self.k + 2):
-            out[f"z{l}"] = z[l - 1].copy()
-        for l in range(1, self.k + 1):
-            out[f"a{l}"] = _extend(a[l], net.ones[l])
-        if y is not None:
-            out["y"] = y.copy()
-        if squeeze:
-            out = {v: x[:, 0] for v, x in out.items()}
-        return out
+        return E, {e: s / M for e, s in sums.items()}
 
 
-def _sq(x):
-    """Sum of squares (a BLAS dot: cheaper than a reduction for the small arrays here)."""
-    x = x.ravel()
-    return float(x @ x)
-
-
-def _value(node, z, a, y):
-    """The array of a node among per-layer lists z (z1..), a (x, a1, ..) and y."""
-    if node == "y":
-        return y
-    l = int(node[1:])
-    return z[l - 1] if node[0] == "z" else a[l]
-
-
-def _initial(flow, init, rng):
-    net = flow.net
-    M = flow.X.shape[1]
+def _initial(plan, X, init, rng):
+    M = X.shape[1]
     if init == "forward":
-        f = forward(flow.S, flow.X)
-        z = [f[f"z{l}"].copy() for l in range(1, net.k + 2)]
-        a = [flow.X.copy()] + [f[f"a{l}"][:net.dims[l]].copy() for l in range(1, net.k + 1)]
-        y = f["y"].copy() if net.with_y else None
-        return z, a, y
+        z, a = forward_sweep(plan, X)
+        return z, a, (plan.output_value(z[-1]) if plan.y is not None else None)
     if init == "zeros":
         gen = lambda n: np.zeros((n, M))
     elif init == "random":
-        gen = random_source(rng)
-        gen_m = gen
-        gen = lambda n: gen_m((n, M))
+        draw = random_source(rng)
+        gen = lambda n: draw((n, M))
     else:
         raise SheafError(f"init must be 'random', 'zeros' or 'forward', got {init!r}")
     # the authors' order: every z stalk, then every a stalk, then the output stalk
-    z = [gen(net.dims[l]) for l in range(1, net.k + 2)]
-    a = [flow.X.copy()] + [gen(net.dims[l]) for l in range(1, net.k + 1)]
-    y = gen(net.dims[-1]) if net.with_y else None
+    z = [gen(plan.dims[l]) for l in range(1, plan.k + 2)]
+    a = [X] + [gen(plan.dims[l]) for l in range(1, plan.k + 1)]
+    y = gen(plan.dims[-1]) if plan.y is not None else None
     return z, a, y
 
 
-def random_source(rng):
-    """Return ``draw(shape) -> N(0, 1) array`` for a seed, a Generator or a TorchSeed."""
-    if isinstance(rng, TorchSeed):
-        return rng.normal
-    gen = np.random.default_rng(rng)
-    return gen.standard_normal
-
-
-class TorchSeed:
-    """Draw N(0, 1) numbers with PyTorch's CPU generator, as the authors' code does.
-
-    ``TorchSeed(42)`` calls ``torch.manual_seed(42)`` once and then serves
-    ``torch.randn(shape, dtype=float64)`` in order, so data, weights and stalks can
-    match the authors' runs digit for digit. Needs ``pip install graphsheaf[torch]``.
-    """
-
-    def __init__(self, seed):
+def _from_state0(plan, state0, M):
+    """Free parts of a given assignment, broadcast to M samples."""
+    def get(node):
+        if node not in state0:
+            raise SheafError(f"state0 has no value for node {node!r}")
         try:
-            import torch
-        except ImportError as err:
-            raise ImportError("TorchSeed needs PyTorch: pip install graphsheaf[torch]") from err
-        self.torch = torch
-        self.seed = int(seed)
-        torch.manual_seed(self.seed)
-
-    def normal(self, shape):
-        return self.torch.randn(*shape, dtype=self.torch.float64).numpy().copy()
-
-    def uniform(self, shape):
-        return self.torch.rand(*shape, dtype=self.torch.float64).numpy().copy()
-
-    def permutation(self, n):
-        return self.torch.randperm(n).numpy().copy()
+            v = np.array(state0[node], dtype=float)
+        except (TypeError, ValueError):
+            raise SheafError(f"state0 at {node!r} is not an array of real numbers") from None
+        v = v.reshape(v.shape[0], -1) if v.ndim else v.reshape(1, 1)
+        if v.shape[0] not in (plan.free[node], plan.width[node]) or v.shape[1] not in (1, M):
+            raise SheafError(f"state0 at {node!r} has shape {np.shape(state0[node])}; expected "
+                             f"({plan.width[node]},) or ({plan.width[node]}, {M})")
+        return np.broadcast_to(v[:plan.free[node]], (plan.free[node], M))
+    z = [get(u) for u in plan.z_nodes]
+    a = [None] + [get(u) for u in plan.a_nodes]
+    return z, a, (get(plan.y) if plan.y is not None else None)
 
 
 def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="random",
@@ -397,74 +338,57 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
     >>> bool(res.converged), bool(abs(res.state["z2"][0] - gn.predict(S, np.array([0.5, -0.3]))[0]) < 1e-9)
     (True, True)
     """
-    net, X2, squeeze, hard, soft = prepare_pinned_inputs(S, X, pins, soft_pins, stiffness)
+    plan, X2, squeeze, hard, soft = prepare_pinned_inputs(S, X, pins, soft_pins, stiffness)
     M = X2.shape[1]
-    flow = _Flow(S, X2, output_mode)
+    flow = _Flow(plan, output_mode)
     for node in soft:
         if node in hard and np.intersect1d(soft[node][0], hard[node][0]).size:
             raise SheafError(f"soft_pins at {node!r} target coordinates that are hard-pinned")
     max_steps = 100_000 if steps is None else int(steps)
     eta = float(alpha) * float(dt)
-    if state0 is not None:
-        z = [np.array(state0[f"z{l}"], dtype=float).reshape(net.dims[l], -1) for l in range(1, net.k + 2)]
-        z = [np.broadcast_to(v, (v.shape[0], M)).copy() for v in z]
-        a = [X2.copy()] + [np.broadcast_to(np.array(state0[f"a{l}"], dtype=float).reshape(
-            S.nodes[f"a{l}"]["dim"], -1)[:net.dims[l]], (net.dims[l], M)).copy()
-            for l in range(1, net.k + 1)]
-        y = (np.broadcast_to(np.array(state0["y"], dtype=float).reshape(net.dims[-1], -1),
-                             (net.dims[-1], M)).copy() if net.with_y else None)
-    else:
-        z, a, y = _initial(flow, init, rng)
-
-    for node, (coords, vals) in hard.items():
-        _value(node, z, a, y)[coords] = vals
-    # the free stalks and their forces as views of two buffers: a step is two array operations
-    sizes = [len(v) for v in z] + [len(v) for v in a[1:]] + ([len(y)] if y is not None else [])
-    state, force = np.empty((sum(sizes), M)), np.empty((sum(sizes), M))
-    views = np.split(state, np.cumsum(sizes)[:-1])
-    fviews = np.split(force, np.cumsum(sizes)[:-1])
-    for v, x in zip(views, z + a[1:] + ([y] if y is not None else [])):
-        v[...] = x
-    z, a = views[:net.k + 1], [a[0]] + views[net.k + 1:2 * net.k + 1]
-    y = views[-1] if y is not None else None
-    Fz, Fa = fviews[:net.k + 1], [None] + fviews[net.k + 1:2 * net.k + 1]
-    Fy = fviews[-1] if y is not None else None
+    with_y = plan.y is not None
     traced = {node: [] for node in trace}
     for node in traced:
-        if node not in S or node == "x":
+        if node not in S or node == plan.input:
             raise SheafError(f"trace: {node!r} is not a free node of this network (z1, a1, ..., y)")
+    # the free stalks and their forces as views of two buffers: a step is two array operations
+    st, F = Stalks(plan, X2, with_y), Stalks(plan, X2, with_y)
+    st.load(*(_from_state0(plan, state0, M) if state0 is not None else _initial(plan, X2, init, rng)))
+    for node, (coords, vals) in hard.items():
+        st.node(node)[coords] = vals
+    table = plan.gate_table()
     energies, totals, outs, switches, counts = [], [], [], [], []
     edge_hist = {}
-    prev_masks = None
+    prev_pattern = None
     converged = False
     step = 0
     with single_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
         while True:
-            r, m, q, out = flow.residuals(z, a, y)
+            r, q, out = flow.residuals(st)
             for node, hist in traced.items():
-                hist.append(_value(node, z, a, y).copy())
+                hist.append(st.node(node).copy())
             if record:
-                E, disc = flow.energy_terms(r, q, out, soft, z, a, y)
+                E, disc = flow.energy_terms(st, r, q, out, soft)
                 energies.append(E)
                 totals.append(sum(disc.values()))
                 for e, v in disc.items():
                     edge_hist.setdefault(e, []).append(v)
-                outs.append((y if y is not None else z[-1]).copy())
-                mk = np.concatenate([mm.ravel() for mm in m]) if m else np.zeros(0, bool)
-                if prev_masks is not None:
-                    changed = int(np.count_nonzero(mk != prev_masks))
+                outs.append((st.y if with_y else st.z[-1]).copy())
+                pattern = table.regions(np.concatenate(st.z[:plan.k])) if plan.k else None
+                if prev_pattern is not None:
+                    changed = int(np.count_nonzero(pattern != prev_pattern))
                     if changed:
                         switches.append(step)
                         counts.append(changed)
-                prev_masks = mk
+                prev_pattern = pattern
             if converged or step >= max_steps:
                 break
-            flow.forces(Fz, Fa, Fy, z, a, y, r, m, q, out, soft, hard)
+            flow.forces(F, st, r, q, out, soft, hard)
             # largest change of this step (pinned coordinates have force 0); a non-finite
             # state makes its forces non-finite, so delta sees it too
-            force *= eta
-            delta = float(np.abs(force).max(initial=0.0))
-            state += force
+            F.buf *= eta
+            delta = float(np.abs(F.buf).max(initial=0.0))
+            st.buf += F.buf
             step += 1
             if not np.isfinite(delta):
                 raise DivergenceError(
@@ -473,7 +397,11 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
                     "gn.restricted_spectrum, or the bound (1 + max ||W||)^2)")
             if step >= min_steps and delta < tol:
                 converged = True
-    res = HeatResult(flow.assignment(z, a, y, squeeze), step, converged, float(dt), float(alpha))
+    state = plan.assignment(X2, [v.copy() for v in st.z], [v.copy() for v in st.a[1:]],
+                            st.y.copy() if with_y else None)
+    if squeeze:
+        state = {v: x[:, 0] for v, x in state.items()}
+    res = HeatResult(state, step, converged, float(dt), float(alpha))
     res.trace = {node: np.array(hist) for node, hist in traced.items()}
     if record:
         res.energy = np.array(energies)
@@ -483,5 +411,3 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
         res.switches = switches
         res.switch_counts = counts
     return res
-
-

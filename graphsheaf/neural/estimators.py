@@ -137,8 +137,9 @@ class _SheafEstimator:
 
     def _decision(self, X):
         X = self._check_X(X)
-        from .forward import forward
-        return forward(self.sheaf_, X.T)[f"z{len(self.weights_)}"]
+        from .kernels import forward_sweep
+        from .plan import NetworkPlan
+        return forward_sweep(NetworkPlan(self.sheaf_), X.T)[0][-1]
 
 
 class SheafRegressor(_SheafEstimator):

@@ -1,20 +1,22 @@
 """The exact fast phase: the pinned equilibrium of a training batch, found by sweeps.
 
 With the input pinned, a cochain of the neural sheaf is fixed by its edge residuals
-``s`` (``s^W_ℓ`` on the affine edges, ``s^R_ℓ`` on the ReLU edges)::
+``s`` (``s^W_ℓ`` on the affine edges, ``s^R_ℓ`` on the gate edges)::
 
-    z_ℓ = W_ℓ a_{ℓ-1} + b_ℓ + s^W_ℓ,        a_ℓ = m_ℓ ⊙ z_ℓ + s^R_ℓ,
+    z_ℓ = W_ℓ a_{ℓ-1} + b_ℓ + s^W_ℓ,        a_ℓ = σ_ℓ ⊙ z_ℓ + τ_ℓ + s^R_ℓ,
 
 which is the unitriangular solve with δ_Ω (Lemma 3.2). The fast phase minimises, per
-sample, ``E(s) = ½‖s‖² + γ U(z_out; y)`` where every hidden neuron is *on* (m = 1),
-*off* (m = 0) or at the *kink* (z held at 0, a linear constraint on s; see
-:mod:`.pinning`). For a fixed pattern the output ``z_out = f + G s`` and the kink
+sample, ``E(s) = ½‖s‖² + γ U(z_out; y)`` where every hidden neuron is in a region of
+its piecewise-linear gate (slope σ, intercept τ; for ReLU *on* σ = 1 or *off* σ = 0)
+or held at one of its breakpoints t (a *kink*: σ = 0, τ = g(t), and z = t a linear
+constraint on s; see :mod:`.pinning`). For a fixed pattern the output ``z_out = f + G s`` and the kink
 coordinates ``h + H s`` are affine in s, and the minimiser is::
 
     s = -Gᵀλ - Hᵀμ,     λ = γ ∇U(z_out),     H s = -h.
 
-Everything reduces to the Gram matrix of the rows of [G; H] (``n_out`` + number of
-kinks transposed sweeps) and a problem of size ``n_out`` per sample::
+with ``h`` the kink coordinates' distance from their breakpoints at the pattern's
+forward sweep. Everything reduces to the Gram matrix of the rows of [G; H] (``n_out``
++ number of kinks transposed sweeps) and a problem of size ``n_out`` per sample::
 
     v = ∇U(f + c - γ K' v),   K' = K_GG - K_GH K_HH⁻¹ K_HG,   c = -K_GH K_HH⁻¹ h,
 
@@ -26,12 +28,11 @@ moved are solved again, all of them at once.
 
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import accumulate
 
 import numpy as np
 
+from .kernels import forward_sweep, transposed_sweep
 from .losses import L1, L2, Huber, SigmoidBCE
-from .pinning import KINK, ON, three_state_transition
 
 __all__ = ["BatchEquilibrium", "batch_equilibrium", "exact_gradients"]
 
@@ -50,7 +51,8 @@ class BatchEquilibrium:
         Affine-edge residuals divided by the stiffness, ``(W_ℓ a_{ℓ-1} + b_ℓ - z_ℓ) / γ``:
         the local weight gradient is ``r_ℓ a_{ℓ-1}ᵀ``.
     pattern : list of int8 arrays
-        Per hidden layer and sample: 1 on, 0 off, -1 kink.
+        Per hidden layer and sample: the region (ReLU: 1 on, 0 off) or -(j + 1) when
+        held at breakpoint j (ReLU: -1, the kink).
     energy : array (M,) or None
         ½‖s‖² per sample: the edge discrepancy left at the equilibrium.
     passes : array (M,)
@@ -80,18 +82,19 @@ class BatchEquilibrium:
         """Samples with at least one neuron at its kink."""
         if not self.pattern:
             return 0
-        return int((np.concatenate(self.pattern) == KINK).any(axis=0).sum())
+        return int((np.concatenate(self.pattern) < 0).any(axis=0).sum())
 
 
-def exact_gradients(params, X, Y, loss, gamma, max_passes=10, details=True):
+def exact_gradients(plan, X, Y, loss, gamma, max_passes=10, details=True):
     """Local rule at the equilibrium: ``∂E/∂W_ℓ / γ = r_ℓ a_{ℓ-1}ᵀ``, summed over samples.
 
+    ``plan`` is the compiled network (:class:`~graphsheaf.neural.plan.NetworkPlan`).
     Returns ``(grads_W, grads_b, info)``; ``details=False`` leaves out of ``info`` what
     costs a pass over the batch (``kinked``, ``mean_passes``, ``equilibrium_energy``).
     """
-    if not details and params.k == 1 and params.W[1].shape[0] == 1:
-        return _scalar_one_hidden_gradients(params, X, Y, loss, gamma, max_passes)
-    eq = batch_equilibrium(params, X, Y, loss, gamma, max_passes, energy=details)
+    if not details and plan.k == 1 and plan.W[1].shape[0] == 1:
+        return _scalar_one_hidden_gradients(plan, X, Y, loss, gamma, max_passes)
+    eq = batch_equilibrium(plan, X, Y, loss, gamma, max_passes, energy=details)
     gW = [r @ a.T for r, a in zip(eq.r, eq.a)]
     gb = [r.sum(axis=1) for r in eq.r]
     info = {"sweeps": eq.sweeps, "sample_sweeps": eq.sample_sweeps,
@@ -109,39 +112,62 @@ def _hash_weights(size):
 
 
 def _pattern_keys(P):
-    """A 64-bit hash of each column's pattern (states -1, 0, 1)."""
-    return _hash_weights(P.shape[0]) @ (P.astype(np.uint64) + 2)
+    """A 64-bit hash of each column's pattern (states -J..J)."""
+    return _hash_weights(P.shape[0]) @ (P.astype(np.int64) + 128).astype(np.uint64)
 
 
-def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10, energy=True):
+def _stack(xs):
+    return xs[0] if len(xs) == 1 else np.concatenate(xs)
+
+
+def _pattern_arrays(table, P):
+    """Per-layer slopes σ, squared slopes, intercepts τ (None entries when all zero)."""
+    sig = table.split(table.sigma(P))
+    sig2 = sig if table.relu else [s * s for s in sig]
+    tau = table.tau(P)
+    return sig, sig2, (table.split(tau) if tau is not None else None)
+
+
+def _crossed_kinks(table, P, z, wrong):
+    """States of the neurons ``wrong`` set to the kink their z crossed (from region r:
+    breakpoint r-1 below, r above)."""
+    if table.relu:
+        return np.where(wrong, np.int8(-1), P).astype(np.int8)
+    r = P.astype(np.intp)
+    lo = np.where(r > 0, np.take_along_axis(table.bp, np.maximum(r - 1, 0), axis=1), -np.inf)
+    code = np.where(z <= lo, -r, -r - 1)
+    return np.where(wrong, code, P).astype(np.int8)
+
+
+def batch_equilibrium(plan, X, Y, loss, gamma, max_passes=10, energy=True):
     """Minimise ``½‖δc‖² + γ U(z_out; y)`` per sample (columns of X, Y), input pinned.
 
-    ``params`` carries the weights (``W``, ``b``, ``k``, ``dims``, ``forward``);
-    returns a :class:`BatchEquilibrium` (``energy=False``: its ``energy`` is None).
+    Returns a :class:`BatchEquilibrium` (``energy=False``: its ``energy`` is None).
     """
-    W, k = params.W, params.k
+    W, k = plan.W, plan.k
     n, M = W[k].shape[0], X.shape[1]
-    zs, acts, masks = params.forward(X)
-    m = [mk.astype(float) for mk in masks]
-    z, a, r, e = _fast_pass(params, Y, loss, gamma, zs, acts[1:], m, with_energy=energy)
-    eq = BatchEquilibrium(z=z, a=[X] + a, r=r, pattern=[mk.astype(np.int8) for mk in masks],  # ON=1
+    table = plan.gate_table()
+    zs, acts = forward_sweep(plan, X)
+    P0 = table.regions(_stack(zs[:k])) if k else np.zeros((0, M), dtype=np.int8)
+    sig, sig2, _ = _pattern_arrays(table, P0) if k else ([], [], None)
+    z, a, r, e = _fast_pass(plan, Y, loss, gamma, zs, acts[1:], sig, sig2, with_energy=energy)
+    eq = BatchEquilibrium(z=z, a=[X] + a, r=r, pattern=table.split(P0) if k else [],
                           energy=e, passes=np.ones(M, dtype=int), sweeps=n + 3,
                           unsettled=np.zeros(M, dtype=bool), sample_sweeps=float(n + 3))
     if k == 0:
         return eq
-    # on with z < 0 or off with z ≥ 0 goes to the kink: unlike the three-state rule, an off
-    # neuron sitting exactly at 0 (a strict gate) is sent there too, so that its slope
-    # towards "on" is tested
-    wrong = [(z[l] < 0) == masks[l] for l in range(k)]
-    wrong = wrong[0] if k == 1 else np.concatenate(wrong)
+    # a neuron whose z left the part of its region the gate's tie rule gives it goes to the
+    # kink it crossed
+    zc = _stack(z[:k])
+    wrong = table.regions(zc) != P0
     bad = np.flatnonzero(wrong.any(axis=0))
     if bad.size == 0:
         return eq
     if max_passes < 2:
         eq.unsettled[bad] = True
         return eq
-    res = _settle(params, X[:, bad], Y[:, bad], loss, gamma, masks, bad, wrong[:, bad],
-                  zs[0][:, bad], r[k][:, bad], max_passes, energy)
+    res = _settle(plan, X[:, bad], Y[:, bad], loss, gamma, P0[:, bad], wrong[:, bad],
+                  zc[:, bad], zs[0][:, bad], r[k][:, bad], max_passes, energy)
     eq.sweeps += res["sweeps"]
     eq.sample_sweeps += res["sample_sweeps"] / M
     eq.passes[bad] = res["passes"]
@@ -157,37 +183,38 @@ def batch_equilibrium(params, X, Y, loss, gamma, max_passes=10, energy=True):
     return eq
 
 
-def _settle(params, X, Y, loss, gamma, masks, bad, wrong, z_first, v_first, max_passes,
-            with_energy):
-    """The active-set loop for the samples ``bad`` whose forward pattern was inconsistent.
+def _settle(plan, X, Y, loss, gamma, P, wrong, z_eq, z_first, v_first, max_passes, with_energy):
+    """The active-set loop for the samples whose forward pattern was inconsistent.
 
-    ``X``, ``Y``, ``wrong`` (their neurons on the wrong side), ``z_first`` (first-layer
+    ``X``, ``Y``, ``P`` (their forward patterns, stacked), ``wrong`` (their neurons out of
+    their regions), ``z_eq`` (stacked hidden z of the first pass), ``z_first`` (first-layer
     pre-activations) and ``v_first`` (the first pass's output pull) are their columns.
     Returns their solved columns (``z``, ``a``, ``r``, ``pattern`` lists, ``energy``),
     ``passes``, ``unsettled``, and the ``sweeps`` (and sweep-samples) spent.
     """
-    W, k = params.W, params.k
+    W, k = plan.W, plan.k
+    table = plan.gate_table()
     n, B = W[k].shape[0], X.shape[1]
-    cuts = list(accumulate(params.dims[1:k + 1]))
     out = {"passes": np.ones(B, dtype=int), "unsettled": np.zeros(B, dtype=bool), "sweeps": 0,
            "sample_sweeps": 0}
-    P = masks[0][:, bad].astype(np.int8) if k == 1 else np.concatenate(masks)[:, bad].astype(np.int8)
-    solved = [(np.arange(B), P.copy())]  # patterns solved so far, for cycle checks
-    P[wrong] = KINK  # the neurons on the wrong side go to the kink
+    solved = [(np.arange(B), P.astype(np.int8))]  # patterns solved so far, for cycle checks
+    P = _crossed_kinks(table, P, z_eq, wrong)
+    first_rows = table.sizes[0]
     pos = np.arange(B)
     for it in range(1, max_passes):
         solved.append((pos, P))
-        Ps = np.split(P, cuts[:-1]) if k > 1 else [P]
         Xs, Ys = (X, Y) if pos.size == B else (X[:, pos], Y[:, pos])
-        if k == 1 or not (P[cuts[0]:] == KINK).any():  # kinks only in the first hidden layer
-            m = [(p == ON).astype(float) for p in Ps]
-            zs, acts = _pattern_forward(params, Xs, m, first=z_first[:, pos])
+        if k == 1 or not (P[first_rows:] < 0).any():  # kinks only in the first hidden layer
+            sig, sig2, tau = _pattern_arrays(table, P)
+            zs, acts = forward_sweep(plan, Xs, first=z_first[:, pos], sigma=sig, tau=tau)
             v0 = v_first if it == 1 else out["r"][k][:, pos]
-            z, a, r, energy = _fast_pass(params, Ys, loss, gamma, zs, acts, m, Ps[0] == KINK,
-                                         with_energy=with_energy, v0=v0)
+            kink0 = P[:first_rows] < 0
+            t0 = table.split(table.kink_points(P))[0] if kink0.any() and not table.relu else None
+            z, a, r, energy = _fast_pass(plan, Ys, loss, gamma, zs, acts[1:], sig, sig2, kink0,
+                                         t0, with_energy=with_energy, v0=v0)
             sweeps = n + 4
         else:
-            z, a, r, energy, sweeps = _pattern_pass(params, Xs, Ys, Ps, loss, gamma)
+            z, a, r, energy, sweeps = _pattern_pass(plan, Xs, Ys, P, loss, gamma)
         out["sweeps"] += sweeps
         out["sample_sweeps"] += sweeps * pos.size
         out["passes"][pos] += 1
@@ -202,10 +229,8 @@ def _settle(params, X, Y, loss, gamma, masks, bad, wrong, z_first, v_first, max_
             out["final"][:, pos] = P
             if with_energy:
                 out["energy"][pos] = energy
-        # the three-state rules; at a kink z = 0, so s^W = -(W a + b) is the left slope
-        g_off = -gamma * (r[0] if k == 1 else np.concatenate(r[:k]))
-        P, moved = three_state_transition(P, z[0] if k == 1 else np.concatenate(z[:k]), g_off,
-                                          g_off - (a[0] if k == 1 else np.concatenate(a)))
+        # the region/kink rules; at a kink the affine edge's own slope is z - W a - b = -γ r
+        P, moved = table.transition(P, _stack(z[:k]), -gamma * _stack(r[:k]), _stack(a))
         moved = np.flatnonzero(moved.any(axis=0))
         if moved.size == 0:
             pos = pos[:0]
@@ -221,39 +246,40 @@ def _settle(params, X, Y, loss, gamma, masks, bad, wrong, z_first, v_first, max_
         if pos.size == 0:
             break
     out["unsettled"][pos] = True
-    out["pattern"] = np.split(out["final"], cuts[:-1]) if k > 1 else [out["final"]]
+    out["pattern"] = table.split(out["final"])
     return out
 
 
-def _scalar_one_hidden_gradients(params, X, Y, loss, gamma, max_passes):
+def _scalar_one_hidden_gradients(plan, X, Y, loss, gamma, max_passes):
     """:func:`exact_gradients` for one hidden layer and one output, without the cochain.
 
-    With output weights w, the first pass (forward pattern) has r_1 = w ⊗ v ⊙ m and
-    a_1 = a_f - γ w ⊗ v ⊙ (1 + m), so the local rule r aᵀ reduces to products of the
-    masks with v, X and the forward activations; a neuron can only cross zero where
-    z < γ|w_j||v_b|, so only those samples are formed, and the inconsistent ones are
-    solved again and their contributions exchanged.
+    With output weights w, the first pass (forward pattern, slopes σ) has r_1 = w ⊗ v ⊙ σ
+    and a_1 = a_f - γ w ⊗ v ⊙ (1 + σ²), so the local rule r aᵀ reduces to products of
+    the slopes with v, X and the forward activations; the samples with a neuron that
+    left its region are solved again and their contributions exchanged.
     """
-    W = params.W
+    W = plan.W
+    table = plan.gate_table()
     w = W[1][0]
-    zs, acts, masks = params.forward(X)
+    zs, acts = forward_sweep(plan, X)
     M = X.shape[1]
-    on = masks[0]
-    m = on.astype(float)
+    P0 = table.regions(zs[0])
+    m = table.sigma(P0)
+    m2 = m if table.relu else m * m
     c2 = w * w
-    K = (1.0 + c2.sum()) + c2 @ m
+    K = (1.0 + c2.sum()) + c2 @ m2
     v = _output_dual(zs[1], Y, K, loss, gamma)
     vr = v[0]
     v2 = vr * vr
-    gW = [w[:, None] * (m @ (X * vr).T), vr @ acts[1].T - gamma * w * (v2.sum() + m @ v2)]
+    gW = [w[:, None] * (m @ (X * vr).T), vr @ acts[1].T - gamma * w * (v2.sum() + m2 @ v2)]
     gW[1] = gW[1][None]
     gb = [w * (m @ vr), v.sum(axis=1)]
     info = {"sweeps": 4, "sample_sweeps": 4.0, "pattern_passes": 1, "unsettled": 0}
-    # an on neuron crosses zero where z < γ w_j v_b (off ones keep their z)
-    wrong = zs[0] < (gamma * w)[:, None] * v
-    wrong &= on
-    if params.strict:  # an off neuron at exactly 0 goes to the kink, as in the general path
-        wrong |= ~on & (zs[0] == 0)
+    # the first pass moves z by -γ w v σ: the neurons that leave their region
+    shift = (gamma * w)[:, None] * v
+    shift *= m
+    z_eq = zs[0] - shift
+    wrong = table.regions(z_eq) != P0
     bad = np.flatnonzero(wrong.any(axis=0))
     if bad.size == 0:
         return gW, gb, info
@@ -263,9 +289,9 @@ def _scalar_one_hidden_gradients(params, X, Y, loss, gamma, max_passes):
     wrong = wrong[:, bad]
     Xb, vb = X[:, bad], v[:, bad]
     r1 = w[:, None] * (vb * m[:, bad])
-    a1 = acts[1][:, bad] - gamma * w[:, None] * (vb * (1.0 + m[:, bad]))
-    res = _settle(params, Xb, Y[:, bad], loss, gamma, masks, bad, wrong, zs[0][:, bad], vb,
-                  max_passes, False)
+    a1 = acts[1][:, bad] - gamma * w[:, None] * (vb * (1.0 + m2[:, bad]))
+    res = _settle(plan, Xb, Y[:, bad], loss, gamma, P0[:, bad], wrong, z_eq[:, bad],
+                  zs[0][:, bad], vb, max_passes, False)
     # exchange the first pass's contributions of these samples for the settled ones
     r1_new, v_new, a1_new = res["r"][0], res["r"][1], res["a"][0]
     gW[0] += (r1_new - r1) @ Xb.T
@@ -277,45 +303,27 @@ def _scalar_one_hidden_gradients(params, X, Y, loss, gamma, max_passes):
     return gW, gb, info
 
 
-def _pattern_forward(params, X, m, first=None):
-    """Forward sweep with the on/off pattern held at ``m`` (float masks, kinks as off).
+# ------------------------------------------------------ fixed regions (+ first-layer kinks)
 
-    ``first``: the first layer's pre-activations if known (they do not depend on it).
-    """
-    zs, acts, a = [], [], X
-    for l in range(params.k + 1):
-        z = first if l == 0 and first is not None else params.W[l] @ a + params.b[l][:, None]
-        zs.append(z)
-        if l < params.k:
-            a = m[l] * z
-            acts.append(a)
-    return zs, acts
-
-
-# ------------------------------------------------------ on/off (+ first-layer kinks)
-
-def _fast_pass(params, Y, loss, gamma, zs, acts, m, kink0=None, with_energy=True, v0=None):
+def _fast_pass(plan, Y, loss, gamma, zs, acts, sig, sig2, kink0=None, t0=None, with_energy=True,
+               v0=None):
     """Solve for patterns whose kinks, if any, are all in the first hidden layer.
 
-    ``zs``, ``acts`` (hidden layers) are the forward sweep at the pattern and ``m``
-    its float masks (kinks as off); feature-major arrays; ``v0`` a starting guess for
-    the output pull (a previous pass's). A first-layer kink sees only the pinned
-    input, so holding its z at 0 costs a fixed residual ``-z_f`` on its own affine
-    edge and nothing else: it decouples, and the Gram matrix keeps its on/off form.
+    ``zs``, ``acts`` (hidden layers) are the forward sweep at the pattern, ``sig`` its
+    slopes (kinks as 0) and ``sig2`` their squares; feature-major arrays; ``v0`` a
+    starting guess for the output pull (a previous pass's). A first-layer kink sees
+    only the pinned input, so holding its z at its breakpoint ``t0`` costs a fixed
+    residual ``t0 - z_f`` on its own affine edge and nothing else: it decouples, and
+    the Gram matrix keeps its kink-free form.
     Returns the solved z (list), hidden a (list), r = residual/γ (list), energy (or None
     without ``with_energy``).
     """
-    W, k = params.W, params.k
+    W, k = plan.W, plan.k
     n = W[k].shape[0]
-    K = _forward_pattern_gram(W, m, n)
+    K = _forward_pattern_gram(W, sig, sig2, n)
     v = _output_dual(zs[k], Y, K, loss, gamma, v0=v0)
     # one transposed sweep with v gives Gᵀv = -s/γ
-    yW, yR = [None] * (k + 1), [None] * k
-    yW[k] = v
-    for l in range(k - 1, -1, -1):
-        # (one row: an outer product, which broadcasting does faster than BLAS)
-        yR[l] = W[l + 1].T * yW[l + 1] if len(yW[l + 1]) == 1 else W[l + 1].T @ yW[l + 1]
-        yW[l] = yR[l] * m[l]
+    yW, yR = transposed_sweep(W, sig, v)
     # one forward sweep: u = δ_Ω⁻¹ Gᵀv, and the equilibrium is the pattern's forward sweep - γ u
     # (in place where a buffer is free: these are the largest arrays of a training step)
     z_eq, a_eq = [], []
@@ -330,11 +338,11 @@ def _fast_pass(params, Y, loss, gamma, zs, acts, m, kink0=None, with_energy=True
         z += zs[l]
         z_eq.append(z)
         if l < k:
-            if up is None:  # m u = m yW = yW, masks being 0/1
+            if up is None and sig2 is sig:  # 0/1 slopes: σ u = σ yW = yW
                 ua = yR[l]
                 ua += yW[l]
             else:
-                ua = m[l] * u
+                ua = sig[l] * u
                 ua += yR[l]
             up = W[l + 1] @ ua
             ua *= -gamma
@@ -347,58 +355,59 @@ def _fast_pass(params, Y, loss, gamma, zs, acts, m, kink0=None, with_energy=True
         else:
             energy = 0.5 * gamma ** 2 * np.einsum("im,im->m", v, _apply(K, v))
     if kink0 is not None and kink0.any():
-        held = zs[0] * kink0
+        held = zs[0] * kink0 if t0 is None else (zs[0] - t0) * kink0
         yW[0] = yW[0] + held / gamma
-        z_eq[0] = z_eq[0] - held  # exactly 0 at the kinks
+        z_eq[0] = z_eq[0] - held  # exactly at the breakpoint
         if with_energy:
             energy = energy + 0.5 * np.einsum("dm,dm->m", held, held)
     return z_eq, a_eq, yW, energy
 
 
-def _forward_pattern_gram(W, m, n):
-    """K = G Gᵀ per sample for on/off patterns ``m`` (feature-major float masks).
+def _forward_pattern_gram(W, sig, sig2, n):
+    """K = G Gᵀ per sample for kink-free patterns with slopes ``sig`` (feature-major).
 
-    The last hidden layer's rows of G are W_{k+1} masked, so its contribution is one
-    product with the masks; deeper layers propagate the n_out rows per sample.
-    Returns shape (M,) when n_out = 1, else (M, n, n).
+    The last hidden layer's rows of G are W_{k+1} scaled by the slopes, so its
+    contribution is one product with the squared slopes ``sig2``; deeper layers
+    propagate the n_out rows per sample. Returns shape (M,) when n_out = 1, else
+    (M, n, n) or a :class:`_MaskedGram`.
     """
-    k = len(m)
+    k = len(sig)
     C = W[k]
     if k == 0:
         return np.ones(1) if n == 1 else np.eye(n)[None]
-    M = m[0].shape[1]
+    M = sig[0].shape[1]
     if n == 1:
         c2 = C[0] * C[0]
-        K = (1.0 + c2.sum()) + c2 @ m[k - 1]
+        K = (1.0 + c2.sum()) + c2 @ sig2[k - 1]
         if k == 1:
             return K
-        Yw = C.T * m[k - 1]
+        Yw = C.T * sig[k - 1]
         for l in range(k - 2, -1, -1):
             Yr = W[l + 1].T @ Yw
-            Yw = Yr * m[l]
+            Yw = Yr * sig[l]
             K += np.einsum("dm,dm->m", Yr, Yr) + np.einsum("dm,dm->m", Yw, Yw)
         return K
     if k == 1:
-        return _MaskedGram(C, m[0])
+        return _MaskedGram(C, sig2[0])
     Q = (C[:, None, :] * C[None, :, :]).reshape(n * n, -1)
-    K = (Q @ m[k - 1]).T.reshape(M, n, n) + (np.eye(n) + C @ C.T)
-    Yw = C[None, :, :] * m[k - 1].T[:, None, :]
+    K = (Q @ sig2[k - 1]).T.reshape(M, n, n) + (np.eye(n) + C @ C.T)
+    Yw = C[None, :, :] * sig[k - 1].T[:, None, :]
     for l in range(k - 2, -1, -1):
         Yr = (Yw.reshape(M * n, -1) @ W[l + 1]).reshape(M, n, -1)
-        Yw = Yr * m[l].T[:, None, :]
+        Yw = Yr * sig[l].T[:, None, :]
         K += Yr @ Yr.transpose(0, 2, 1) + Yw @ Yw.transpose(0, 2, 1)
     return K
 
 
 class _MaskedGram:
-    """K = I + C diag(1 + m) Cᵀ per sample: one hidden layer with on/off masks m.
+    """K = I + C diag(1 + σ²) Cᵀ per sample: one hidden layer with slopes σ.
 
     Applied as two thin products (cheaper than forming n_out² entries per sample);
     :meth:`dense` forms it when a solver needs the matrices.
     """
 
-    def __init__(self, C, m):
-        self.C, self.w = C, 1.0 + m
+    def __init__(self, C, sig2):
+        self.C, self.w = C, 1.0 + sig2
 
     def apply(self, v):
         return v + self.C @ (self.w * (self.C.T @ v))
@@ -411,73 +420,69 @@ class _MaskedGram:
 
 # ------------------------------------------------------------ kinks in deeper layers
 
-def _pattern_pass(params, X, Y, P, loss, gamma):
-    """One solve for any three-state pattern ``P`` (list of (d_ℓ, B) int8 states).
+def _pattern_pass(plan, X, Y, P, loss, gamma):
+    """One solve for any pattern ``P`` (stacked (H, B) states) with kinks anywhere.
 
     Kinks below the first hidden layer couple to everything beneath them, so each
     adds a row to the Gram matrix; the r = n_out + (kinks) rows of every sample go
-    through one batched transposed sweep (sample-major arrays inside). Returns the
-    solved z, hidden a, r = residual/γ (feature-major lists), energy and sweeps.
+    through one batched transposed sweep, a kink's row starting at its own affine
+    edge. Returns the solved z, hidden a, r = residual/γ (feature-major lists),
+    energy and sweeps.
     """
-    W, bias, k = params.W, params.b, params.k
+    W, k = plan.W, plan.k
+    table = plan.gate_table()
     B, n = X.shape[1], W[k].shape[0]
-    P = [p.T for p in P]
-    m = [(p == ON).astype(float) for p in P]
-    kink = [p == KINK for p in P]
-    zf, af, a = [], [], X.T  # forward sweep at the pattern: a kink passes nothing on
-    for l in range(k + 1):
-        z = a @ W[l].T + bias[l]
-        zf.append(z)
-        if l < k:
-            a = m[l] * z
-            af.append(a)
-    allk = np.concatenate(kink, axis=1)
-    count = allk.sum(axis=1)
+    sig, _, tau = _pattern_arrays(table, P)
+    zf, af = forward_sweep(plan, X, sigma=sig, tau=tau)  # a kink passes only g(t) on
+    kinkP = P < 0
+    kink = table.split(kinkP)
+    t_k = table.split(table.kink_points(P))
+    count = kinkP.sum(axis=0)
     q = int(count.max())
     r = n + q
-    row = np.cumsum(allk, axis=1) + (n - 1)  # G rows first, then one row per kink
-    starts = np.concatenate([[0], np.cumsum([p.shape[1] for p in P])])
-    # rows of [G; H] on every edge, by one transposed sweep of the r rows together
-    yW, yR = [None] * (k + 1), [None] * k
-    yW[k] = np.zeros((B, r, n))
-    yW[k][:, np.arange(n), np.arange(n)] = 1.0
+    row = np.cumsum(kinkP, axis=0) + (n - 1)  # G rows first, then one row per kink
+    starts = np.concatenate([[0], np.cumsum(table.sizes)])
+    h = np.zeros((B, r))  # the kink coordinates' distance from their breakpoints
+
+    def inject(l, Yw):  # Yw: (d_l, r, B); z_j = ... + s^W_j, and nothing above depends on it
+        j, bi = np.nonzero(kink[l])
+        if j.size:
+            rows = row[starts[l] + j, bi]
+            Yw[j, rows, bi] = 1.0
+            h[bi, rows] = zf[l][j, bi] - t_k[l][j, bi]
+
+    v0 = np.zeros((n, r, B))
+    v0[np.arange(n), np.arange(n), :] = 1.0
+    yW, yR = transposed_sweep(W, sig, v0, inject=inject)
+    # Gram matrix of the rows on every edge (the output's own affine edge gives the identity)
     gram = np.zeros((B, r, r))
-    gram[:, np.arange(n), np.arange(n)] = 1.0  # the output's own affine edge
-    h = np.zeros((B, r))  # the kink coordinates' values at the pattern's forward sweep
-    for l in range(k - 1, -1, -1):
-        Yr = (yW[l + 1].reshape(B * r, -1) @ W[l + 1]).reshape(B, r, -1)
-        Yw = Yr * m[l][:, None, :]
-        bi, j = np.nonzero(kink[l])
-        if bi.size:
-            rows = row[bi, starts[l] + j]
-            Yw[bi, rows, j] = 1.0  # z_j = ... + s^W_j, and nothing above depends on it
-            h[bi, rows] = zf[l][bi, j]
-        gram += Yr @ Yr.transpose(0, 2, 1)
-        gram += Yw @ Yw.transpose(0, 2, 1)
-        yR[l], yW[l] = Yr, Yw
+    gram[:, np.arange(n), np.arange(n)] = 1.0
+    for Yl in yW[:k] + yR:
+        Yt = np.ascontiguousarray(Yl.transpose(2, 1, 0))
+        gram += Yt @ Yt.transpose(0, 2, 1)
     pad_b, pad_c = np.nonzero(np.arange(q)[None, :] >= count[:, None])
     gram[pad_b, n + pad_c, n + pad_c] = 1.0  # unused kink slots: μ = 0
     Kgh = gram[:, :n, n:]
     sol = np.linalg.solve(gram[:, n:, n:], np.concatenate([gram[:, n:, :n], h[:, n:, None]], axis=2))
     Kp = gram[:, :n, :n] - Kgh @ sol[:, :, :n]
-    z0 = zf[k].T - (Kgh @ sol[:, :, n:])[:, :, 0].T
+    z0 = zf[k] - (Kgh @ sol[:, :, n:])[:, :, 0].T
     v = _output_dual(z0, Y, Kp[:, 0, 0] if n == 1 else Kp, loss, gamma)
-    nu = np.empty((B, 1, r))
-    nu[:, 0, :n] = gamma * v.T
-    nu[:, 0, n:] = sol[:, :, n] - (sol[:, :, :n] @ nu[:, 0, :n, None])[:, :, 0]
-    sW = [-(nu @ y)[:, 0, :] for y in yW]
-    sR = [-(nu @ y)[:, 0, :] for y in yR]
+    nu = np.empty((r, B))
+    nu[:n] = gamma * v
+    nu[n:] = (sol[:, :, n] - (sol[:, :, :n] @ (gamma * v).T[:, :, None])[:, :, 0]).T
+    sW = [-np.einsum("rb,drb->db", nu, y) for y in yW]
+    sR = [-np.einsum("rb,drb->db", nu, y) for y in yR]
     # forward sweep of the residuals: the solved cochain
     zs, acts, prev = [], [], None
     for l in range(k + 1):
-        e = sW[l] if prev is None else sW[l] + prev @ W[l].T
+        e = sW[l] if prev is None else sW[l] + W[l] @ prev
         zs.append(zf[l] + e)
         if l < k:
-            prev = sR[l] + m[l] * e
-            acts.append((af[l] + prev).T)
-            zs[l][kink[l]] = 0.0  # held exactly, not up to rounding
-    energy = 0.5 * sum(np.einsum("bd,bd->b", s, s) for s in sW + sR)
-    return [z.T for z in zs], acts, [-s.T / gamma for s in sW], energy, r + 2
+            prev = sR[l] + sig[l] * e
+            acts.append(af[l + 1] + prev)
+            zs[l][kink[l]] = t_k[l][kink[l]]  # held exactly, not up to rounding
+    energy = 0.5 * sum(np.einsum("db,db->b", s, s) for s in sW + sR)
+    return zs, acts, [-s / gamma for s in sW], energy, r + 2
 
 
 # ------------------------------------------------------------- the output problem

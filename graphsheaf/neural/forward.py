@@ -14,12 +14,11 @@ import networkx as nx
 import numpy as np
 import scipy.linalg as la
 
-from ..exceptions import SheafError
 from ..linalg import boundary_coordinates, coboundary_matrix
-from .builder import OutputActivation, architecture
+from .kernels import forward_sweep
+from .plan import NetworkPlan
 
 __all__ = [
-    "NetView",
     "Spectrum",
     "Unitriangularity",
     "check_unitriangular",
@@ -33,82 +32,14 @@ __all__ = [
 ]
 
 
-class NetView:
-    """The parameters of a neural sheaf as arrays, read once from its edges.
-
-    ``W[l]`` is the (n_{l+1}, n_l) weight block of W̄ and ``c[l]`` the bias term
-    ``W̄[:, n_l:] @ 1`` (the constant coordinates are pinned to 1), so that the affine
-    edge reads ``z = W a + c``.
-    """
-
-    def __init__(self, S):
-        self.dims = architecture(S)
-        self.k = len(self.dims) - 2
-        self.output = S.graph.get("output_activation", "identity")
-        self.with_y = "y" in S
-        self.affine = [("x", "z1")] + [(f"a{l}", f"z{l + 1}") for l in range(1, self.k + 1)]
-        self.W, self.c, self.ones = [], [], []
-        for l, (u, v) in enumerate(self.affine):
-            W_bar = np.asarray(S.edges[u, v]["source_map"], dtype=float)
-            n_in = self.dims[l]
-            self.W.append(W_bar[:, :n_in])
-            self.c.append(W_bar[:, n_in:].sum(axis=1))
-            self.ones.append(W_bar.shape[1] - n_in)
-        self.strict = any(getattr(S.edges[f"z{l}", f"a{l}"]["source_map"], "strict", False)
-                          for l in range(1, self.k + 1))
-        self.phi = S.edges[f"z{self.k + 1}", "y"]["source_map"] if self.with_y else None
-
-    def mask(self, z):
-        return z > 0 if self.strict else z >= 0
-
-    def output_value(self, z):
-        if isinstance(self.phi, OutputActivation):
-            return self.phi.value(z)
-        if self.phi is None:
-            return z
-        return np.asarray(self.phi) @ z
-
-
-def edge_square_norms(net, state):
-    """Per-sample ``‖(δc)_e‖²`` of every edge of a neural sheaf (output edge through φ itself).
-
-    ``state`` maps nodes to values of shape (dim, M); returns edge -> array (M,).
-    """
-    out = {}
-    for l, (u, v) in enumerate(net.affine):
-        r = net.W[l] @ state[u][:net.dims[l]] + net.c[l][:, None] - state[v]
-        out[(u, v)] = np.sum(r * r, axis=0)
-    for l in range(1, net.k + 1):
-        z = state[f"z{l}"]
-        q = np.where(net.mask(z), z, 0.0) - state[f"a{l}"][:net.dims[l]]
-        out[(f"z{l}", f"a{l}")] = np.sum(q * q, axis=0)
-    if net.with_y:
-        d = net.output_value(state[f"z{net.k + 1}"]) - state["y"]
-        out[(f"z{net.k + 1}", "y")] = np.sum(d * d, axis=0)
-    return out
-
-
-def _inputs(net, X):
-    X = np.asarray(X, dtype=float)
-    if X.ndim not in (1, 2) or X.shape[0] != net.dims[0]:
-        raise SheafError(f"X has shape {X.shape}; the network takes ({net.dims[0]},) or "
-                         f"({net.dims[0]}, M) (one column per sample)")
-    if not np.all(np.isfinite(X)):
-        raise SheafError("X contains NaN or inf")
-    return X
-
-
-def _extend(a, w):
-    ones = np.ones((w,) + a.shape[1:])
-    return np.concatenate([a, ones], axis=0)
-
-
 def forward(S, X, *, out=None, check_finite=True):
     """Return the forward pass as an assignment node -> value.
 
     This is the unique harmonic extension of the pinned input and constants
     (Proposition 3.4), computed by block forward substitution along the path (Lemma
-    3.2: δ_Ω is unit lower triangular), which costs exactly a forward pass.
+    3.2: δ_Ω is unit lower triangular), which costs exactly a forward pass. The maps
+    are those on the edges of S (:mod:`graphsheaf.neural.plan`): an edited weight,
+    bias block or gate is what is computed.
 
     Parameters
     ----------
@@ -124,10 +55,11 @@ def forward(S, X, *, out=None, check_finite=True):
     Returns
     -------
     dict
-        ``"x"`` -> x̄, ``"z1"`` -> z^(1), ``"a1"`` -> ā^(1), ..., and ``"y"`` when
-        present; values have shape (dim,) or (dim, M). The stalks up to the output
-        pre-activation are views of one array laid out as :func:`graphsheaf.to_vector`
-        would stack them (their common ``.base``), so keeping any one stalk keeps all.
+        The input vertex -> x̄, ``"z1"`` -> z^(1), ``"a1"`` -> ā^(1), ..., and the output
+        vertex when present; values have shape (dim,) or (dim, M). The stalks up to the
+        output pre-activation are views of one array laid out as
+        :func:`graphsheaf.to_vector` would stack them (their common ``.base``), so
+        keeping any one stalk keeps all.
 
     Examples
     --------
@@ -137,46 +69,23 @@ def forward(S, X, *, out=None, check_finite=True):
     >>> x["z1"].tolist(), x["a1"].tolist(), x["z2"].tolist()
     ([-1.0, 1.0, 1.5], [0.0, 1.0, 1.5, 1.0], [3.0])
     """
-    net = NetView(S)
-    a = _inputs(net, X) if check_finite else np.asarray(X, dtype=float)
+    plan = NetworkPlan(S)
+    a = plan.check_inputs(X) if check_finite else np.asarray(X, dtype=float)
     tail = a.shape[1:]
-    rows = {"x": net.dims[0] + net.ones[0]}
-    for l in range(net.k + 1):
-        rows[f"z{l + 1}"] = net.dims[l + 1]
-        if l < net.k:
-            rows[f"a{l + 1}"] = net.dims[l + 1] + net.ones[l + 1]
-    if out is not None and all(k in out and out[k].shape == (r,) + tail for k, r in rows.items()):
+    nodes = [u for u in plan.nodes if u != plan.y]
+    if out is not None and all(u in out and out[u].shape == (plan.width[u],) + tail for u in nodes):
         res = out
+        for u in nodes:
+            res[u][plan.free[u]:] = 1.0
     else:
-        # every stalk is a view into one (N, M) slab in node order, so the result costs a
-        # single allocation (NumPy's allocator reuses it across calls instead of faulting in
-        # fresh pages for each stalk), and the slab is the cochain vector of to_vector
-        slab = np.empty((sum(rows.values()),) + tail)
         res = {} if out is None else out
-        start = 0
-        for node, r in rows.items():
-            res[node] = slab[start:start + r]
-            start += r
-
-    x_bar = res["x"]
-    x_bar[:net.dims[0]] = a
-    x_bar[net.dims[0]:] = 1.0
-    for l in range(net.k + 1):
-        z = res[f"z{l + 1}"]
-        np.matmul(net.W[l], a, out=z)
-        z += net.c[l] if z.ndim == 1 else net.c[l][:, None]
-        if l < net.k:
-            # ā = [R_z z; 1] written in place: the real part is a view that feeds the next layer
-            n = z.shape[0]
-            ext = res[f"a{l + 1}"]
-            a = ext[:n]
-            if net.strict:
-                np.multiply(z, z > 0, out=a)
-            else:
-                np.maximum(z, 0.0, out=a)  # equals R_z z with the tie rule z >= 0 active
-            ext[n:] = 1.0
-    if net.with_y:
-        res["y"] = net.output_value(z)
+        res.update(plan.new_slab(tail))
+    res[plan.input][:plan.dims[0]] = a
+    z = [res[u][:plan.free[u]] for u in plan.z_nodes]
+    acts = [None] + [res[u][:plan.free[u]] for u in plan.a_nodes]
+    forward_sweep(plan, a, z=z, a=acts)
+    if plan.y is not None:
+        res[plan.y] = plan.output_value(z[-1]) if plan.phi is not None else z[-1].copy()
     return res
 
 
@@ -189,16 +98,9 @@ def predict(S, X):
     >>> gn.predict(S, np.zeros(2)).tolist()
     [0.5, 0.5]
     """
-    net = NetView(S)
-    a = _inputs(net, X)
-    for l in range(net.k + 1):
-        z = net.W[l] @ a
-        z += net.c[l] if z.ndim == 1 else net.c[l][:, None]
-        if l < net.k:
-            a = np.where(net.mask(z), z, 0.0)
-    if net.output == "identity":
-        return z
-    return OutputActivation(net.output, z.shape[0]).value(z)
+    plan = NetworkPlan(S)
+    z, _ = forward_sweep(plan, plan.check_inputs(X))
+    return plan.output_value(z[-1])
 
 
 def forward_boundary(S, X):
@@ -211,13 +113,8 @@ def forward_boundary(S, X):
     >>> b["x"].tolist(), b["a1"]
     ([1.0, 2.0, 1.0, 1.0, 1.0], {3: 1.0})
     """
-    net = NetView(S)
-    a = _inputs(net, X)
-    out = {"x": _extend(a, net.ones[0])}
-    for node, coords in S.graph["constant"].items():
-        if node != "x":
-            out[node] = {int(i): 1.0 for i in coords}
-    return out
+    plan = NetworkPlan(S)
+    return plan.boundary(plan.check_inputs(X))
 
 
 def topological_layout(S):
@@ -230,16 +127,9 @@ def topological_layout(S):
 
 def free_blocks(S, nodes=None):
     """Node -> indices of its free coordinates, in the order ``nodes`` (topological)."""
+    plan = NetworkPlan(S)
     nodes = nodes or topological_layout(S)[0]
-    const = S.graph["constant"]
-    out = {}
-    for v in nodes:
-        if v == S.graph["input"]:
-            continue
-        d = S.nodes[v]["dim"]
-        fixed = set(const.get(v, ()))
-        out[v] = [i for i in range(d) if i not in fixed]
-    return out
+    return {v: list(range(plan.free[v])) for v in nodes if v != plan.input}
 
 
 def _restricted_delta(S, x_state, nodes, edges):
@@ -251,9 +141,7 @@ def _restricted_delta(S, x_state, nodes, edges):
 
 def pinned_spec(S):
     """Boundary spec (no values) of the forward pass: the whole input and every constant."""
-    spec = {v: set(c) for v, c in S.graph["constant"].items()}
-    spec[S.graph["input"]] = None
-    return spec
+    return NetworkPlan(S).pinned_spec()
 
 
 def _columns(X):
@@ -329,10 +217,14 @@ class Spectrum:
 
 def without_output_vertex(S):
     """The same network's sheaf without the output vertex (identity read-out)."""
-    from .builder import neural_sheaf, to_weights
-    W, b = to_weights(S)
-    return neural_sheaf(W, b, output="identity", output_vertex=False,
-                        extension=S.graph.get("extension", "block"))
+    plan = NetworkPlan(S)
+    if plan.y is None:
+        return S
+    T = S.copy()
+    T.remove_node(plan.y)
+    T.graph["output"] = plan.z_nodes[-1]
+    T.graph["output_activation"] = "identity"
+    return T
 
 
 def restricted_spectrum(S, X, *, include_output=True):

@@ -4,13 +4,15 @@ Pinning coordinates of hidden or output stalks moves them from Ω to the boundar
 For a fixed activation pattern the energy is a convex quadratic in the remaining
 free coordinates, so its minimiser solves a linear least-squares problem (δ_{Ω∖S}
 keeps full column rank: a principal block of a positive definite L). The pattern
-itself must be self-consistent, and the ReLU kink matters: E is piecewise quadratic
-with a V-shaped valley at z_j = 0, where often neither "on" nor "off" is
-consistent. Each hidden coordinate is therefore in one of three states -- on, off,
-or kink (held at z_j = 0) -- updated until consistent:
+itself must be self-consistent, and the kinks matter: E is piecewise quadratic
+with a valley at each breakpoint of a gate (z_j = 0 for ReLU), where often neither
+region is consistent. Each hidden coordinate is therefore in a region of its gate
+or held at one of its breakpoints (for ReLU the three states on, off, kink),
+updated until consistent (:meth:`graphsheaf.neural.plan.GateTable.transition`):
 
-* on with z_j < 0, or off with z_j > 0 -> kink;
-* kink -> on if ∂E/∂z_j from the right is < 0, -> off if from the left it is > 0.
+* a neuron whose z left its region -> the kink it crossed;
+* kink -> the region above if ∂E/∂z_j from the right is < 0, -> the region below
+  if from the left it is > 0.
 
 If the patterns cycle the solver falls back to the heat equation and says so.
 """
@@ -20,9 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as la
 
-from .builder import OutputActivation
 from .dynamics import heat_equation, prepare_pinned_inputs
-from .forward import _extend, edge_square_norms, forward
+from .kernels import edge_square_norms, forward_sweep, residuals
 
 __all__ = ["Equilibrium", "equilibrium"]
 
@@ -43,7 +44,8 @@ class Equilibrium:
         Where the residual energy sits (½‖(δc)_e‖² per edge, soft pins under
         ``("soft", node)``).
     pattern : list of ndarray
-        Per hidden layer, the state of each neuron: 1 on, 0 off, -1 kink (z held at 0).
+        Per hidden layer, the state of each neuron: its region r >= 0 (for ReLU 1 on,
+        0 off) or ``-(j + 1)`` when held at breakpoint j (for ReLU -1, z held at 0).
     iterations : int or ndarray
         Pattern passes (least-squares solves) per sample.
     fell_back : bool or ndarray
@@ -60,20 +62,13 @@ class Equilibrium:
 
 
 class _System:
-    """Least-squares system of one sample for a fixed three-state pattern."""
+    """Least-squares system of one sample for a fixed pattern of regions and kinks."""
 
-    def __init__(self, net, x, hard, soft):
-        self.net, self.x = net, x
-        dims, k = net.dims, net.k
-        # unknown blocks in path order: z1, a1, ..., zk, ak, z_{k+1}, [y]
-        self.blocks = []
-        for l in range(1, k + 2):
-            self.blocks.append(f"z{l}")
-            if l <= k:
-                self.blocks.append(f"a{l}")
-        if net.with_y:
-            self.blocks.append("y")
-        self.width = {v: dims[int(v[1:])] if v != "y" else dims[-1] for v in self.blocks}
+    def __init__(self, plan, x, hard, soft):
+        self.plan, self.x = plan, x
+        # unknown blocks in the order of the computation: z1, a1, ..., zk, ak, z_{k+1}, [y]
+        self.width = plan.free_nodes()
+        self.blocks = list(self.width)
         self.start = {}
         pos = 0
         for v in self.blocks:
@@ -84,28 +79,33 @@ class _System:
         self.soft = soft  # node -> (coords, targets for this sample, gamma)
 
     def solve(self, pattern):
-        """Minimise E for the pattern; return the full coordinate vector."""
-        net, k, n = self.net, self.net.k, self.n
-        blocks = []  # (row block, list of (column start, matrix)), rhs
-        # affine edges: z_l - W_l a_{l-1} = c_l  (a_0 = x is data)
-        for l in range(1, k + 2):
-            W, c = net.W[l - 1], net.c[l - 1]
-            cols = [(self.start[f"z{l}"], np.eye(W.shape[0]))]
-            if l == 1:
-                rhs = c + W @ self.x
+        """Minimise E for the pattern (list of per-layer state arrays); return the coordinates."""
+        plan, k, n = self.plan, self.plan.k, self.n
+        table = plan.gate_table()
+        P = np.concatenate(pattern)[:, None] if k else np.zeros((0, 1), dtype=np.int8)
+        sig = table.split(table.sigma(P)[:, 0]) if k else []
+        tau = table.tau(P)
+        tau = table.split(tau[:, 0]) if tau is not None else [np.zeros(len(p)) for p in pattern]
+        t_kink = table.split(table.kink_points(P)[:, 0]) if k else []
+        blocks = []  # (list of (column start, matrix), rhs)
+        # affine edges: z_l - W_l a_{l-1} = b_l  (a_0 = x is data)
+        for l in range(k + 1):
+            W, b = plan.W[l], plan.b[l]
+            cols = [(self.start[plan.z_nodes[l]], np.eye(W.shape[0]))]
+            if l == 0:
+                rhs = b + W @ self.x
             else:
-                cols.append((self.start[f"a{l - 1}"], -W))
-                rhs = c
+                cols.append((self.start[plan.a_nodes[l - 1]], -W))
+                rhs = b
             blocks.append((cols, rhs))
-        # ReLU edges: a_l - m_l z_l = 0
-        for l in range(1, k + 1):
-            m = (pattern[l - 1] == ON).astype(float)
-            blocks.append(([(self.start[f"a{l}"], np.eye(len(m))),
-                            (self.start[f"z{l}"], -np.diag(m))], np.zeros(len(m))))
-        if net.with_y and not isinstance(net.phi, OutputActivation):
-            d = net.dims[-1]
-            blocks.append(([(self.start["y"], np.eye(d)), (self.start[f"z{k + 1}"], -np.eye(d))],
-                           np.zeros(d)))
+        # gate edges: a_l - σ_l z_l = τ_l
+        for l in range(k):
+            blocks.append(([(self.start[plan.a_nodes[l]], np.eye(len(sig[l]))),
+                            (self.start[plan.z_nodes[l]], -np.diag(sig[l]))], tau[l]))
+        if plan.y is not None and plan.phi is None:
+            d = plan.dims[-1]
+            blocks.append(([(self.start[plan.y], np.eye(d)),
+                            (self.start[plan.z_nodes[-1]], -np.eye(d))], np.zeros(d)))
         for node, (coords, target, gamma) in self.soft.items():
             g = np.sqrt(gamma)
             sel = np.zeros((len(coords), self.width[node]))
@@ -124,41 +124,59 @@ class _System:
         fixed = np.full(n, np.nan)
         for node, (coords, vals) in self.hard.items():
             fixed[self.start[node] + coords] = vals
-        for l in range(1, k + 1):
-            kink = np.flatnonzero(pattern[l - 1] == KINK)
-            fixed[self.start[f"z{l}"] + kink] = 0.0
+        for l in range(k):
+            kink = np.flatnonzero(pattern[l] < 0)
+            fixed[self.start[plan.z_nodes[l]] + kink] = t_kink[l][kink]
         known = ~np.isnan(fixed)
         b = b - A[:, known] @ fixed[known]
         u = fixed.copy()
         if (~known).any():
             # full column rank (δ_Ω is unitriangular; dropping columns keeps it): QR suffices
             u[~known] = la.lstsq(A[:, ~known], b, lapack_driver="gelsy", check_finite=False)[0]
-        if net.with_y and isinstance(net.phi, OutputActivation):
-            ys = self.start["y"]
-            free_y = np.isnan(fixed[ys:ys + net.dims[-1]])
-            zk = u[self.start[f"z{k + 1}"]:self.start[f"z{k + 1}"] + net.dims[-1]]
-            u[ys:ys + net.dims[-1]][free_y] = net.phi.value(zk)[free_y]
+        if plan.y is not None and plan.phi is not None:
+            ys = self.start[plan.y]
+            free_y = np.isnan(fixed[ys:ys + plan.dims[-1]])
+            u[ys:ys + plan.dims[-1]][free_y] = plan.phi.value(self.get(u, plan.z_nodes[-1]))[free_y]
         return u
 
     def get(self, u, node):
         return u[self.start[node]:self.start[node] + self.width[node]]
 
-    def kink_slopes(self, u, l):
-        """(left, right) derivatives of E along z^(l)_j at z_j = 0, others fixed."""
-        net = self.net
-        a_prev = self.x if l == 1 else self.get(u, f"a{l - 1}")
-        pull = net.W[l - 1] @ a_prev + net.c[l - 1]
-        g_off = -pull.copy()
-        if f"z{l}" in self.soft:
-            coords, target, gamma = self.soft[f"z{l}"]
-            g_off[coords] -= gamma * target  # γ (z - t) at z = 0
-        g_on = g_off - self.get(u, f"a{l}")
-        return g_off, g_on
+    def update(self, u, pattern):
+        """Apply the region/kink rules (:meth:`GateTable.transition`) in place; True if any moved."""
+        plan = self.plan
+        if not plan.k:
+            return False
+        z = np.concatenate([self.get(u, v) for v in plan.z_nodes[:-1]])
+        a = np.concatenate([self.get(u, v) for v in plan.a_nodes])
+        a_prev = [self.x] + [self.get(u, v) for v in plan.a_nodes[:-1]]
+        pull = np.concatenate([plan.W[l] @ a_prev[l] + plan.b[l] for l in range(plan.k)])
+        d_aff = z - pull  # ∂/∂z of the affine edge's ½‖z - W a - b‖²
+        movable = np.ones(len(z), dtype=bool)
+        offsets = np.cumsum([0] + [len(p) for p in pattern])
+        for l, node in enumerate(plan.z_nodes[:-1]):
+            if node in self.soft:
+                coords, target, gamma = self.soft[node]
+                d_aff[offsets[l] + coords] += gamma * (z[offsets[l] + coords] - target)
+            if node in self.hard:
+                movable[offsets[l] + self.hard[node][0]] = False
+        P = np.concatenate(pattern)
+        new, moved = plan.gate_table().transition(P[:, None], z[:, None], d_aff[:, None],
+                                                  a[:, None], movable[:, None])
+        if not moved.any():
+            return False
+        for l in range(plan.k):
+            pattern[l][:] = new[offsets[l]:offsets[l + 1], 0]
+        return True
 
 
 def equilibrium(S, X, *, pins=None, soft_pins=None, stiffness=1.0, max_passes=100,
                 fallback_kw=None):
     """Find the pinned equilibrium directly: the minimiser of E with pins imposed.
+
+    For a fixed pattern of regions the energy is a convex quadratic; each hidden neuron
+    is in a region of its gate or held at one of its breakpoints (a kink), updated by
+    :meth:`graphsheaf.neural.plan.GateTable.transition` until consistent.
 
     Parameters
     ----------
@@ -188,21 +206,25 @@ def equilibrium(S, X, *, pins=None, soft_pins=None, stiffness=1.0, max_passes=10
     >>> bool(eq.energy < 1e-20), bool(np.allclose(eq.state["z2"], gn.predict(S, x)))
     (True, True)
     """
-    net, X2, squeeze, hard, soft = prepare_pinned_inputs(S, X, pins, soft_pins, stiffness)
+    plan, X2, squeeze, hard, soft = prepare_pinned_inputs(S, X, pins, soft_pins, stiffness)
     M = X2.shape[1]
-    nonlinear_pinned = isinstance(net.phi, OutputActivation) and ("y" in hard or "y" in soft)
-    fwd = forward(S, X2)
+    table = plan.gate_table()
+    out = plan.y
+    nonlinear_pinned = plan.phi is not None and (out in hard or out in soft)
+    zf, _ = forward_sweep(plan, X2)
+    start = table.split(table.regions(np.concatenate(zf[:plan.k]))) if plan.k else []
+    for node, (c, vals) in hard.items():  # a hard-pinned z fixes its own region
+        kind, l = plan.locate(node)
+        if kind == "z" and l < plan.k:
+            start[l][c] = plan.gates[l].region(vals)
     cols, passes, fell, patterns, notes = [], [], [], [], []
     for m in range(M):
         h = {v: (c, vals[:, m]) for v, (c, vals) in hard.items()}
         s = {v: (c, t[:, m], g) for v, (c, t, g) in soft.items()}
-        system = _System(net, X2[:, m], h, s)
-        pattern = [np.where(net.mask(fwd[f"z{l}"][:, m]), ON, OFF) for l in range(1, net.k + 1)]
-        for node, (c, vals) in h.items():  # a hard-pinned z fixes its own mask
-            if node[0] == "z" and int(node[1:]) <= net.k:
-                pattern[int(node[1:]) - 1][c] = np.where(net.mask(vals), ON, OFF)
+        system = _System(plan, X2[:, m], h, s)
+        pattern = [p[:, m].astype(np.int8) for p in start]
         u, ok, it = (None, False, 0) if nonlinear_pinned else \
-            solve_three_state(system, pattern, h, max_passes)
+            solve_three_state(system, pattern, max_passes)
         if ok:
             cols.append(u)
             fell.append(False)
@@ -214,22 +236,25 @@ def equilibrium(S, X, *, pins=None, soft_pins=None, stiffness=1.0, max_passes=10
                                 soft_pins={v: ({int(c): float(t) for c, t in zip(cc, tt)}, g)
                                            for v, (cc, tt, g) in s.items()},
                                 record=False, **kw)
-            cols.append(_state_to_u(system, res.state))
+            cols.append(np.concatenate([np.asarray(res.state[v])[:system.width[v]]
+                                        for v in system.blocks]))
             fell.append(True)
             notes.append(f"sample {m}: " + ("nonlinear output pinned" if nonlinear_pinned
                                              else "activation patterns cycled")
                          + f"; finished by the heat equation ({res.steps} steps, "
                            f"converged={res.converged})")
-            u = cols[-1]
-            pattern = [np.where(net.mask(system.get(u, f"z{l}")), ON, OFF)
-                       for l in range(1, net.k + 1)]
+            pattern = [g.region(system.get(cols[-1], v)).astype(np.int8)
+                       for g, v in zip(plan.gates, plan.z_nodes)]
         passes.append(it)
         patterns.append(pattern)
     U = np.stack(cols, axis=1)
-    state = _to_state(system, U, X2, net)
-    edge_energy = _edge_energies(net, state, soft)
+    z = [system.get(U, v) for v in plan.z_nodes]
+    a = [X2] + [system.get(U, v) for v in plan.a_nodes]
+    y = system.get(U, plan.y) if plan.y is not None else None
+    state = plan.assignment(X2, z, a[1:], y)
+    edge_energy = _edge_energies(plan, z, a, y, soft, state)
     total = sum(edge_energy.values())
-    pat = [np.stack([p[l] for p in patterns], axis=1) for l in range(net.k)]
+    pat = [np.stack([p[l] for p in patterns], axis=1) for l in range(plan.k)]
     if squeeze:
         state = {v: x[:, 0] for v, x in state.items()}
         edge_energy = {e: float(v[0]) for e, v in edge_energy.items()}
@@ -238,8 +263,8 @@ def equilibrium(S, X, *, pins=None, soft_pins=None, stiffness=1.0, max_passes=10
     return Equilibrium(state, total, edge_energy, pat, np.array(passes), np.array(fell), notes)
 
 
-def solve_three_state(system, pattern, hard, max_passes):
-    """Active-set loop over on/off/kink states for one sample.
+def solve_three_state(system, pattern, max_passes):
+    """Active-set loop over regions and kinks for one sample.
 
     Returns ``(u, settled, passes)``; ``pattern`` is updated in place.
     """
@@ -248,7 +273,7 @@ def solve_three_state(system, pattern, hard, max_passes):
     while it < max_passes:
         it += 1
         u = system.solve(pattern)
-        if not _update(system, u, pattern, hard):
+        if not system.update(u, pattern):
             return u, True, it
         key = b"".join(p.tobytes() for p in pattern)
         if key in seen:
@@ -257,69 +282,11 @@ def solve_three_state(system, pattern, hard, max_passes):
     return u, False, it
 
 
-def _update(system, u, pattern, hard):
-    """Apply the three-state rules; return True when something changed."""
-    net = system.net
-    changed = False
-    for l in range(1, net.k + 1):
-        z = system.get(u, f"z{l}")
-        p = pattern[l - 1]
-        pinned = np.zeros(len(p), dtype=bool)
-        if f"z{l}" in hard:
-            pinned[hard[f"z{l}"][0]] = True
-        g_off, g_on = system.kink_slopes(u, l)
-        new, moved = three_state_transition(p, z, g_off, g_on, ~pinned)
-        if moved.any():
-            changed = True
-            p[:] = new
-    return changed
-
-
-def three_state_transition(p, z, g_off, g_on, movable=True):
-    """One application of the on/off/kink rules, elementwise (any array shape).
-
-    An "on" neuron with z < 0 or an "off" one with z > 0 goes to the kink (z held at 0);
-    a kink neuron is released to "on" when the energy decreases for z > 0 (right slope
-    ``g_on`` < 0, and more steeply than to the left) and to "off" when it decreases for
-    z < 0 (left slope ``g_off`` > 0). Returns (new pattern, mask of neurons that moved);
-    neurons outside ``movable`` (hard-pinned ones) keep their state.
-    """
-    kink = p == KINK
-    to_kink = z * (2 * p - 1) < 0  # on (1) with z < 0 or off (0) with z > 0
-    to_kink &= ~kink
-    go_on = kink & (g_on < 0) & ((g_off <= 0) | (-g_on >= g_off))
-    go_off = kink & (g_off > 0)
-    go_off &= ~go_on
-    if movable is not True:
-        to_kink &= movable
-        go_on &= movable
-        go_off &= movable
-    new = np.where(to_kink, KINK, p)
-    new[go_on] = ON
-    new[go_off] = OFF
-    return new, to_kink | go_on | go_off
-
-
-def _state_to_u(system, state):
-    u = np.zeros(system.n)
-    for v in system.blocks:
-        u[system.start[v]:system.start[v] + system.width[v]] = np.asarray(state[v])[:system.width[v]]
-    return u
-
-
-def _to_state(system, U, X2, net):
-    state = {"x": _extend(X2, net.ones[0])}
-    for v in system.blocks:
-        block = U[system.start[v]:system.start[v] + system.width[v]]
-        if v[0] == "a":
-            block = _extend(block, net.ones[int(v[1:])])
-        state[v] = block
-    return state
-
-
-def _edge_energies(net, state, soft):
-    out = {e: 0.5 * v for e, v in edge_square_norms(net, state).items()}
+def _edge_energies(plan, z, a, y, soft, state):
+    r, q = residuals(plan, z, a)
+    d = plan.output_value(z[-1]) - y if y is not None else None
+    out = {e: 0.5 * v for e, v in edge_square_norms(plan, r, q, d).items()}
     for node, (coords, target, gamma) in soft.items():
-        d = state[node][coords] - target
-        out[("soft", node)] = 0.5 * gamma * np.sum(d * d, axis=0)
+        dd = state[node][coords] - target
+        out[("soft", node)] = 0.5 * gamma * np.sum(dd * dd, axis=0)
     return out

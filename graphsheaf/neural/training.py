@@ -38,74 +38,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._random import random_source
 from .._threads import single_blas_thread
 from ..exceptions import DivergenceError, SheafError
-from .builder import architecture
-from .dynamics import random_source
+from .dynamics import Stalks
 from .exact import exact_gradients
+from .kernels import edge_square_norms, forward_sweep, hidden_forces, residuals, transposed_sweep
 from .losses import L2, get_loss
+from .plan import NetworkPlan
 
 __all__ = ["SheafTrainer", "TrainHistory", "train_backprop", "make_optimizer", "SGD",
            "Momentum", "Adam", "local_gradients", "backprop_gradients"]
 
 
-# ---------------------------------------------------------------------- parameters
+# ---------------------------------------------------------------------- gradients
 
-class _Params:
-    """Weights W_ℓ and biases b_ℓ as arrays, read from and written back to a sheaf."""
-
-    def __init__(self, S):
-        from .builder import to_weights
-        self.dims = architecture(S)
-        self.k = len(self.dims) - 2
-        W, b = to_weights(S)
-        self.W = [np.array(w, dtype=float) for w in W]
-        self.b = [np.array(v, dtype=float) for v in b]
-        self.strict = any(getattr(S.edges[f"z{l}", f"a{l}"]["source_map"], "strict", False)
-                          for l in range(1, self.k + 1))
-
-    def arrays(self):
-        return self.W + self.b
-
-    def write_back(self, S):
-        block = S.graph.get("extension", "block") == "block"
-        u = "x"
-        for l in range(1, self.k + 2):
-            W, b = self.W[l - 1], self.b[l - 1]
-            S.edges[u, f"z{l}"]["source_map"] = np.hstack(
-                [W, np.diag(b) if block else b[:, None]])
-            u = f"a{l}"
-
-    def mask(self, z):
-        return z > 0 if self.strict else z >= 0
-
-    def forward(self, X):
-        """z (list, layers 1..k+1), a (list, a_0 = X .. a_k), masks (layers 1..k)."""
-        a, zs, acts, masks = X, [], [X], []
-        for l in range(self.k + 1):
-            z = self.W[l] @ a + self.b[l][:, None]
-            zs.append(z)
-            if l < self.k:
-                masks.append(self.mask(z))
-                a = np.maximum(z, 0.0)  # = z where on, 0 where off (strict or not)
-                acts.append(a)
-        return zs, acts, masks
-
-
-def _backward(W, masks, v):
-    """Gᵀv = δ_Ω^{-T} Pᵀ v by one transposed sweep; v has shape (n_out, ...) per column.
-
-    Returns the edge blocks (affine ``yW`` for layers 1..k+1, ReLU ``yR`` for 1..k).
-    With v = ∂U/∂z^(k+1), ``yW`` are exactly backpropagation's deltas.
-    """
-    k = len(masks)
-    yW = [None] * (k + 1)
-    yR = [None] * k
-    yW[k] = v
-    for l in range(k - 1, -1, -1):
-        yR[l] = np.tensordot(W[l + 1].T, yW[l + 1], axes=1)
-        yW[l] = yR[l] * (masks[l] if yR[l].ndim == 2 else masks[l][:, None, :])
-    return yW, yR
+def _backprop(plan, X, Y, loss):
+    """Gradients of ``Σ U(f(x), y)``: one forward sweep and one transposed sweep."""
+    zs, acts = forward_sweep(plan, X)
+    sig = [g.slope(z) for g, z in zip(plan.gates, zs)]
+    yW, _ = transposed_sweep(plan.W, sig, loss.grad(zs[-1], Y))
+    return [d @ a.T for d, a in zip(yW, acts)], [d.sum(axis=1) for d in yW]
 
 
 def local_gradients(S, X, Y, *, loss=None, gamma=0.001, max_passes=10):
@@ -147,10 +100,10 @@ def local_gradients(S, X, Y, *, loss=None, gamma=0.001, max_passes=10):
     >>> bool(np.allclose(gW[0], bW[0], rtol=1e-4)), info["unsettled"]
     (True, 0)
     """
-    params = _Params(S)
-    loss = get_loss(loss, S.graph.get("output_activation"))
-    X, Y = _check_xy(params, X, Y)
-    return exact_gradients(params, X, Y, loss, gamma, max_passes)
+    plan = NetworkPlan(S)
+    loss = get_loss(loss, plan.output_activation)
+    X, Y = _check_xy(plan, X, Y)
+    return exact_gradients(plan, X, Y, loss, gamma, max_passes)
 
 
 def backprop_gradients(S, X, Y, *, loss=None):
@@ -165,12 +118,10 @@ def backprop_gradients(S, X, Y, *, loss=None):
     >>> [g.shape for g in gW], [g.shape for g in gb]
     ([(3, 2), (1, 3)], [(3,), (1,)])
     """
-    params = _Params(S)
-    loss = get_loss(loss, S.graph.get("output_activation"))
-    X, Y = _check_xy(params, X, Y)
-    zs, acts, masks = params.forward(X)
-    yW, _ = _backward(params.W, masks, loss.grad(zs[-1], Y))
-    return [d @ a.T for d, a in zip(yW, acts)], [d.sum(axis=1) for d in yW]
+    plan = NetworkPlan(S)
+    loss = get_loss(loss, plan.output_activation)
+    X, Y = _check_xy(plan, X, Y)
+    return _backprop(plan, X, Y, loss)
 
 
 # ---------------------------------------------------------------------- optimisers
@@ -270,17 +221,20 @@ class TrainHistory:
         return self.test_loss[-1] if self.test_loss else None
 
 
-def _check_xy(params, X, Y):
-    X = np.asarray(X, dtype=float)
-    Y = np.asarray(Y, dtype=float)
+def _check_xy(plan, X, Y):
+    try:
+        X = np.asarray(X, dtype=float)
+        Y = np.asarray(Y, dtype=float)
+    except (TypeError, ValueError):
+        raise SheafError("X and Y must be arrays of real numbers") from None
     if X.ndim == 1:
         X = X[:, None]
     if Y.ndim == 1:
-        Y = Y[None, :] if params.dims[-1] == 1 and Y.shape[0] == X.shape[1] else Y[:, None]
-    if X.ndim != 2 or X.shape[0] != params.dims[0]:
-        raise SheafError(f"X has shape {X.shape}; expected ({params.dims[0]}, N), samples as columns")
-    if Y.ndim != 2 or Y.shape != (params.dims[-1], X.shape[1]):
-        raise SheafError(f"Y has shape {Y.shape}; expected ({params.dims[-1]}, {X.shape[1]})")
+        Y = Y[None, :] if plan.dims[-1] == 1 and Y.shape[0] == X.shape[1] else Y[:, None]
+    if X.ndim != 2 or X.shape[0] != plan.dims[0]:
+        raise SheafError(f"X has shape {X.shape}; expected ({plan.dims[0]}, N), samples as columns")
+    if Y.ndim != 2 or Y.shape != (plan.dims[-1], X.shape[1]):
+        raise SheafError(f"Y has shape {Y.shape}; expected ({plan.dims[-1]}, {X.shape[1]})")
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Y))):
         raise SheafError("X or Y contains NaN or inf")
     return X, Y
@@ -358,9 +312,9 @@ class SheafTrainer:
         if mode not in MODES:
             raise SheafError(f"mode must be one of {MODES}, got {mode!r}")
         self.S = S
-        self.params = _Params(S)
+        self.plan = NetworkPlan(S)
         self.alpha, self.beta, self.dt = float(alpha), beta, float(dt)
-        self.loss = get_loss(loss, S.graph.get("output_activation"))
+        self.loss = get_loss(loss, self.plan.output_activation)
         self.mode = mode
         self.gamma = float(gamma) if gamma is not None else (1.0 if mode == "paper" else 0.001)
         if not self.gamma > 0:
@@ -373,18 +327,22 @@ class SheafTrainer:
 
     # -- paper mode -------------------------------------------------------------
     def _init_state(self, X, init, draw):
-        p = self.params
-        if init == "forward":
-            zs, acts, _ = p.forward(X)
-            return [z.copy() for z in zs], [a.copy() for a in acts]
+        """Paper-mode cochain: the free stalks as views of one buffer (:class:`Stalks`)."""
+        plan = self.plan
+        st = Stalks(plan, X, False)
         M = X.shape[1]
-        if init == "zeros":
-            return ([np.zeros((p.dims[l], M)) for l in range(1, p.k + 2)],
-                    [X] + [np.zeros((p.dims[l], M)) for l in range(1, p.k + 1)])
-        if init == "random":
-            zs = [draw((p.dims[l], M)) for l in range(1, p.k + 2)]
-            return zs, [X] + [draw((p.dims[l], M)) for l in range(1, p.k + 1)]
-        raise SheafError(f"init must be 'random', 'zeros' or 'forward', got {init!r}")
+        if init == "forward":
+            z, a = forward_sweep(plan, X)
+        elif init == "zeros":
+            z = [np.zeros((plan.dims[l], M)) for l in range(1, plan.k + 2)]
+            a = [X] + [np.zeros((plan.dims[l], M)) for l in range(1, plan.k + 1)]
+        elif init == "random":
+            z = [draw((plan.dims[l], M)) for l in range(1, plan.k + 2)]
+            a = [X] + [draw((plan.dims[l], M)) for l in range(1, plan.k + 1)]
+        else:
+            raise SheafError(f"init must be 'random', 'zeros' or 'forward', got {init!r}")
+        st.load(z, a, None)
+        return st
 
     def train(self, X, Y, X_test=None, Y_test=None, *, epochs=100, steps_per_epoch=None,
               warm_start=True, init="random", rng=None, batch_size=None, callback=None,
@@ -415,11 +373,12 @@ class SheafTrainer:
         progress : bool, optional
             tqdm progress bar (default: on for terminals when tqdm is installed).
         """
-        p = self.params
-        X, Y = _check_xy(p, X, Y)
+        # the graph is the source of truth: read it again (it may have been edited)
+        self.plan = NetworkPlan(self.S)
+        X, Y = _check_xy(self.plan, X, Y)
         has_test = X_test is not None
         if has_test:
-            X_test, Y_test = _check_xy(p, X_test, Y_test)
+            X_test, Y_test = _check_xy(self.plan, X_test, Y_test)
         N = X.shape[1]
         bs = N if batch_size is None else int(batch_size)
         if bs < 1:
@@ -437,10 +396,10 @@ class SheafTrainer:
         step = 0
         with single_blas_thread():
             if self.mode == "paper":
-                z, a = self._init_state(X, init, draw)
+                st = self._init_state(X, init, draw)
             for epoch in range(1, epochs + 1):
                 if self.mode == "paper" and epoch > 1 and not warm_start:
-                    z, a = self._init_state(X, init, draw)
+                    st = self._init_state(X, init, draw)
                 sweeps, passes, disc = [], [], None
                 for s in range(steps_per_epoch):
                     idx = batches[(step + s) % len(batches)]
@@ -448,7 +407,7 @@ class SheafTrainer:
                         order_rng.shuffle(batches)
                         idx = batches[0]
                     if self.mode == "paper":
-                        self._paper_batch(z, a, X, Y, idx, beta, N)
+                        self._paper_batch(st, Y, idx, beta)
                     else:
                         info = self._update(X[:, idx], Y[:, idx])
                         sweeps.append(info["sweeps"])
@@ -458,7 +417,7 @@ class SheafTrainer:
                         bar.update(1)
                 step += steps_per_epoch
                 if self.mode == "paper":
-                    disc = self._discord(z, a, Y)
+                    disc = self._discord(st, Y)
                 hist.sweeps.extend(sweeps)
                 hist.pattern_passes.extend(passes)
                 self._record(hist, epoch, step, X, Y, X_test, Y_test, disc)
@@ -472,82 +431,77 @@ class SheafTrainer:
         if bar is not None:
             bar.close()
         if self.mode == "paper":
-            self.state = (z, a)
+            self.state = (st.z, st.a)
         hist.seconds = time.perf_counter() - t0
-        p.write_back(self.S)
+        self.plan.write_back()
         return hist
 
-    def _paper_batch(self, z, a, X, Y, idx, beta, N):
-        if len(idx) == N:
-            self._paper_step_full(z, a, X, Y, beta)
+    def _paper_batch(self, st, Y, idx, beta):
+        if len(idx) == st.buf.shape[1]:
+            self._paper_step(st, Y, beta)
             return
-        zb = [v[:, idx] for v in z]
-        ab = [v[:, idx] for v in a]
-        self._paper_step_full(zb, ab, X[:, idx], Y[:, idx], beta)
-        for v, w in zip(z, zb):
-            v[:, idx] = w
-        for v, w in zip(a[1:], ab[1:]):
-            v[:, idx] = w
+        sub = Stalks(self.plan, st.a[0][:, idx], False)
+        sub.buf[...] = st.buf[:, idx]
+        self._paper_step(sub, Y[:, idx], beta)
+        st.buf[:, idx] = sub.buf
 
-    def _paper_step_full(self, z, a, X, Y, beta):
-        """One joint Euler step (all forces and weight updates from the old state)."""
-        p, k = self.params, self.params.k
+    def _buffers(self, st):
+        """Force stalks and residual buffers for a batch of this size (made once)."""
+        M = st.buf.shape[1]
+        if getattr(self, "_bufs", (None,))[0] != M:
+            F = Stalks(self.plan, st.a[0], False)
+            self._bufs = (M, F, [np.empty_like(v) for v in F.z], [np.empty_like(v) for v in F.z[:-1]])
+        return self._bufs[1:]
+
+    def _paper_step(self, st, Y, beta):
+        """One joint Euler step (all forces and weight updates from the old state).
+
+        The cochain moves by ``α Δt`` times the heat equation's forces (one kernel,
+        :func:`.kernels.hidden_forces`) plus the output edge's ``-γ ∇U``; each weight
+        by ``-Δt β/γ r aᵀ`` from its own edge's residual and tail stalk.
+        """
+        plan, k = self.plan, self.plan.k
         eta, wstep = self.alpha * self.dt, self.dt * beta / self.gamma
-        W, b = p.W, p.b
-        r = [W[l] @ a[l] + b[l][:, None] - z[l] for l in range(k + 1)]
-        m = [p.mask(z[l]) for l in range(k)]
-        gW = [r[l] @ a[l].T for l in range(k + 1)]  # before any stalk moves
+        F, rb, qb = self._buffers(st)
+        r, q = residuals(plan, st.z, st.a, rb, qb)
+        gW = [r[l] @ st.a[l].T for l in range(k + 1)]  # before any stalk moves
         gb = [r[l].sum(axis=1) for l in range(k + 1)]
-        out = self.gamma * self.loss.grad(z[k], Y)
-        for l in range(k):
-            # Fa = -(a - R z) - Wᵀr with R z = max(z, 0); Fz = r - m (z - a)
-            Fa = np.maximum(z[l], 0.0)
-            Fa -= a[l + 1]
-            Fa -= W[l + 1].T @ r[l + 1]
-            Fz = z[l] - a[l + 1]
-            Fz *= m[l]
-            np.subtract(r[l], Fz, out=Fz)
-            Fz *= eta
-            z[l] += Fz
-            Fa *= eta
-            a[l + 1] += Fa
-        z[k] += eta * (r[k] - out)
+        hidden_forces(plan, st.z, r, q, F.z, F.a)
+        F.z[k] -= self.gamma * self.loss.grad(st.z[k], Y)
+        F.buf *= eta
+        st.buf += F.buf
         for l in range(k + 1):
-            W[l] -= wstep * gW[l]
-            b[l] -= wstep * gb[l]
+            plan.W[l] -= wstep * gW[l]
+            if plan.trainable_bias(l):
+                plan.b[l] -= wstep * gb[l]
 
-    def _discord(self, z, a, Y):
-        p, k = self.params, self.params.k
+    def _discord(self, st, Y):
+        plan = self.plan
         M = Y.shape[1]
-        out = {}
-        for l in range(k + 1):
-            r = p.W[l] @ a[l] + p.b[l][:, None] - z[l]
-            out[("x" if l == 0 else f"a{l}", f"z{l + 1}")] = float(np.sum(r * r)) / M
-        for l in range(k):
-            q = np.where(p.mask(z[l]), z[l], 0.0) - a[l + 1]
-            out[(f"z{l + 1}", f"a{l + 1}")] = float(np.sum(q * q)) / M
-        out[(f"z{k + 1}", "target")] = 2 * self.loss.value(z[k], Y) / M
+        r, q = residuals(plan, st.z, st.a)
+        out = {e: v / M for e, v in edge_square_norms(plan, r, q, per_sample=False).items()}
+        out[(plan.z_nodes[-1], "target")] = 2 * self.loss.value(st.z[-1], Y) / M
         return out
 
     # -- exact and backprop-equivalent -------------------------------------------
     def _update(self, X, Y):
-        p = self.params
+        plan = self.plan
         M = X.shape[1]
         if self.mode == "exact":
-            gW, gb, info = exact_gradients(p, X, Y, self.loss, self.gamma, self.max_passes,
-                                            details=False)
+            gW, gb, info = exact_gradients(plan, X, Y, self.loss, self.gamma, self.max_passes,
+                                           details=False)
         else:
-            zs, acts, masks = p.forward(X)
-            yW, _ = _backward(p.W, masks, self.loss.grad(zs[-1], Y))
-            gW = [d @ a.T for d, a in zip(yW, acts)]
-            gb = [d.sum(axis=1) for d in yW]
+            gW, gb = _backprop(plan, X, Y, self.loss)
             info = {"sweeps": 2, "pattern_passes": 1}
-        self.optimizer.step(p.W + p.b, [g / M for g in gW + gb])
+        for l in range(plan.k + 1):
+            if not plan.trainable_bias(l):
+                gb[l] = np.zeros_like(gb[l])
+        self.optimizer.step(plan.W + plan.b, [g / M for g in gW + gb])
         return info
 
     # -- bookkeeping ------------------------------------------------------------
     def _record(self, hist, epoch, step, X, Y, X_test, Y_test, disc):
-        zs, _, _ = self.params.forward(X)
+        zs, _ = forward_sweep(self.plan, X)
         hist.epochs.append(epoch)
         hist.steps.append(step)
         hist.train_loss.append(self.loss.log_loss(zs[-1], Y))
@@ -555,7 +509,7 @@ class SheafTrainer:
         if acc is not None:
             hist.train_accuracy.append(acc)
         if X_test is not None:
-            zt, _, _ = self.params.forward(X_test)
+            zt, _ = forward_sweep(self.plan, X_test)
             hist.test_loss.append(self.loss.log_loss(zt[-1], Y_test))
             acc = _accuracy(self.loss, zt[-1], Y_test)
             if acc is not None:
@@ -564,8 +518,8 @@ class SheafTrainer:
 
     def _logs(self, hist):
         logs = {"train_loss": hist.train_loss[-1], "step": hist.steps[-1],
-                "weights": [w.copy() for w in self.params.W],
-                "biases": [v.copy() for v in self.params.b]}
+                "weights": [w.copy() for w in self.plan.W],
+                "biases": [v.copy() for v in self.plan.b]}
         if hist.test_loss:
             logs["test_loss"] = hist.test_loss[-1]
         return logs
@@ -593,7 +547,7 @@ def train_backprop(S, X, Y, X_test=None, Y_test=None, *, loss=None, objective="p
                            learning_rate=learning_rate)
     if objective == "logged" and trainer.loss.logged == "mse":
         # d/dz mean((z - y)²) over n_out × M entries = 2 (z - y) / n_out per sample-mean
-        n_out = trainer.params.dims[-1]
+        n_out = trainer.plan.dims[-1]
         trainer.loss = _Scaled(trainer.loss, 2.0 / n_out)
     hist = trainer.train(X, Y, X_test, Y_test, epochs=epochs, steps_per_epoch=steps_per_epoch,
                          batch_size=batch_size, rng=rng, callback=callback)

@@ -1,0 +1,144 @@
+"""The one copy of each sweep of a compiled network (:mod:`.plan`).
+
+Lists follow one convention everywhere: ``z[l]`` is ``z_{l+1}`` (l = 0..k) and ``a[l]``
+is ``a_l`` with ``a[0] = X`` (l = 0..k), free coordinates only, samples as columns.
+
+* :func:`forward_sweep` -- δ_Ω⁻¹ applied to the pinned data (Lemma 3.2: block forward
+  substitution), at the gates' own states or at a fixed pattern (slopes σ, intercepts τ);
+* :func:`transposed_sweep` -- δ_Ω⁻ᵀ applied to an output-side vector (backpropagation's
+  deltas are its affine blocks);
+* :func:`residuals` -- the edge residuals ``r_ℓ = W_ℓ a_{ℓ-1} + b_ℓ - z_ℓ`` and
+  ``q_ℓ = g_ℓ(z_ℓ) - a_ℓ``;
+* :func:`hidden_forces` -- minus the (generalised) gradient of the Dirichlet energy in
+  the hidden stalks, the heat equation's and paper-mode training's force;
+* :func:`edge_square_norms` -- ``‖(δc)_e‖²`` per edge, the one energy kernel.
+"""
+
+import numpy as np
+
+__all__ = ["edge_square_norms", "forward_sweep", "hidden_forces", "residuals", "transposed_sweep"]
+
+
+def forward_sweep(plan, X, *, z=None, a=None, first=None, sigma=None, tau=None):
+    """``z_ℓ = W_ℓ a_{ℓ-1} + b_ℓ``, ``a_ℓ = g_ℓ(z_ℓ)`` -- or ``σ_ℓ z_ℓ + τ_ℓ`` at a fixed pattern.
+
+    Parameters
+    ----------
+    plan : NetworkPlan
+    X : array (n_0,) or (n_0, M)
+    z, a : lists of arrays, optional
+        Outputs written in place (``a[0]`` is left alone).
+    first : array, optional
+        ``z_1`` if already known (it does not depend on the pattern).
+    sigma, tau : lists of arrays, optional
+        Slopes and intercepts (or None entries) of a fixed pattern.
+
+    Returns
+    -------
+    z, a : lists (``a[0]`` is X)
+    """
+    W, b, k = plan.W, plan.b, plan.k
+    zs = z if z is not None else [None] * (k + 1)
+    acts = a if a is not None else [None] * (k + 1)
+    acts[0] = X
+    prev = X
+    for l in range(k + 1):
+        if l == 0 and first is not None:
+            zl = first
+        else:
+            if z is not None:
+                zl = np.matmul(W[l], prev, out=z[l])
+            else:
+                zl = W[l] @ prev
+            zl += b[l] if zl.ndim == 1 else b[l][:, None]
+        zs[l] = zl
+        if l < k:
+            out = a[l + 1] if a is not None else None
+            if sigma is None:
+                al = plan.gates[l].value(zl, out=out)
+            else:
+                al = np.multiply(sigma[l], zl, out=out)
+                if tau is not None and tau[l] is not None:
+                    al += tau[l]
+            acts[l + 1] = al
+            prev = al
+    return zs, acts
+
+
+def transposed_sweep(W, sigma, v, inject=None):
+    """``δ_Ω⁻ᵀ`` on an output-side vector: the edge blocks ``y^W_ℓ``, ``y^R_ℓ``.
+
+    ``y^W_{k+1} = v``, ``y^R_ℓ = W_{ℓ+1}ᵀ y^W_{ℓ+1}``, ``y^W_ℓ = σ_ℓ ⊙ y^R_ℓ``. With
+    ``v = ∂U/∂z_{k+1}`` the affine blocks are backpropagation's deltas. ``v`` may carry
+    extra axes after the feature axis (several rows per sample: shape (n, r, M) with
+    ``sigma`` of shape (d, M)). ``inject(l, yW_l)`` may edit each affine block in
+    place before it travels on (rows that start inside the network).
+    """
+    k = len(sigma)
+    yW, yR = [None] * (k + 1), [None] * k
+    yW[k] = v
+    for l in range(k - 1, -1, -1):
+        y = yW[l + 1]
+        if y.ndim == 2 and y.shape[0] == 1:
+            yR[l] = W[l + 1].T * y  # one row: an outer product, faster by broadcasting than BLAS
+        else:
+            yR[l] = np.tensordot(W[l + 1].T, y, axes=1)
+        s = sigma[l]
+        yW[l] = yR[l] * (s if yR[l].ndim == s.ndim else s[:, None, :])
+        if inject is not None:
+            inject(l, yW[l])
+    return yW, yR
+
+
+def residuals(plan, z, a, r=None, q=None):
+    """Edge residuals ``r_ℓ = W_ℓ a_{ℓ-1} + b_ℓ - z_ℓ`` and ``q_ℓ = g_ℓ(z_ℓ) - a_ℓ``.
+
+    ``r``, ``q`` are optional output lists (buffers reused by iterative callers).
+    """
+    W, b, k = plan.W, plan.b, plan.k
+    if r is None:
+        r = [np.empty_like(v) for v in z]
+        q = [np.empty_like(v) for v in z[:k]]
+    for l in range(k + 1):
+        np.matmul(W[l], a[l], out=r[l])
+        r[l] += b[l] if r[l].ndim == 1 else b[l][:, None]
+        r[l] -= z[l]
+    for l in range(k):
+        plan.gates[l].value(z[l], out=q[l])
+        q[l] -= a[l + 1]
+    return r, q
+
+
+def hidden_forces(plan, z, r, q, Fz, Fa):
+    """Minus the energy gradient in the hidden stalks, written into ``Fz``, ``Fa``.
+
+    ``Fz[l] = r_l - σ_l(z_l) q_l`` (``Fz[k] = r_k``; the caller adds the output edge's
+    term), ``Fa[l] = q_{l-1} - W_lᵀ r_l`` for l = 1..k (``Fa[0]`` is not touched). At a
+    kink the gate's tie rule picks σ, the authors' generalised gradient.
+    """
+    W, k = plan.W, plan.k
+    for l in range(k):
+        F = Fz[l]
+        np.multiply(plan.gates[l].slope(z[l]), q[l], out=F)
+        np.subtract(r[l], F, out=F)
+        np.subtract(q[l], W[l + 1].T @ r[l + 1], out=Fa[l + 1])
+    np.copyto(Fz[k], r[k])
+
+
+def _sq(x):
+    """Sum of squares (a BLAS dot: cheaper than a reduction for the small arrays here)."""
+    x = x.ravel()
+    return float(x @ x)
+
+
+def edge_square_norms(plan, r, q, d=None, *, per_sample=True):
+    """``‖(δc)_e‖²`` of every edge: edge -> array (M,) (``per_sample=False``: batch sums).
+
+    ``r``, ``q`` from :func:`residuals`; ``d`` the output edge's residual ``φ(z) - y``.
+    """
+    f = (lambda x: np.einsum("i...,i...->...", x, x)) if per_sample else _sq
+    out = {e: f(x) for e, x in zip(plan.affine_edges, r)}
+    out.update({e: f(x) for e, x in zip(plan.gate_edges, q)})
+    if d is not None and plan.output_edge is not None:
+        out[plan.output_edge] = f(d)
+    return out

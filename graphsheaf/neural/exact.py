@@ -132,7 +132,7 @@ def _crossed_kinks(table, P, z, wrong):
     """States of the neurons ``wrong`` set to the kink their z crossed (from region r:
     breakpoint r-1 below, r above)."""
     if table.relu:
-        return np.where(wrong, np.int8(-1), P).astype(np.int8)
+        return np.where(wrong, np.int8(-1), P)
     r = P.astype(np.intp)
     lo = np.where(r > 0, np.take_along_axis(table.bp, np.maximum(r - 1, 0), axis=1), -np.inf)
     code = np.where(z <= lo, -r, -r - 1)
@@ -197,7 +197,7 @@ def _settle(plan, X, Y, loss, gamma, P, wrong, z_eq, z_first, v_first, max_passe
     n, B = W[k].shape[0], X.shape[1]
     out = {"passes": np.ones(B, dtype=int), "unsettled": np.zeros(B, dtype=bool), "sweeps": 0,
            "sample_sweeps": 0}
-    solved = [(np.arange(B), P.astype(np.int8))]  # patterns solved so far, for cycle checks
+    solved = [(np.arange(B), P)]  # patterns solved so far, for cycle checks (P is not written)
     P = _crossed_kinks(table, P, z_eq, wrong)
     first_rows = table.sizes[0]
     pos = np.arange(B)
@@ -209,7 +209,7 @@ def _settle(plan, X, Y, loss, gamma, P, wrong, z_eq, z_first, v_first, max_passe
             zs, acts = forward_sweep(plan, Xs, first=z_first[:, pos], sigma=sig, tau=tau)
             v0 = v_first if it == 1 else out["r"][k][:, pos]
             kink0 = P[:first_rows] < 0
-            t0 = table.split(table.kink_points(P))[0] if kink0.any() and not table.relu else None
+            t0 = None if table.relu or not kink0.any() else table.split(table.kink_points(P))[0]
             z, a, r, energy = _fast_pass(plan, Ys, loss, gamma, zs, acts[1:], sig, sig2, kink0,
                                          t0, with_energy=with_energy, v0=v0)
             sweeps = n + 4
@@ -264,7 +264,7 @@ def _scalar_one_hidden_gradients(plan, X, Y, loss, gamma, max_passes):
     zs, acts = forward_sweep(plan, X)
     M = X.shape[1]
     P0 = table.regions(zs[0])
-    m = table.sigma(P0)
+    m = P0.view(bool).astype(float) if table.relu else table.sigma(P0)  # (ReLU: P0 is a 0/1 view)
     m2 = m if table.relu else m * m
     c2 = w * w
     K = (1.0 + c2.sum()) + c2 @ m2
@@ -277,9 +277,14 @@ def _scalar_one_hidden_gradients(plan, X, Y, loss, gamma, max_passes):
     info = {"sweeps": 4, "sample_sweeps": 4.0, "pattern_passes": 1, "unsettled": 0}
     # the first pass moves z by -γ w v σ: the neurons that leave their region
     shift = (gamma * w)[:, None] * v
-    shift *= m
-    z_eq = zs[0] - shift
-    wrong = table.regions(z_eq) != P0
+    if table.relu:  # only "on" neurons move: they leave when z < γ w v (z <= for a strict gate)
+        wrong = (zs[0] <= shift) if table.strict[0, 0] else (zs[0] < shift)
+        wrong &= P0.view(bool)
+        z_eq = None
+    else:
+        shift *= m
+        z_eq = zs[0] - shift
+        wrong = table.regions(z_eq) != P0
     bad = np.flatnonzero(wrong.any(axis=0))
     if bad.size == 0:
         return gW, gb, info
@@ -290,8 +295,8 @@ def _scalar_one_hidden_gradients(plan, X, Y, loss, gamma, max_passes):
     Xb, vb = X[:, bad], v[:, bad]
     r1 = w[:, None] * (vb * m[:, bad])
     a1 = acts[1][:, bad] - gamma * w[:, None] * (vb * (1.0 + m2[:, bad]))
-    res = _settle(plan, Xb, Y[:, bad], loss, gamma, P0[:, bad], wrong, z_eq[:, bad],
-                  zs[0][:, bad], vb, max_passes, False)
+    res = _settle(plan, Xb, Y[:, bad], loss, gamma, P0[:, bad], wrong,
+                  None if z_eq is None else z_eq[:, bad], zs[0][:, bad], vb, max_passes, False)
     # exchange the first pass's contributions of these samples for the settled ones
     r1_new, v_new, a1_new = res["r"][0], res["r"][1], res["a"][0]
     gW[0] += (r1_new - r1) @ Xb.T

@@ -48,25 +48,28 @@ def _edge(e):
 
 
 def _dense(M, e, which):
-    if isinstance(M, StateDependentMap):
-        raise SheafError(f"{_edge(e)}: {which} is state-dependent ({M!r}); the compiled network "
-                         "needs a constant matrix there")
-    if M is None:
-        raise SheafError(f"{_edge(e)}: no {which}")
-    A = M.toarray() if sp.issparse(M) else np.asarray(M)
-    if A.ndim != 2 or not np.issubdtype(A.dtype, np.number) or np.iscomplexobj(A):
-        raise SheafError(f"{_edge(e)}: {which} must be a real 2-D matrix, got {type(M).__name__} "
-                         f"of shape {np.shape(A)}")
-    A = A.astype(float)
-    if not np.all(np.isfinite(A)):
+    if type(M) is np.ndarray and M.dtype == np.float64 and M.ndim == 2:
+        A = M  # the common case, checked without copying
+    else:
+        if isinstance(M, StateDependentMap):
+            raise SheafError(f"{_edge(e)}: {which} is state-dependent ({M!r}); the compiled network "
+                             "needs a constant matrix there")
+        if M is None:
+            raise SheafError(f"{_edge(e)}: no {which}")
+        A = M.toarray() if sp.issparse(M) else np.asarray(M)
+        if A.ndim != 2 or A.dtype.kind not in "fiub":
+            raise SheafError(f"{_edge(e)}: {which} must be a real 2-D matrix, got {type(M).__name__} "
+                             f"of shape {np.shape(A)} and dtype {A.dtype}")
+        A = A.astype(float)
+    if not np.isfinite(A.sum()) and not np.all(np.isfinite(A)):
         raise SheafError(f"{_edge(e)}: {which} contains NaN or inf")
     return A
 
 
 def _is_selection(A, n):
-    """True when A is [I_n | 0]."""
-    return A.shape[0] == n and A.shape[1] >= n and np.array_equal(A[:, :n], np.eye(n)) \
-        and not np.any(A[:, n:])
+    """True when A is [I_n | 0]: n nonzeros, all of them ones on the diagonal."""
+    return A.shape[0] == n and A.shape[1] >= n and np.count_nonzero(A) == n \
+        and bool((A.diagonal() == 1).all())
 
 
 class NetworkPlan:
@@ -105,26 +108,29 @@ class NetworkPlan:
         self.input = self._find_input(S)
         constant = S.graph.get("constant", {}) or {}
         self.ones, self.width = {}, {}
-        for v in S:
-            d = S.nodes[v].get("dim")
+        for v, d in S.nodes(data="dim"):
             if not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 0:
                 raise SheafError(f"node {v!r}: dim must be an integer >= 0, got {d!r}")
-            c = sorted(int(i) for i in constant.get(v, ()))
-            if c and c != list(range(int(d) - len(c), int(d))):
-                raise SheafError(f"node {v!r}: its constant coordinates {c} must be the last ones "
-                                 f"of its stalk (dim {d})")
+            c = constant.get(v, ())
+            w = len(c)
+            if w and list(c) != list(range(d - w, d)) and \
+                    sorted(int(i) for i in c) != list(range(d - w, d)):
+                raise SheafError(f"node {v!r}: its constant coordinates {sorted(c)} must be the last "
+                                 f"ones of its stalk (dim {d})")
             self.width[v] = int(d)
-            self.ones[v] = len(c)
+            self.ones[v] = w
         # walk the computation: every vertex but the input has one defining edge
         path, edges, v = [self.input], [], self.input
-        while S.out_degree(v):
-            if S.out_degree(v) > 1:
-                raise SheafError(f"node {v!r} feeds {S.out_degree(v)} edges "
-                                 f"({', '.join(repr(w) for w in S.successors(v))}); the compiled "
+        succ, pred = S.succ, S.pred
+        while succ[v]:
+            out = succ[v]
+            if len(out) > 1:
+                raise SheafError(f"node {v!r} feeds {len(out)} edges "
+                                 f"({', '.join(repr(w) for w in out)}); the compiled "
                                  "network runs chains (feedforward MLPs)")
-            w = next(iter(S.successors(v)))
-            if S.in_degree(w) != 1:
-                raise SheafError(f"node {w!r} has {S.in_degree(w)} defining edges; the compiled "
+            w = next(iter(out))
+            if len(pred[w]) != 1:
+                raise SheafError(f"node {w!r} has {len(pred[w])} defining edges; the compiled "
                                  "network runs chains (feedforward MLPs)")
             edges.append((v, w))
             path.append(w)
@@ -140,7 +146,7 @@ class NetworkPlan:
         i = 0
         while i < len(edges):
             e = edges[i]
-            data = S.edges[e]
+            data = succ[e[0]][e[1]]
             src, tgt = data.get("source_map"), data.get("target_map")
             if isinstance(src, StateDependentMap):
                 raise SheafError(f"{_edge(e)}: expected an affine edge, found {src!r} on the tail")
@@ -149,14 +155,15 @@ class NetworkPlan:
             if i == len(edges):
                 break
             e = edges[i]
-            src = S.edges[e].get("source_map")
+            data = succ[e[0]][e[1]]
+            src = data.get("source_map")
             head_has_next = i + 1 < len(edges)
             if head_has_next or isinstance(src, PiecewiseLinearGate):
-                self._gate(e, src, S.edges[e].get("target_map"))
+                self._gate(e, src, data.get("target_map"))
                 i += 1
                 continue
             # the last edge out of the last pre-activation: the output map φ
-            self._output(e, src, S.edges[e].get("target_map"), OutputActivation)
+            self._output(e, src, data.get("target_map"), OutputActivation)
             i += 1
         if len(self.gates) != len(self.affine_edges) - 1:
             raise SheafError(f"the computation ends on a gate ({_edge(self.gate_edges[-1])}); "
@@ -208,7 +215,7 @@ class NetworkPlan:
             layout = "none"
         elif B.shape[1] == 1:
             layout = "column"
-        elif B.shape[0] == B.shape[1] and not np.any(B - np.diag(np.diag(B))):
+        elif B.shape[0] == B.shape[1] and np.count_nonzero(B) == np.count_nonzero(B.diagonal()):
             layout = "diagonal"
         else:
             layout = "general"
@@ -394,13 +401,14 @@ class GateTable:
     def __init__(self, gates):
         self.gates = list(gates)
         self.sizes = [g.n for g in gates]
+        self._starts = [0] + [int(x) for x in np.cumsum(self.sizes)]
         H = sum(self.sizes)
-        J = max([g.breakpoints.size for g in gates], default=0)
-        self.relu = bool(gates) and all(g._relu for g in gates)
-        self.bp = np.full((H, max(J, 1)), np.inf)
+        J = max([g.breakpoints.size for g in gates] + [1])  # (at least one, maybe unreachable)
+        self.relu = bool(gates) and all(g._relu and g.strict == gates[0].strict for g in gates)
+        self.bp = np.full((H, J), np.inf)
         self.slopes = np.zeros((H, J + 1))
         self.intercepts = np.zeros((H, J + 1))
-        self.gvals = np.zeros((H, max(J, 1)))
+        self.gvals = np.zeros((H, J))
         self.strict = np.zeros((H, 1), dtype=bool)
         pos = 0
         for g in gates:
@@ -419,13 +427,15 @@ class GateTable:
         self.has_intercept = bool(np.any(self.intercepts))
 
     def split(self, A):
-        """Per-layer row blocks of a stacked array."""
-        return np.split(A, np.cumsum(self.sizes)[:-1]) if len(self.sizes) > 1 else [A]
+        """Per-layer row blocks (views) of a stacked array."""
+        if len(self.sizes) == 1:
+            return [A]
+        return [A[s:e] for s, e in zip(self._starts, self._starts[1:])]
 
     def regions(self, z):
         """States (int8) of the stacked pre-activations z (H, M) by the gates' tie rules."""
-        if self.relu:
-            return ((z > 0) if self.strict[0, 0] else (z >= 0)).astype(np.int8)
+        if self.relu:  # (a bool array viewed as int8: 1 on, 0 off, no copy)
+            return ((z > 0) if self.strict[0, 0] else (z >= 0)).view(np.int8)
         r = np.zeros(z.shape, dtype=np.int8)
         for j in range(self.bp.shape[1]):
             t = self.bp[:, j:j + 1]
@@ -496,7 +506,7 @@ class GateTable:
             go_up &= movable
             go_down &= movable
         if below is None:
-            new = np.where(to_kink, new_kink, P).astype(np.int8)
+            new = np.where(to_kink, new_kink, P)
             new[go_up] = 1
             new[go_down] = 0
         else:

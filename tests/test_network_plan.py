@@ -343,3 +343,22 @@ def test_from_torch_maps_every_piecewise_linear_module():
         np.testing.assert_allclose(gn.predict(S, X), want, atol=1e-10)
     with pytest.raises(gs.SheafError, match="Tanh"):
         gn.from_torch(nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1)))
+
+
+def test_neural_modules_import_without_a_circle():
+    """Every import between graphsheaf.neural modules, at any depth of the code, is acyclic;
+    the top-level datasets do not import neural."""
+    import ast
+    import pathlib
+
+    import networkx as nx
+    root = pathlib.Path(gn.__file__).parent
+    G = nx.DiGraph()
+    for f in root.glob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                G.add_edge(f.stem, node.module.split(".")[0])
+    G.remove_nodes_from(["__init__"])
+    assert nx.is_directed_acyclic_graph(G), nx.find_cycle(G)
+    datasets = pathlib.Path(gs.__file__).parent / "datasets.py"
+    assert "neural" not in datasets.read_text().split('"""', 2)[2]

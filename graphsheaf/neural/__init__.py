@@ -3,12 +3,13 @@
 Import as ``import graphsheaf.neural as gn``.
 """
 from . import losses
-from .builder import (OutputActivation, architecture, from_sklearn, from_torch, init_weights,
+from .builder import (architecture, from_sklearn, from_torch, init_weights,
                       layer_nodes, make_gate, neural_sheaf, to_weights)
 from .diagnostics import (Discord, SpectralDiagnostics, discord, pinned_discord,
                           spectral_diagnostics)
 from .dynamics import HeatResult, TorchSeed, heat_equation, parse_pins
 from .estimators import SheafClassifier, SheafRegressor
+from .outputs import OutputActivation
 from .forward import (Spectrum, Unitriangularity, check_unitriangular, forward, forward_boundary,
                       free_blocks, pinned_spec, predict, restricted_spectrum, topological_layout)
 from .pinning import Equilibrium, equilibrium

@@ -21,7 +21,9 @@ import numpy as np
 
 from .._random import random_source
 from ..exceptions import SheafError
-from ..maps import PiecewiseLinearGate, ReLUGate, StateDependentMap, map_registry
+from ..maps import PiecewiseLinearGate, ReLUGate, StateDependentMap
+from .outputs import OutputActivation
+from .plan import NetworkPlan
 
 __all__ = [
     "OutputActivation",
@@ -33,78 +35,6 @@ __all__ = [
     "neural_sheaf",
     "to_weights",
 ]
-
-
-class OutputActivation(StateDependentMap):
-    """Nonlinear output map φ (sigmoid or softmax) on the output edge.
-
-    ``value(z)`` is φ(z). As a state-dependent map its ``matrix(s)`` is the Jacobian
-    ``J_φ(s)``: linear tools evaluated at a state see the tangent (linearised) sheaf,
-    which has the same unitriangular structure. Energies use φ itself.
-    """
-
-    type_name = "output_activation"
-
-    def __init__(self, kind, n):
-        if kind not in ("sigmoid", "softmax"):
-            raise SheafError(f"output activation must be 'sigmoid' or 'softmax', got {kind!r}")
-        self.kind, self.n = kind, int(n)
-        self.shape = (self.n, self.n)
-
-    def value(self, z):
-        z = np.asarray(z, dtype=float)
-        if self.kind == "sigmoid":
-            return _sigmoid(z)
-        return _softmax(z)
-
-    def matrix(self, s):
-        p = self.value(np.asarray(s, dtype=float))
-        if self.kind == "sigmoid":
-            return np.diag(p * (1 - p))
-        return np.diag(p) - np.outer(p, p)
-
-    def jvp_t(self, z, y):
-        """``J_φ(z)ᵀ y`` batched over columns (J is symmetric for both activations)."""
-        p = self.value(z)
-        if self.kind == "sigmoid":
-            return p * (1 - p) * y
-        return p * y - p * np.sum(p * y, axis=0, keepdims=True)
-
-    def envelope(self):
-        return np.full(self.shape, 0.25 if self.kind == "sigmoid" else 1.0)
-
-    def to_dict(self):
-        return {"kind": self.kind, "n": self.n}
-
-    @classmethod
-    def from_dict(cls, data):
-        return cls(data["kind"], int(data["n"]))
-
-    def __eq__(self, other):
-        return isinstance(other, OutputActivation) and (self.kind, self.n) == (other.kind, other.n)
-
-    def __hash__(self):
-        return hash((OutputActivation, self.kind, self.n))
-
-    def __repr__(self):
-        return f"OutputActivation({self.kind!r}, {self.n})"
-
-
-map_registry[OutputActivation.type_name] = OutputActivation
-
-
-def _sigmoid(z):
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
-
-
-def _softmax(z):
-    e = np.exp(z - z.max(axis=0, keepdims=True))
-    return e / e.sum(axis=0, keepdims=True)
 
 
 def init_weights(dims, rng=None):
@@ -308,13 +238,11 @@ def neural_sheaf(weights, biases=None, *, output="identity", output_vertex="auto
 
 def architecture(S):
     """Return ``[n_0, ..., n_{k+1}]`` of a neural sheaf, read from the maps on its edges."""
-    from .plan import NetworkPlan
     return NetworkPlan(S).dims
 
 
 def layer_nodes(S):
     """Return (affine edges in order, [z nodes], [input and hidden a nodes]) of a neural sheaf."""
-    from .plan import NetworkPlan
     plan = NetworkPlan(S)
     return list(plan.affine_edges), list(plan.z_nodes), [plan.input] + list(plan.a_nodes)
 
@@ -332,7 +260,6 @@ def to_weights(S):
     >>> all(np.array_equal(u, v) for u, v in zip(W, W2))
     True
     """
-    from .plan import NetworkPlan
     plan = NetworkPlan(S)
     return [w.copy() for w in plan.W], [v.copy() for v in plan.b]
 

@@ -68,19 +68,7 @@ def discord(S, state, *, X=None):
     0.0
     """
     plan = NetworkPlan(S)
-    val = {}
-    for node in S:
-        if node not in state:
-            raise SheafError(f"state has no value for node {node!r}")
-        try:
-            x = np.asarray(state[node], dtype=float)
-        except (TypeError, ValueError):
-            raise SheafError(f"state at {node!r} is not an array of real numbers") from None
-        x = x[:, None] if x.ndim == 1 else x
-        if x.ndim != 2 or x.shape[0] != plan.width[node]:
-            raise SheafError(f"state at {node!r} has shape {np.shape(state[node])}; node {node!r} "
-                             f"has dim {plan.width[node]}")
-        val[node] = x[:plan.free[node]]
+    val = plan.free_parts(state, list(S))
     z = [val[v] for v in plan.z_nodes]
     a = [val[plan.input]] + [val[v] for v in plan.a_nodes]
     r, q = residuals(plan, z, a)

@@ -242,42 +242,33 @@ class _Flow:
         return E, {e: s / M for e, s in sums.items()}
 
 
-def _initial(plan, X, init, rng):
+def initial_stalks(plan, X, init, draw, with_y):
+    """Free stalks to start a flow from: the forward pass, zeros, or N(0, 1) draws.
+
+    ``draw(shape)`` (see :func:`graphsheaf._random.random_source`) is called in the
+    authors' order: every z stalk, then every a stalk, then the output stalk.
+    Returns ``(z, a, y)`` with ``a[0] = X`` and ``y`` None unless ``with_y``.
+    """
     M = X.shape[1]
     if init == "forward":
         z, a = forward_sweep(plan, X)
-        return z, a, (plan.output_value(z[-1]) if plan.y is not None else None)
+        return z, a, (plan.output_value(z[-1]) if with_y else None)
     if init == "zeros":
         gen = lambda n: np.zeros((n, M))
     elif init == "random":
-        draw = random_source(rng)
         gen = lambda n: draw((n, M))
     else:
         raise SheafError(f"init must be 'random', 'zeros' or 'forward', got {init!r}")
-    # the authors' order: every z stalk, then every a stalk, then the output stalk
     z = [gen(plan.dims[l]) for l in range(1, plan.k + 2)]
     a = [X] + [gen(plan.dims[l]) for l in range(1, plan.k + 1)]
-    y = gen(plan.dims[-1]) if plan.y is not None else None
-    return z, a, y
+    return z, a, (gen(plan.dims[-1]) if with_y else None)
 
 
 def _from_state0(plan, state0, M):
     """Free parts of a given assignment, broadcast to M samples."""
-    def get(node):
-        if node not in state0:
-            raise SheafError(f"state0 has no value for node {node!r}")
-        try:
-            v = np.array(state0[node], dtype=float)
-        except (TypeError, ValueError):
-            raise SheafError(f"state0 at {node!r} is not an array of real numbers") from None
-        v = v.reshape(v.shape[0], -1) if v.ndim else v.reshape(1, 1)
-        if v.shape[0] not in (plan.free[node], plan.width[node]) or v.shape[1] not in (1, M):
-            raise SheafError(f"state0 at {node!r} has shape {np.shape(state0[node])}; expected "
-                             f"({plan.width[node]},) or ({plan.width[node]}, {M})")
-        return np.broadcast_to(v[:plan.free[node]], (plan.free[node], M))
-    z = [get(u) for u in plan.z_nodes]
-    a = [None] + [get(u) for u in plan.a_nodes]
-    return z, a, (get(plan.y) if plan.y is not None else None)
+    val = plan.free_parts(state0, list(plan.free_nodes()), M, what="state0")
+    return ([val[u] for u in plan.z_nodes], [None] + [val[u] for u in plan.a_nodes],
+            val[plan.y] if plan.y is not None else None)
 
 
 def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="random",
@@ -353,7 +344,9 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
             raise SheafError(f"trace: {node!r} is not a free node of this network (z1, a1, ..., y)")
     # the free stalks and their forces as views of two buffers: a step is two array operations
     st, F = Stalks(plan, X2, with_y), Stalks(plan, X2, with_y)
-    st.load(*(_from_state0(plan, state0, M) if state0 is not None else _initial(plan, X2, init, rng)))
+    st.load(*(_from_state0(plan, state0, M) if state0 is not None
+              else initial_stalks(plan, X2, init, random_source(rng) if init == "random" else None,
+                                  with_y)))
     for node, (coords, vals) in hard.items():
         st.node(node)[coords] = vals
     table = plan.gate_table()

@@ -10,18 +10,10 @@ activation used for prediction and the loss the authors log.
 import numpy as np
 
 from ..exceptions import SheafError
+from .outputs import sigmoid, softmax
 
 __all__ = ["Potential", "L2", "L1", "Lp", "Huber", "SigmoidBCE", "SoftmaxCE", "Custom",
            "get_loss"]
-
-
-def _sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
-def _softmax(z):
-    e = np.exp(z - z.max(axis=0, keepdims=True))
-    return e / e.sum(axis=0, keepdims=True)
 
 
 class Potential:
@@ -49,9 +41,9 @@ class Potential:
 
     def predict(self, z):
         if self.activation == "sigmoid":
-            return _sigmoid(z)
+            return sigmoid(z)
         if self.activation == "softmax":
-            return _softmax(z)
+            return softmax(z)
         return z
 
     def log_loss(self, z, y):
@@ -167,10 +159,10 @@ class SigmoidBCE(Potential):
         return np.sum(np.logaddexp(0.0, z) - y * z, axis=0)
 
     def grad(self, z, y):
-        return _sigmoid(z) - y
+        return sigmoid(z) - y
 
     def hess(self, z, y):
-        p = _sigmoid(z)
+        p = sigmoid(z)
         return _diag_hess(p * (1 - p))
 
 
@@ -186,10 +178,10 @@ class SoftmaxCE(Potential):
         return m + np.log(np.exp(z - m).sum(axis=0)) - np.sum(y * z, axis=0)
 
     def grad(self, z, y):
-        return _softmax(z) - y
+        return softmax(z) - y
 
     def hess(self, z, y):
-        p = _softmax(z)
+        p = softmax(z)
         return np.einsum("im,ij->mij", p, np.eye(p.shape[0])) - np.einsum("im,jm->mij", p, p)
 
 

@@ -11,7 +11,7 @@ the edges as it finds them, and returns a :class:`NetworkPlan`:
 * gate edges ``z_ℓ -> ā_ℓ``: a :class:`graphsheaf.PiecewiseLinearGate` (ReLU, leaky
   ReLU, PReLU, hard-tanh, ...) on the tail, ``[I | 0]`` on the head;
 * an optional output edge ``z_{k+1} -> ŷ``: the identity or an
-  :class:`~graphsheaf.neural.builder.OutputActivation`, identity on the head.
+  :class:`~graphsheaf.neural.outputs.OutputActivation`, identity on the head.
 
 Anything else is refused with :class:`~graphsheaf.SheafError` naming the edge and what
 the plan cannot run; the generic tools (``gs.harmonic_extension``, ``gs.heat_diffusion``
@@ -25,6 +25,7 @@ import scipy.sparse as sp
 
 from ..exceptions import SheafError
 from ..maps import PiecewiseLinearGate, StateDependentMap
+from .outputs import OutputActivation
 
 __all__ = ["NetworkPlan", "compile_network"]
 
@@ -101,7 +102,6 @@ class NetworkPlan:
     """
 
     def __init__(self, S):
-        from .builder import OutputActivation
         if not isinstance(S, nx.DiGraph) or S.is_multigraph():
             raise SheafError("a neural sheaf is a networkx.DiGraph (one edge per computational step)")
         self.S = S
@@ -163,7 +163,7 @@ class NetworkPlan:
                 i += 1
                 continue
             # the last edge out of the last pre-activation: the output map φ
-            self._output(e, src, data.get("target_map"), OutputActivation)
+            self._output(e, src, data.get("target_map"))
             i += 1
         if len(self.gates) != len(self.affine_edges) - 1:
             raise SheafError(f"the computation ends on a gate ({_edge(self.gate_edges[-1])}); "
@@ -243,7 +243,7 @@ class NetworkPlan:
         self.gate_edges.append(e)
         self.a_nodes.append(a)
 
-    def _output(self, e, src, tgt, OutputActivation):
+    def _output(self, e, src, tgt):
         z, y = e
         n = self.free[z]
         T = _dense(tgt, e, "target_map")
@@ -329,6 +329,29 @@ class NetworkPlan:
                 out[self.a_nodes[l]] = self.extend(self.a_nodes[l], a[l])
         if self.y is not None:
             out[self.y] = y if y is not None else self.output_value(z[-1])
+        return out
+
+    def free_parts(self, state, nodes, M=None, what="state"):
+        """The free coordinates of ``state[node]`` for each node, as (free width, M) arrays.
+
+        A value may be the whole stalk or its free part, one sample (broadcast to ``M``
+        when given) or M of them; anything else is a SheafError naming the node.
+        """
+        out = {}
+        for node in nodes:
+            if node not in state:
+                raise SheafError(f"{what} has no value for node {node!r}")
+            try:
+                v = np.asarray(state[node], dtype=float)
+            except (TypeError, ValueError):
+                raise SheafError(f"{what} at {node!r} is not an array of real numbers") from None
+            v = v.reshape(v.shape[0], -1) if v.ndim else v.reshape(1, 1)
+            n, d = self.free[node], self.width[node]
+            if v.ndim != 2 or v.shape[0] not in (n, d) or (M is not None and v.shape[1] not in (1, M)):
+                raise SheafError(f"{what} at {node!r} has shape {np.shape(state[node])}; node "
+                                 f"{node!r} has dim {d}" + (f" (and {M} samples)" if M else ""))
+            v = v[:n]
+            out[node] = v if M is None else np.broadcast_to(v, (n, M))
         return out
 
     def output_value(self, z):

@@ -41,7 +41,7 @@ import numpy as np
 from .._random import random_source
 from .._threads import single_blas_thread
 from ..exceptions import DivergenceError, SheafError
-from .dynamics import Stalks
+from .dynamics import Stalks, initial_stalks
 from .exact import exact_gradients
 from .kernels import edge_square_norms, forward_sweep, hidden_forces, residuals, transposed_sweep
 from .losses import L2, get_loss
@@ -328,19 +328,8 @@ class SheafTrainer:
     # -- paper mode -------------------------------------------------------------
     def _init_state(self, X, init, draw):
         """Paper-mode cochain: the free stalks as views of one buffer (:class:`Stalks`)."""
-        plan = self.plan
-        st = Stalks(plan, X, False)
-        M = X.shape[1]
-        if init == "forward":
-            z, a = forward_sweep(plan, X)
-        elif init == "zeros":
-            z = [np.zeros((plan.dims[l], M)) for l in range(1, plan.k + 2)]
-            a = [X] + [np.zeros((plan.dims[l], M)) for l in range(1, plan.k + 1)]
-        elif init == "random":
-            z = [draw((plan.dims[l], M)) for l in range(1, plan.k + 2)]
-            a = [X] + [draw((plan.dims[l], M)) for l in range(1, plan.k + 1)]
-        else:
-            raise SheafError(f"init must be 'random', 'zeros' or 'forward', got {init!r}")
+        st = Stalks(self.plan, X, False)
+        z, a, _ = initial_stalks(self.plan, X, init, draw, False)
         st.load(z, a, None)
         return st
 

@@ -161,22 +161,24 @@ def _parse_soft(plan, soft_pins, stiffness, M):
 # ------------------------------------------------------------------------ the flow
 
 class Stalks:
-    """The free stalks of a network as views of one buffer, in the order of the computation.
+    """The free stalks of a network as views of one buffer, in cochain order.
 
-    ``z`` (k + 1 views), ``a`` (``a[0]`` is the pinned input, then k views) and ``y``
-    (or None) address the same memory as ``buf`` (shape (free coordinates, M)), so a
-    whole step is one array operation on ``buf``.
+    ``buf`` (shape (free coordinates, M)) holds z_1, a_1, z_2, ..., a_k, z_{k+1} (and y)
+    in the order of the computation -- the free coordinates of the cochain vector of
+    :func:`graphsheaf.to_vector` -- and ``z`` (k + 1 views), ``a`` (``a[0]`` is the pinned
+    input, then k views) and ``y`` (or None) are views of it, so a whole step is one
+    array operation on ``buf``.
     """
 
     def __init__(self, plan, X, with_y):
         k = plan.k
-        sizes = [plan.dims[l + 1] for l in range(k + 1)] + [plan.dims[l + 1] for l in range(k)]
+        sizes = [plan.dims[(i + 2) // 2] for i in range(2 * k + 1)]  # z1, a1, z2, ..., z_{k+1}
         if with_y:
             sizes.append(plan.dims[-1])
         self.buf = np.empty((sum(sizes), X.shape[1]))
         views = np.split(self.buf, np.cumsum(sizes)[:-1])
-        self.z = views[:k + 1]
-        self.a = [X] + views[k + 1:2 * k + 1]
+        self.z = views[0:2 * k + 1:2]
+        self.a = [X] + views[1:2 * k:2]
         self.y = views[-1] if with_y else None
         self.plan = plan
 

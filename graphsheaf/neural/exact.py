@@ -330,29 +330,17 @@ def _fast_pass(plan, Y, loss, gamma, zs, acts, sig, sig2, kink0=None, t0=None, w
     # one transposed sweep with v gives Gᵀv = -s/γ
     yW, yR = transposed_sweep(W, sig, v)
     # one forward sweep: u = δ_Ω⁻¹ Gᵀv, and the equilibrium is the pattern's forward sweep - γ u
-    # (in place where a buffer is free: these are the largest arrays of a training step)
+    # (in place: these are the largest arrays of a training step)
+    u, ua = forward_sweep(plan, None, sigma=sig, edge=(yW, yR), bias=False)
     z_eq, a_eq = [], []
-    up = None  # W_ℓ applied to the previous layer's activation change
     for l in range(k + 1):
-        if up is None:
-            u = yW[l]
-        else:
-            u = up
-            u += yW[l]
-        z = u * -gamma
-        z += zs[l]
-        z_eq.append(z)
+        u[l] *= -gamma
+        u[l] += zs[l]
+        z_eq.append(u[l])
         if l < k:
-            if up is None and sig2 is sig:  # 0/1 slopes: σ u = σ yW = yW
-                ua = yR[l]
-                ua += yW[l]
-            else:
-                ua = sig[l] * u
-                ua += yR[l]
-            up = W[l + 1] @ ua
-            ua *= -gamma
-            ua += acts[l]
-            a_eq.append(ua)
+            ua[l + 1] *= -gamma
+            ua[l + 1] += acts[l]
+            a_eq.append(ua[l + 1])
     energy = None
     if with_energy:  # ½‖s‖² = ½γ² vᵀKv
         if n == 1:
@@ -478,14 +466,11 @@ def _pattern_pass(plan, X, Y, P, loss, gamma):
     sW = [-np.einsum("rb,drb->db", nu, y) for y in yW]
     sR = [-np.einsum("rb,drb->db", nu, y) for y in yR]
     # forward sweep of the residuals: the solved cochain
-    zs, acts, prev = [], [], None
-    for l in range(k + 1):
-        e = sW[l] if prev is None else sW[l] + W[l] @ prev
-        zs.append(zf[l] + e)
-        if l < k:
-            prev = sR[l] + sig[l] * e
-            acts.append(af[l + 1] + prev)
-            zs[l][kink[l]] = t_k[l][kink[l]]  # held exactly, not up to rounding
+    u, ua = forward_sweep(plan, None, sigma=sig, edge=(sW, sR), bias=False)
+    zs = [zf[l] + u[l] for l in range(k + 1)]
+    acts = [af[l + 1] + ua[l + 1] for l in range(k)]
+    for l in range(k):
+        zs[l][kink[l]] = t_k[l][kink[l]]  # held exactly, not up to rounding
     energy = 0.5 * sum(np.einsum("db,db->b", s, s) for s in sW + sR)
     return zs, acts, [-s / gamma for s in sW], energy, r + 2
 

@@ -19,19 +19,30 @@ import numpy as np
 __all__ = ["edge_square_norms", "forward_sweep", "hidden_forces", "residuals", "transposed_sweep"]
 
 
-def forward_sweep(plan, X, *, z=None, a=None, first=None, sigma=None, tau=None):
-    """``z_ℓ = W_ℓ a_{ℓ-1} + b_ℓ``, ``a_ℓ = g_ℓ(z_ℓ)`` -- or ``σ_ℓ z_ℓ + τ_ℓ`` at a fixed pattern.
+def forward_sweep(plan, X, *, z=None, a=None, first=None, sigma=None, tau=None, edge=None,
+                  bias=True):
+    """``δ_Ω⁻¹``: ``z_ℓ = W_ℓ a_{ℓ-1} + b_ℓ``, ``a_ℓ = g_ℓ(z_ℓ)`` (or ``σ_ℓ z_ℓ + τ_ℓ``).
+
+    With the defaults this is the forward pass (Lemma 3.2: block forward substitution).
+    At a fixed pattern (``sigma``, ``tau``) it is the sweep of that linear sheaf; with
+    ``edge = (s^W, s^R)`` it adds data on every edge (``z_ℓ = ... + s^W_ℓ``,
+    ``a_ℓ = ... + s^R_ℓ``), and with ``X=None, bias=False`` it applies δ_Ω⁻¹ to edge data
+    alone (the exact solver's cochain from its residuals).
 
     Parameters
     ----------
     plan : NetworkPlan
-    X : array (n_0,) or (n_0, M)
+    X : array (n_0,) or (n_0, M), or None (a zero input)
     z, a : lists of arrays, optional
         Outputs written in place (``a[0]`` is left alone).
     first : array, optional
         ``z_1`` if already known (it does not depend on the pattern).
     sigma, tau : lists of arrays, optional
         Slopes and intercepts (or None entries) of a fixed pattern.
+    edge : pair of lists, optional
+        ``s^W`` (k + 1 arrays) and ``s^R`` (k arrays) added on the edges.
+    bias : bool
+        Add the biases ``b_ℓ`` (the pinned constants' share).
 
     Returns
     -------
@@ -46,11 +57,14 @@ def forward_sweep(plan, X, *, z=None, a=None, first=None, sigma=None, tau=None):
         if l == 0 and first is not None:
             zl = first
         else:
-            if z is not None:
-                zl = np.matmul(W[l], prev, out=z[l])
+            if prev is None:  # a zero input: the first edge carries only its own data
+                zl = edge[0][0].copy() if z is None else np.copyto(z[0], edge[0][0]) or z[0]
             else:
-                zl = W[l] @ prev
-            zl += b[l] if zl.ndim == 1 else b[l][:, None]
+                zl = np.matmul(W[l], prev, out=None if z is None else z[l])
+                if edge is not None:
+                    zl += edge[0][l]
+            if bias:
+                zl += b[l] if zl.ndim == 1 else b[l][:, None]
         zs[l] = zl
         if l < k:
             out = a[l + 1] if a is not None else None
@@ -60,6 +74,8 @@ def forward_sweep(plan, X, *, z=None, a=None, first=None, sigma=None, tau=None):
                 al = np.multiply(sigma[l], zl, out=out)
                 if tau is not None and tau[l] is not None:
                     al += tau[l]
+            if edge is not None:
+                al += edge[1][l]
             acts[l + 1] = al
             prev = al
     return zs, acts

@@ -369,26 +369,23 @@ def _forward_pattern_gram(W, sig, sig2, n):
     if k == 0:
         return np.ones(1) if n == 1 else np.eye(n)[None]
     M = sig[0].shape[1]
+    # the last hidden layer's rows in closed form; deeper layers through the transposed sweep
     if n == 1:
         c2 = C[0] * C[0]
         K = (1.0 + c2.sum()) + c2 @ sig2[k - 1]
-        if k == 1:
-            return K
-        Yw = C.T * sig[k - 1]
-        for l in range(k - 2, -1, -1):
-            Yr = W[l + 1].T @ Yw
-            Yw = Yr * sig[l]
-            K += np.einsum("dm,dm->m", Yr, Yr) + np.einsum("dm,dm->m", Yw, Yw)
+        if k > 1:
+            yW, yR = transposed_sweep(W[:k], sig[:k - 1], C.T * sig[k - 1])
+            for Y in yR + yW[:k - 1]:
+                K += np.einsum("dm,dm->m", Y, Y)
         return K
     if k == 1:
         return _MaskedGram(C, sig2[0])
     Q = (C[:, None, :] * C[None, :, :]).reshape(n * n, -1)
     K = (Q @ sig2[k - 1]).T.reshape(M, n, n) + (np.eye(n) + C @ C.T)
-    Yw = C[None, :, :] * sig[k - 1].T[:, None, :]
-    for l in range(k - 2, -1, -1):
-        Yr = (Yw.reshape(M * n, -1) @ W[l + 1]).reshape(M, n, -1)
-        Yw = Yr * sig[l].T[:, None, :]
-        K += Yr @ Yr.transpose(0, 2, 1) + Yw @ Yw.transpose(0, 2, 1)
+    yW, yR = transposed_sweep(W[:k], sig[:k - 1], C.T[:, :, None] * sig[k - 1][:, None, :])
+    for Y in yR + yW[:k - 1]:
+        Yt = np.ascontiguousarray(Y.transpose(2, 1, 0))  # (M, n, d): one Gram product per sample
+        K += Yt @ Yt.transpose(0, 2, 1)
     return K
 
 

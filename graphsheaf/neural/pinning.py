@@ -147,11 +147,11 @@ class _System:
         plan = self.plan
         if not plan.k:
             return False
-        z = np.concatenate([self.get(u, v) for v in plan.z_nodes[:-1]])
-        a = np.concatenate([self.get(u, v) for v in plan.a_nodes])
-        a_prev = [self.x] + [self.get(u, v) for v in plan.a_nodes[:-1]]
-        pull = np.concatenate([plan.W[l] @ a_prev[l] + plan.b[l] for l in range(plan.k)])
-        d_aff = z - pull  # ∂/∂z of the affine edge's ½‖z - W a - b‖²
+        zl = [self.get(u, v) for v in plan.z_nodes]
+        al = [self.x] + [self.get(u, v) for v in plan.a_nodes]
+        r, _ = residuals(plan, zl, al)
+        z, a = np.concatenate(zl[:-1]), np.concatenate(al[1:])
+        d_aff = -np.concatenate(r[:-1])  # ∂/∂z of the affine edge's ½‖z - W a - b‖²
         movable = np.ones(len(z), dtype=bool)
         offsets = np.cumsum([0] + [len(p) for p in pattern])
         for l, node in enumerate(plan.z_nodes[:-1]):

@@ -1,7 +1,8 @@
 """gn.forward (the harmonic extension by block forward substitution) against NumPy.
 
-Target (issue 4): ``gn.forward`` on [784, 256, 256, 10] with a batch of 1024 within
-1.3x of a plain NumPy forward pass, measured side by side in one run.
+Target (issue 12): ``gn.forward`` on [784, 256, 256, 10] with a batch of 1024 no slower
+than a plain NumPy forward pass (≤ 1.0x), measured side by side in one run -- with the
+network compiled from the graph on every call (``gn.compile_network``).
 
     python benchmarks/bench_forward.py [--threads T] [--batch M]
 """
@@ -49,10 +50,12 @@ def main(argv=None):
     print(f"machine: {machine()}\nBLAS: {threads}")
     print(f"network {dims}, batch {args.batch}, best of {args.repeat}; max relative difference {err:.1e}")
     print(f"NumPy forward pass            {t_np * 1e3:8.2f} ms   1.00x")
-    print(f"gn.forward (all stalks)       {t_fw * 1e3:8.2f} ms   {t_fw / t_np:.2f}x  (target <= 1.30x) "
-          f"{'OK' if t_fw / t_np <= 1.3 else 'MISSED'}")
+    print(f"gn.forward (all stalks)       {t_fw * 1e3:8.2f} ms   {t_fw / t_np:.2f}x  (target <= 1.00x) "
+          f"{'OK' if t_fw / t_np <= 1.0 else 'MISSED'}")
     print(f"gn.forward(..., out=work)     {t_out * 1e3:8.2f} ms   {t_out / t_np:.2f}x  (buffers reused)")
     print(f"gn.predict (output only)      {t_pr * 1e3:8.2f} ms   {t_pr / t_np:.2f}x")
+    t_plan = best_of(lambda: gn.compile_network(S), args.repeat, 10)
+    print(f"of which compiling the graph  {t_plan * 1e3:8.3f} ms")
     print("gn.forward keeps every stalk (x̄ alone is 6 MB here) as views of one slab, a single\n"
           "allocation that the allocator reuses from call to call; one array per stalk measured 1.6x")
     return t_fw / t_np

@@ -76,6 +76,7 @@ class BatchEquilibrium:
     sweeps: int
     unsettled: np.ndarray
     sample_sweeps: float = 0.0
+    forward_output: np.ndarray = None
 
     @property
     def kinked(self):
@@ -89,8 +90,9 @@ def exact_gradients(plan, X, Y, loss, gamma, max_passes=10, details=True):
     """Local rule at the equilibrium: ``∂E/∂W_ℓ / γ = r_ℓ a_{ℓ-1}ᵀ``, summed over samples.
 
     ``plan`` is the compiled network (:class:`~graphsheaf.neural.plan.NetworkPlan`).
-    Returns ``(grads_W, grads_b, info)``; ``details=False`` leaves out of ``info`` what
-    costs a pass over the batch (``kinked``, ``mean_passes``, ``equilibrium_energy``).
+    Returns ``(grads_W, grads_b, info)``; ``info["output"]`` is the network output at the
+    current weights (the forward pass); ``details=False`` leaves out of ``info`` what costs
+    a pass over the batch (``kinked``, ``mean_passes``, ``equilibrium_energy``).
     """
     if not details and plan.k == 1 and plan.W[1].shape[0] == 1:
         return _scalar_one_hidden_gradients(plan, X, Y, loss, gamma, max_passes)
@@ -99,7 +101,7 @@ def exact_gradients(plan, X, Y, loss, gamma, max_passes=10, details=True):
     gb = [r.sum(axis=1) for r in eq.r]
     info = {"sweeps": eq.sweeps, "sample_sweeps": eq.sample_sweeps,
             "pattern_passes": int(eq.passes.max()),
-            "unsettled": int(eq.unsettled.sum())}
+            "unsettled": int(eq.unsettled.sum()), "output": eq.forward_output}
     if details:
         info.update(mean_passes=float(eq.passes.mean()), kinked=eq.kinked,
                     equilibrium_energy=float(eq.energy.sum()))
@@ -153,7 +155,8 @@ def batch_equilibrium(plan, X, Y, loss, gamma, max_passes=10, energy=True):
     z, a, r, e = _fast_pass(plan, Y, loss, gamma, zs, acts[1:], sig, sig2, with_energy=energy)
     eq = BatchEquilibrium(z=z, a=[X] + a, r=r, pattern=table.split(P0) if k else [],
                           energy=e, passes=np.ones(M, dtype=int), sweeps=n + 3,
-                          unsettled=np.zeros(M, dtype=bool), sample_sweeps=float(n + 3))
+                          unsettled=np.zeros(M, dtype=bool), sample_sweeps=float(n + 3),
+                          forward_output=zs[k])
     if k == 0:
         return eq
     # a neuron whose z left the part of its region the gate's tie rule gives it goes to the
@@ -274,7 +277,8 @@ def _scalar_one_hidden_gradients(plan, X, Y, loss, gamma, max_passes):
     gW = [w[:, None] * (m @ (X * vr).T), vr @ acts[1].T - gamma * w * (v2.sum() + m2 @ v2)]
     gW[1] = gW[1][None]
     gb = [w * (m @ vr), v.sum(axis=1)]
-    info = {"sweeps": 4, "sample_sweeps": 4.0, "pattern_passes": 1, "unsettled": 0}
+    info = {"sweeps": 4, "sample_sweeps": 4.0, "pattern_passes": 1, "unsettled": 0,
+            "output": zs[1]}
     # the first pass moves z by -γ w v σ: the neurons that leave their region
     shift = (gamma * w)[:, None] * v
     if table.relu:  # only "on" neurons move: they leave when z < γ w v (z <= for a strict gate)

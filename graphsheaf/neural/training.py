@@ -53,12 +53,14 @@ __all__ = ["SheafTrainer", "TrainHistory", "train_backprop", "make_optimizer", "
 
 # ---------------------------------------------------------------------- gradients
 
-def _backprop(plan, X, Y, loss):
-    """Gradients of ``Σ U(f(x), y)``: one forward sweep and one transposed sweep."""
+def _backprop(plan, X, Y, loss, output=False):
+    """Gradients of ``Σ U(f(x), y)``: one forward sweep and one transposed sweep
+    (``output=True``: and the network output f(x))."""
     zs, acts = forward_sweep(plan, X)
     sig = [g.slope(z) for g, z in zip(plan.gates, zs)]
     yW, _ = transposed_sweep(plan.W, sig, loss.grad(zs[-1], Y))
-    return [d @ a.T for d, a in zip(yW, acts)], [d.sum(axis=1) for d in yW]
+    grads = [d @ a.T for d, a in zip(yW, acts)], [d.sum(axis=1) for d in yW]
+    return grads + (zs[-1],) if output else grads
 
 
 def local_gradients(S, X, Y, *, loss=None, gamma=0.001, max_passes=10):
@@ -296,6 +298,9 @@ class SheafTrainer:
     max_passes : int
         Exact mode: pattern passes per update before a sample whose on/off/kink pattern
         still changes is left unsettled (counted in ``info["unsettled"]``).
+    weight_decay : float
+        L2 penalty ``½ λ Σ‖W_ℓ‖²`` on the weights (not the biases), in every mode: its
+        gradient ``λ W_ℓ`` joins the summed local rule (scikit-learn's ``alpha``).
 
     Examples
     --------
@@ -308,7 +313,7 @@ class SheafTrainer:
     """
 
     def __init__(self, S, *, alpha=1.0, beta=None, dt=0.005, loss=None, mode="paper",
-                 gamma=None, optimizer="sgd", learning_rate=None, max_passes=10):
+                 gamma=None, optimizer="sgd", learning_rate=None, max_passes=10, weight_decay=0.0):
         if mode not in MODES:
             raise SheafError(f"mode must be one of {MODES}, got {mode!r}")
         self.S = S
@@ -323,6 +328,9 @@ class SheafTrainer:
             learning_rate = 0.01 if optimizer == "adam" else 0.05
         self.optimizer = make_optimizer(optimizer, learning_rate)
         self.max_passes = int(max_passes)
+        self.weight_decay = float(weight_decay)
+        if not self.weight_decay >= 0:
+            raise SheafError(f"weight_decay must be >= 0, got {weight_decay}")
         self.state = None
 
     # -- paper mode -------------------------------------------------------------
@@ -398,7 +406,7 @@ class SheafTrainer:
                     if self.mode == "paper":
                         self._paper_batch(st, Y, idx, beta)
                     else:
-                        info = self._update(X[:, idx], Y[:, idx])
+                        info = self.step(X[:, idx], Y[:, idx])
                         sweeps.append(info["sweeps"])
                         passes.append(info["pattern_passes"])
                         disc = info.get("discord", disc)
@@ -460,6 +468,8 @@ class SheafTrainer:
         F.buf *= eta
         st.buf += F.buf
         for l in range(k + 1):
+            if self.weight_decay:
+                gW[l] += self.weight_decay * plan.W[l]
             plan.W[l] -= wstep * gW[l]
             if plan.trainable_bias(l):
                 plan.b[l] -= wstep * gb[l]
@@ -473,16 +483,29 @@ class SheafTrainer:
         return out
 
     # -- exact and backprop-equivalent -------------------------------------------
-    def _update(self, X, Y):
+    def step(self, X, Y):
+        """One optimiser update from a batch (exact and backprop-equivalent modes).
+
+        ``X``, ``Y`` have samples as columns. The gradient is the summed local rule (or
+        backprop's) plus ``weight_decay · W``, divided by the batch size. Returns the
+        solver's ``info`` with ``potential``: the summed output potential of the batch
+        at the weights before the update.
+        """
         plan = self.plan
         M = X.shape[1]
         if self.mode == "exact":
             gW, gb, info = exact_gradients(plan, X, Y, self.loss, self.gamma, self.max_passes,
                                            details=False)
+        elif self.mode == "backprop-equivalent":
+            gW, gb, z = _backprop(plan, X, Y, self.loss, output=True)
+            info = {"sweeps": 2, "pattern_passes": 1, "output": z}
         else:
-            gW, gb = _backprop(plan, X, Y, self.loss)
-            info = {"sweeps": 2, "pattern_passes": 1}
+            raise SheafError("step() runs the exact and backprop-equivalent modes; paper mode "
+                             "integrates its joint flow in train()")
+        info["potential"] = self.loss.value(info.pop("output"), Y)
         for l in range(plan.k + 1):
+            if self.weight_decay:
+                gW[l] += self.weight_decay * plan.W[l]
             if not plan.trainable_bias(l):
                 gb[l] = np.zeros_like(gb[l])
         self.optimizer.step(plan.W + plan.b, [g / M for g in gW + gb])

@@ -8,7 +8,6 @@ from .builder import (architecture, from_sklearn, from_torch, init_weights,
 from .diagnostics import (Discord, SpectralDiagnostics, discord, pinned_discord,
                           spectral_diagnostics)
 from .dynamics import HeatResult, TorchSeed, heat_equation, parse_pins
-from .estimators import SheafClassifier, SheafRegressor
 from .outputs import OutputActivation
 from .forward import (Spectrum, Unitriangularity, check_unitriangular, forward, forward_boundary,
                       free_blocks, pinned_spec, predict, restricted_spectrum, topological_layout)
@@ -29,3 +28,12 @@ __all__ = [
     "losses", "SheafTrainer", "TrainHistory", "train_backprop", "local_gradients",
     "backprop_gradients", "SheafRegressor", "SheafClassifier",
 ]
+
+
+def __getattr__(name):
+    # the estimators need scikit-learn: imported on first use, so that the rest of
+    # graphsheaf.neural does not (the ImportError names the extra to install)
+    if name in ("SheafRegressor", "SheafClassifier"):
+        from . import estimators
+        return getattr(estimators, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -140,11 +140,11 @@ class SGD:
 
 
 class Momentum(SGD):
-    """Heavy-ball momentum ``v ← μ v + g``, ``θ ← θ - lr v``."""
+    """Heavy-ball momentum ``v ← μ v + g``, ``θ ← θ - lr v`` (Nesterov: ``θ ← θ - lr (μ v + g)``)."""
 
-    def __init__(self, learning_rate=0.01, momentum=0.9):
+    def __init__(self, learning_rate=0.01, momentum=0.9, nesterov=False):
         super().__init__(learning_rate)
-        self.mu, self.v = float(momentum), None
+        self.mu, self.v, self.nesterov = float(momentum), None, bool(nesterov)
 
     def step(self, params, grads):
         if self.v is None:
@@ -152,7 +152,10 @@ class Momentum(SGD):
         for p, g, v in zip(params, grads, self.v):
             v *= self.mu
             v += g
-            p -= self.lr * v
+            if self.nesterov:
+                p -= self.lr * (self.mu * v + g)
+            else:
+                p -= self.lr * v
 
 
 class Adam(SGD):

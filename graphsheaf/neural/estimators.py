@@ -455,7 +455,7 @@ class SheafClassifier(ClassifierMixin, _SheafMLP):
     --------
     >>> rng = np.random.default_rng(1)
     >>> X = rng.standard_normal((200, 2)); y = np.where(X[:, 0] * X[:, 1] > 0, "same", "diff")
-    >>> clf = gn.SheafClassifier((16,), learning_rate_init=0.02, random_state=0).fit(X, y)
+    >>> clf = gn.SheafClassifier((16,), learning_rate_init=0.02, max_iter=1000, random_state=0).fit(X, y)
     >>> bool(clf.score(X, y) > 0.9), clf.classes_.tolist()
     (True, ['diff', 'same'])
     """

@@ -102,7 +102,7 @@ def main(argv=None):
         run("classification", name, X, y)
     print(f"\n{'data set':28s} {'score':>9s} {'sheaf':>8s} {'MLP':>8s} {'diff':>8s} "
           f"{'sheaf s':>8s} {'MLP s':>8s}")
-    for kind, name, metric, s, m, d, ts, tm, good in rows:
+    for _kind, name, metric, s, m, d, ts, tm, good in rows:
         print(f"{name:28s} {metric:>9s} {s:8.4f} {m:8.4f} {d:+8.4f} {ts:8.2f} {tm:8.2f}"
               f"{'' if good else '  MISSED'}")
     ratio = total["sheaf"] / total["mlp"]

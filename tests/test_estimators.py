@@ -203,3 +203,15 @@ def test_paper_training_curve_with_authors_streams():  # spec §5.4, §7 D19 (fi
         rng=gn.TorchSeed(42))
     np.testing.assert_allclose(h.train_loss, [12.0996, 1.8925, 1.3962], atol=6e-5)
     np.testing.assert_allclose(h.test_loss, [10.8848, 1.7274, 1.3305], atol=6e-5)
+
+
+def test_graphsheaf_neural_does_not_need_scikit_learn():
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['sklearn'] = None\n"
+            "import graphsheaf.neural as gn\n"
+            "gn.predict(gn.neural_sheaf(*gn.init_weights([2, 3, 1], rng=0)), [1.0, 2.0])\n"
+            "try:\n    gn.SheafRegressor\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "pip install graphsheaf[sklearn]" in out.stdout

@@ -178,7 +178,7 @@ class NetworkPlan:
         self.output_activation = "identity" if self.phi is None else self.phi.kind
         self.relu_only = all(g._relu and g.strict == self.gates[0].strict for g in self.gates)
         self.strict = bool(self.gates) and self.gates[0].strict
-        self._table = None
+        self._table = self._where = None
 
     # -- compiling --------------------------------------------------------------------
     @staticmethod
@@ -273,18 +273,16 @@ class NetworkPlan:
 
     def locate(self, node):
         """``("z", l)``, ``("a", l)`` (l = 1..k; 0 is the input) or ``("y", 0)`` for a node."""
+        if self._where is None:
+            w = {self.input: ("a", 0)}
+            w.update({z: ("z", l) for l, z in enumerate(self.z_nodes)})
+            w.update({a: ("a", l + 1) for l, a in enumerate(self.a_nodes)})
+            if self.y is not None:
+                w[self.y] = ("y", 0)
+            self._where = w
         if node in self._where:
             return self._where[node]
         raise SheafError(f"{node!r} is not a vertex of this network")
-
-    @property
-    def _where(self):
-        w = {self.input: ("a", 0)}
-        w.update({z: ("z", l) for l, z in enumerate(self.z_nodes)})
-        w.update({a: ("a", l + 1) for l, a in enumerate(self.a_nodes)})
-        if self.y is not None:
-            w[self.y] = ("y", 0)
-        return w
 
     def check_inputs(self, X, what="X"):
         """X as an (n_0, M) float array (and whether it was one sample); SheafError otherwise."""

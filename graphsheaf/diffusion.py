@@ -152,7 +152,15 @@ def _lambda_max(L):
         return 0.0
     if n <= DENSE_LIMIT:
         return float(la.eigvalsh(L.toarray())[-1])
-    return float(spla.eigsh(L, k=1, which="LA", v0=np.ones(n), return_eigenvectors=False)[0])
+    if L.nnz == 0:
+        return 0.0
+    # a random start: the all-ones vector is a global section of every constant sheaf
+    # (L·1 = 0, and ARPACK stops on it); Gershgorin's bound if ARPACK fails anyway
+    v0 = np.random.default_rng(0).standard_normal(n)
+    try:
+        return float(spla.eigsh(L, k=1, which="LA", v0=v0, return_eigenvectors=False)[0])
+    except spla.ArpackError:
+        return float(abs(L).sum(axis=1).max())
 
 
 def _check_step(step, lam_max):

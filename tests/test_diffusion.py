@@ -136,3 +136,12 @@ def test_state_dependent_euler_steps_are_the_gradient_flow_of_the_energy():
     want = gs.to_assignment(S, X, nodes)
     for v in S:
         np.testing.assert_allclose(got[v], want[v], rtol=1e-10, atol=1e-12)
+
+
+def test_euler_on_a_large_constant_sheaf_does_not_start_from_a_global_section():
+    # issue 15: λ_max was estimated from the all-ones vector, a global section (ArpackError)
+    G = gs.constant_sheaf(nx.cycle_graph(2001))
+    x0 = np.random.default_rng(0).standard_normal(2001)
+    out = gs.heat_diffusion(G, x0, 1.0, method="euler")
+    ref = gs.heat_diffusion(G, x0, 1.0, method="expm")
+    np.testing.assert_allclose(gs.to_vector(G, out), gs.to_vector(G, ref), atol=1e-2)

@@ -142,6 +142,8 @@ def test_euler_on_a_large_constant_sheaf_does_not_start_from_a_global_section():
     # issue 15: λ_max was estimated from the all-ones vector, a global section (ArpackError)
     G = gs.constant_sheaf(nx.cycle_graph(2001))
     x0 = np.random.default_rng(0).standard_normal(2001)
-    out = gs.heat_diffusion(G, x0, 1.0, method="euler")
+    out = gs.heat_diffusion(G, x0, 1.0, method="euler")  # the default step 1/λ_max = 1/4
+    assert gs.dirichlet_energy(G, out) < gs.dirichlet_energy(G, gs.to_assignment(G, x0))
+    fine = gs.heat_diffusion(G, x0, 1.0, method="euler", step=0.002)
     ref = gs.heat_diffusion(G, x0, 1.0, method="expm")
-    np.testing.assert_allclose(gs.to_vector(G, out), gs.to_vector(G, ref), atol=1e-2)
+    np.testing.assert_allclose(gs.to_vector(G, fine), gs.to_vector(G, ref), atol=5e-3)

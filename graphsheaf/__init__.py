@@ -10,7 +10,8 @@ from .diagnostics import (dirichlet_energy, edge_energies, edge_residuals, group
                           spectral_gap)
 from .diffusion import Trajectory, heat_diffusion
 from .drawing import GraphvizNotFoundError, render, to_pydot, write_dot
-from .exceptions import ConvergenceWarning, DivergenceError, NonUniqueExtensionError, SheafError
+from .exceptions import (ConvergenceWarning, DivergenceError, NonUniqueExtensionError,
+                         RankDecisionWarning, SheafError)
 from .harmonic import HarmonicExtension, harmonic_extension, restricted_laplacian
 from .io import read_json, write_json
 from .linalg import (Boundary, CoboundaryOperator, boundary_coordinates, coboundary_matrix,
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SheafError", "NonUniqueExtensionError", "ConvergenceWarning", "DivergenceError",
+    "RankDecisionWarning",
     "StateDependentMap", "ReLUGate", "PiecewiseLinearGate", "is_state_dependent",
     "validate_sheaf", "constant_sheaf", "random_sheaf",
     "stalk_offsets", "edge_offsets", "cochain_dim", "to_vector", "to_assignment",

@@ -8,24 +8,32 @@ Ranks are read off singular values of δ (never of L, whose squared singular val
 lose half the digits), component by weakly connected component.
 """
 
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 
-import networkx as nx
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .exceptions import SheafError
-from .linalg import _coboundary_of, boundary_coordinates, edge_table
+from .exceptions import RankDecisionWarning, SheafError
+from .linalg import _coboundary_of, boundary_coordinates, edge_table, uniform_maps
 from .maps import is_state_dependent
 from .solvers import DIRECT_FILL_LIMIT, cokernel_basis, envelope_size, probe_kernel
+from .transport import components, forest_cohomology
 
 __all__ = ["Cohomology", "cohomology"]
 
 #: components with more rows or columns than this use the sparse method under method="auto"
+#: (when bases are wanted: the dense SVD gives them at once; for counts alone the sparse
+#: methods win from about 500 on a grid)
 DENSE_LIMIT = 2000
+DENSE_LIMIT_COUNTS = 500
+#: bases=None computes the bases only when dim C⁰ + dim C¹ is at most this
+AUTO_BASES_LIMIT = 1000
+#: a rank decided with gap (smallest nonzero over largest zero singular value) below this warns
+CLOSE_GAP = 100.0
 
 
 @dataclass(frozen=True)
@@ -52,8 +60,10 @@ class Cohomology:
     tol : float
         Largest threshold used (singular values <= tol count as zero).
     method : str
-        "dense", "sparse" (shift-invert Lanczos), "probe" (randomized kernel probing with
-        conjugate gradients), "exact", or a mix such as "dense+probe".
+        "transport" (local systems decided along a spanning forest, see
+        :mod:`graphsheaf.transport`), "dense", "sparse" (shift-invert Lanczos), "probe"
+        (randomized kernel probing with conjugate gradients), "exact", or a mix such as
+        "dense+transport".
     """
 
     h0: int
@@ -75,7 +85,7 @@ class Cohomology:
         return self.h0 - self.h1
 
 
-def cohomology(G, *, relative_to=None, tol=None, method="auto", state=None, bases=True,
+def cohomology(G, *, relative_to=None, tol=None, method="auto", state=None, bases=None,
                dim="dim", source_map="source_map", target_map="target_map", validate=True):
     """Compute H^0 and H^1 of a sheaf, optionally relative to pinned coordinates.
 
@@ -92,8 +102,13 @@ def cohomology(G, *, relative_to=None, tol=None, method="auto", state=None, base
         scale of each component: ``max(m, n) * eps * sigma_max`` for the dense method and
         ``sqrt(max(m, n) * eps) * sigma_max`` for the sparse one, whose eigenvalue
         solver resolves singular values only down to about ``sqrt(eps) * sigma_max``.
-    method : {"auto", "dense", "sparse", "exact"}
-        "auto" uses a dense SVD for components up to ``DENSE_LIMIT`` rows/columns and a
+    method : {"auto", "transport", "dense", "sparse", "exact"}
+        "auto" decides components that are local systems (one stalk dimension d, every
+        map an invertible d × d matrix, transports orthogonal -- constant sheaves, signed
+        cycles, O(d) connections -- or trees) structurally, by transport along a
+        spanning forest, when no bases are asked for; this is exact for identity and
+        signed maps at any size. Other components get a dense SVD up to
+        ``DENSE_LIMIT`` rows/columns (``DENSE_LIMIT_COUNTS`` without bases) and a
         sparse method above: shift-invert Lanczos on the smaller Gram matrix when its
         factorisation fits (RCM envelope ≤ :data:`graphsheaf.solvers.DIRECT_FILL_LIMIT`),
         randomized kernel probing otherwise (no factorisation; see
@@ -102,8 +117,15 @@ def cohomology(G, *, relative_to=None, tol=None, method="auto", state=None, base
         entries, or floats, taken at their exact binary value).
     state : dict, optional
         Assignment at which state-dependent maps are evaluated (one sample).
-    bases : bool, default True
-        Compute ``h0_basis`` and ``h1_basis`` (set False to get only the numbers).
+    bases : bool, optional
+        Compute ``h0_basis`` and ``h1_basis`` (None, the default: only when
+        ``dim C⁰ + dim C¹ <= AUTO_BASES_LIMIT``, where they cost little; False gives
+        only the numbers and leaves the bases None).
+
+    Warns
+    -----
+    RankDecisionWarning
+        When a rank was decided close to its threshold (``gap`` < 100).
 
     Returns
     -------
@@ -122,27 +144,52 @@ def cohomology(G, *, relative_to=None, tol=None, method="auto", state=None, base
     >>> gs.cohomology(gs.constant_sheaf(nx.cycle_graph(5)), relative_to=[0]).h0
     0
     """
-    if method not in ("auto", "dense", "sparse", "exact"):
-        raise ValueError(f"method must be 'auto', 'dense', 'sparse' or 'exact', got {method!r}")
+    if method not in ("auto", "transport", "dense", "sparse", "exact"):
+        raise ValueError(f"method must be 'auto', 'transport', 'dense', 'sparse' or 'exact', "
+                         f"got {method!r}")
+    if tol is not None and not (np.isfinite(tol) and tol >= 0):
+        raise SheafError(f"tol must be a finite number >= 0, got {tol!r}")
     table = edge_table(G, dim=dim, source_map=source_map, target_map=target_map,
                        validate=validate)
     boundary = boundary_coordinates(G, relative_to, table.nodelist, dim=dim)
     n0, n1 = int(table.node_start[-1]), int(table.edge_start[-1])
     free = np.ones(n0, dtype=bool)
     free[boundary.index] = False
+    if bases is None:
+        bases = n0 + n1 <= AUTO_BASES_LIMIT
     if method == "exact":
         return _exact(G, table, free, boundary, bases, n0, n1, source_map, target_map)
-    delta = _coboundary_of(G, table, state, dim, source_map, target_map)
+    n_comp, labels = components(table)
+    structural = [None] * n_comp
+    if method == "transport" or (method == "auto" and not bases):
+        if bases:
+            raise SheafError("method='transport' gives dimensions only: pass bases=False")
+        structural = forest_cohomology(table, uniform_maps(table), free, labels, n_comp)
+    delta = None
     h0_cols, h1_cols = [], []
     h0 = h1 = 0
     sig_zero, sig_nonzero, max_tol = 0.0, np.inf, 0.0
     used = set()
-    for rows, cols in _components(G, table, free):
+    for c, rows, cols in _components(table, free, labels, n_comp):
+        if structural[c] is not None:
+            k0, k1, sz, snz, t = structural[c]
+            h0, h1 = h0 + k0, h1 + k1
+            sig_zero, sig_nonzero = max(sig_zero, sz), min(sig_nonzero, snz)
+            max_tol = max(max_tol, t)
+            used.add("transport")
+            continue
+        if method == "transport":
+            raise SheafError(f"method='transport': the component of node {_a_node(table, labels, c)!r} "
+                             "is not a local system with orthogonal transports (or a tree); use "
+                             "method='auto'")
+        if delta is None:
+            delta = _coboundary_of(G, table, state, dim, source_map, target_map)
         block = delta[rows][:, cols] if rows.size else sp.csr_array((0, cols.size))
         m, n = block.shape
         kind = method
         if kind == "auto":
-            kind = "dense" if max(m, n) <= DENSE_LIMIT else "sparse"
+            limit = DENSE_LIMIT if bases else DENSE_LIMIT_COUNTS
+            kind = "dense" if max(m, n) <= limit else "sparse"
         if kind == "dense":
             used.add(kind)
             res = _dense_kernel(block.toarray(), tol, bases)
@@ -156,10 +203,20 @@ def cohomology(G, *, relative_to=None, tol=None, method="auto", state=None, base
         if bases:
             h0_cols.append((cols, N0))
             h1_cols.append((rows, N1))
+    gap = _gap(sig_zero, sig_nonzero)
+    if gap < CLOSE_GAP:
+        warnings.warn(f"cohomology: a rank was decided close to its threshold (gap {gap:.3g}: "
+                      f"smallest nonzero singular value {sig_nonzero:.3g}, largest zero "
+                      f"{sig_zero:.3g}); the dimensions may change with tol",
+                      RankDecisionWarning, stacklevel=2)
     return Cohomology(h0, h1, _scatter(h0_cols, n0, h0, bases), _scatter(h1_cols, n1, h1, bases),
-                      float(sig_zero), float(sig_nonzero), _gap(sig_zero, sig_nonzero),
+                      float(sig_zero), float(sig_nonzero), gap,
                       float(max_tol), "+".join(sorted(used)) or "dense", n0, n1,
                       int(boundary.index.size))
+
+
+def _a_node(table, labels, c):
+    return table.nodelist[int(np.flatnonzero(labels == c)[0])]
 
 
 def _gap(sz, snz):
@@ -180,31 +237,24 @@ def _scatter(pieces, n, h, bases):
     return out
 
 
-def _components(G, table, free):
-    """Yield (C^1 row indices, free C^0 column indices) per weakly connected component."""
-    pos = {v: i for i, v in enumerate(table.nodelist)}
+def _components(table, free, labels, n_comp):
+    """Yield (component, C^1 row indices, free C^0 column indices) per weakly connected
+    component (``labels`` from :func:`graphsheaf.transport.components`)."""
     ns, es = table.node_start, table.edge_start
-    comp_of_node = np.empty(len(table.nodelist), dtype=np.int64)
-    comps = list(nx.weakly_connected_components(G)) if G.number_of_nodes() else []
-    for c, nodes in enumerate(comps):
-        comp_of_node[[pos[v] for v in nodes]] = c
+    comp_of_node = np.asarray(labels, dtype=np.int64)
     edge_comp = comp_of_node[table.tails] if table.tails.size else np.zeros(0, dtype=np.int64)
-    node_lens = np.diff(ns)
-    edge_lens = np.diff(es)
-    coord_comp = np.repeat(comp_of_node, node_lens)
-    row_comp = np.repeat(edge_comp, edge_lens)
-    coord_ids = np.arange(ns[-1])
-    row_ids = np.arange(es[-1])
+    coord_comp = np.repeat(comp_of_node, np.diff(ns))
+    row_comp = np.repeat(edge_comp, np.diff(es))
+    free_ids = np.flatnonzero(free)
     col_order = np.argsort(coord_comp[free], kind="stable")
     row_order = np.argsort(row_comp, kind="stable")
-    free_ids = coord_ids[free]
-    col_bounds = np.searchsorted(coord_comp[free][col_order], np.arange(len(comps) + 1))
-    row_bounds = np.searchsorted(row_comp[row_order], np.arange(len(comps) + 1))
-    for c in range(len(comps)):
+    col_bounds = np.searchsorted(coord_comp[free][col_order], np.arange(n_comp + 1))
+    row_bounds = np.searchsorted(row_comp[row_order], np.arange(n_comp + 1))
+    for c in range(n_comp):
         cols = free_ids[col_order[col_bounds[c]:col_bounds[c + 1]]]
-        rows = row_ids[row_order[row_bounds[c]:row_bounds[c + 1]]]
+        rows = row_order[row_bounds[c]:row_bounds[c + 1]]
         if cols.size or rows.size:
-            yield rows, cols
+            yield c, rows, cols
 
 
 def _dense_kernel(D, tol, bases):
@@ -311,13 +361,30 @@ def _kernel_vectors(M, k):
 
 
 def _norm_estimate(D):
+    """σ_max(D) to a few percent -- it only sets the scale of the threshold.
+
+    A handful of power iterations on DᵀD from a random start (a Lanczos solve to full
+    accuracy took 210k ARPACK iterations on a path, whose top singular values cluster);
+    never above the bound sqrt(‖D‖₁ ‖D‖_∞).
+    """
     if D.nnz == 0:
         return 0.0
-    try:
-        return float(spla.svds(D.astype(float), k=1, return_singular_vectors=False,
-                               random_state=0)[0])
-    except Exception:  # tiny or awkward blocks: fall back to the Frobenius bound
-        return float(np.sqrt((D.data ** 2).sum()))
+    absD = abs(D)
+    bound = float(np.sqrt(absD.sum(axis=0).max() * absD.sum(axis=1).max()))
+    x = np.random.default_rng(0).standard_normal(D.shape[1])
+    est = 0.0
+    for _ in range(30):
+        y = D.T @ (D @ x)
+        ny = float(np.linalg.norm(y))
+        if ny == 0:
+            break
+        new = np.sqrt(ny / float(np.linalg.norm(x)))
+        x = y / ny
+        if abs(new - est) <= 1e-3 * new:
+            est = new
+            break
+        est = new
+    return min(max(est, 0.0), bound) if est > 0 else bound
 
 
 def _small_singular(M, t, need_vectors):

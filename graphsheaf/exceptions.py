@@ -1,6 +1,7 @@
 """Exceptions and warnings raised by graphsheaf."""
 
-__all__ = ["ConvergenceWarning", "DivergenceError", "NonUniqueExtensionError", "SheafError"]
+__all__ = ["ConvergenceWarning", "DivergenceError", "NonUniqueExtensionError", "RankDecisionWarning",
+           "SheafError"]
 
 
 class SheafError(ValueError):
@@ -34,3 +35,11 @@ class DivergenceError(SheafError, FloatingPointError):
 
 class ConvergenceWarning(UserWarning):
     """An iterative method stopped before reaching its tolerance."""
+
+
+class RankDecisionWarning(UserWarning):
+    """A rank (a cohomology dimension) was decided close to its threshold.
+
+    The smallest singular value counted as nonzero is less than 100 times the largest
+    counted as zero (``Cohomology.gap`` < 100): the dimensions may change with ``tol``.
+    """

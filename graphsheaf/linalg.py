@@ -447,6 +447,23 @@ class _Evaluated:
         return sp.issparse(self.mats[self.codes_a[idx[0]]]) or sp.issparse(self.mats[self.codes_b[idx[0]]])
 
 
+def uniform_maps(table):
+    """Every edge's maps as two float stacks ``(A, B)`` of shapes (E, r, c_a), (E, r, c_b)
+    when they are dense and of one shape per side (shared maps are broadcast, not
+    copied); None otherwise. Read-only views; internal building block."""
+    if table.stack_a is None and table.stack_b is None and len(table.tails):
+        # both sides share one map each (a constant sheaf): broadcast them
+        E, out = len(table.tails), []
+        for maps, side in ((table.A, "a"), (table.B, "b")):
+            first = maps[0]
+            if not table._shared[side] or type(first) is not np.ndarray or first.ndim != 2 \
+                    or first.dtype.kind not in "fiub":
+                return None
+            out.append(np.broadcast_to(first.astype(float, copy=False), (E,) + first.shape))
+        return tuple(out)
+    return _uniform_blocks(table)
+
+
 def _uniform_blocks(table):
     """(A, B) as float arrays (E, r, c_a), (E, r, c_b) when at least one side is stacked and
     the other is stacked too or one shared dense ndarray; else None."""

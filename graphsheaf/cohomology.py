@@ -502,9 +502,22 @@ def _rational_rank(rows, ncols, want_kernel):
     """Rank (and a kernel basis as lists of Fractions) of a sparse rational matrix.
 
     Rows are dicts column -> Fraction. Reduced row echelon form by elimination with a
-    sparsest-row pivot choice, which keeps fill-in low on graph-shaped matrices.
+    sparsest-row pivot choice, which keeps fill-in low on graph-shaped matrices. An
+    index column -> pivot rows holding it makes each elimination touch only the rows it
+    changes (scanning every pivot row made paths and trees quadratic: 25 s at 20,000
+    nodes).
     """
     pivots = {}  # pivot column -> normalised row (pivot entry 1)
+    holders = {}  # column -> set of pivot columns whose row has an entry there
+
+    def put(pc, cc, y, prow):
+        if y:
+            prow[cc] = y
+            holders.setdefault(cc, set()).add(pc)
+        elif cc in prow:
+            del prow[cc]
+            holders[cc].discard(pc)
+
     for row in rows:
         row = dict(row)
         # reduce by existing pivots; pivot rows are kept fully reduced, so one pass suffices
@@ -523,25 +536,22 @@ def _rational_rank(rows, ncols, want_kernel):
         c = min(row, key=lambda k: (len(str(row[k])), k))
         p = row[c]
         row = {k: x / p for k, x in row.items()}
-        # eliminate c from existing pivot rows to keep them reduced
-        for prow in pivots.values():
-            if c in prow:
-                f = prow[c]
-                for cc, x in row.items():
-                    y = prow.get(cc, 0) - f * x
-                    if y:
-                        prow[cc] = y
-                    else:
-                        prow.pop(cc, None)
+        # eliminate c from the pivot rows that hold it, to keep them reduced
+        for pc in list(holders.get(c, ())):
+            prow = pivots[pc]
+            f = prow[c]
+            for cc, x in row.items():
+                put(pc, cc, prow.get(cc, 0) - f * x, prow)
         pivots[c] = row
+        for cc in row:
+            holders.setdefault(cc, set()).add(c)
     rank = len(pivots)
     kernel = []
     if want_kernel:
         for fcol in (c for c in range(ncols) if c not in pivots):
             v = [Fraction(0)] * ncols
             v[fcol] = Fraction(1)
-            for pc, prow in pivots.items():
-                if fcol in prow:
-                    v[pc] = -prow[fcol]
+            for pc in holders.get(fcol, ()):
+                v[pc] = -pivots[pc][fcol]
             kernel.append(v)
     return rank, kernel

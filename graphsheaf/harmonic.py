@@ -15,12 +15,16 @@ import scipy.sparse.linalg as spla
 
 from .cohomology import DENSE_LIMIT, _blocks_of, _sparse_kernel
 from .exceptions import ConvergenceWarning, NonUniqueExtensionError, SheafError
+from .laplace_solvers import graph_kind, pins_determine
+from .laplace_solvers import solve as laplace_solve
 from .linalg import (
     _coboundary_of,
     _complement,
     boundary_coordinates,
     edge_table,
+    laplacian_of,
     to_assignment,
+    uniform_maps,
 )
 from .maps import is_state_dependent
 from .solvers import BlockJacobi, accumulate_product, direct_fill_limit, factor_fill_estimate, pcg
@@ -101,15 +105,22 @@ def harmonic_extension(G, boundary, *, state=None, allow_nonunique=False, tol=No
         returned and ``result.undetermined`` spans the free directions.
     tol : float, optional
         Singular-value threshold deciding uniqueness (as in :func:`cohomology`).
-    method : {"auto", "dense", "sparse", "cg"}
+    method : {"auto", "dense", "sparse", "cg", "amg"}
         "dense": SVD of δ_Ω. "sparse": sparse LU of L[Ω,Ω], factored once for every
-        right-hand side. "cg": block-Jacobi-preconditioned conjugate gradients applying δ_Ω
-        and δ_Ωᵀ (L[Ω,Ω] is never formed), all right-hand sides at once. "auto" takes
-        "dense" up to ``DENSE_LIMIT`` coordinates, then "sparse" when the estimated
-        factor is small (at most :data:`graphsheaf.solvers.FILL_RATIO` times the
-        nonzeros of L[Ω,Ω] and :data:`graphsheaf.solvers.DIRECT_FILL_LIMIT` entries in
-        all: band-like graphs) and "cg" otherwise; ``result.method`` and
-        ``result.fill_estimate`` report the choice.
+        right-hand side. "cg": conjugate gradients on the assembled L[Ω,Ω] (one CSR
+        product per iteration) preconditioned by the inverse of its node-diagonal blocks,
+        all right-hand sides at once. "amg": the same with an algebraic-multigrid
+        V-cycle (PyAMG's smoothed aggregation, one hierarchy for every right-hand side).
+        "auto" takes "dense" up to ``DENSE_LIMIT`` coordinates, then "sparse" when the
+        estimated factor is small (at most :data:`graphsheaf.solvers.FILL_RATIO` times
+        the nonzeros of L[Ω,Ω] and :data:`graphsheaf.solvers.DIRECT_FILL_LIMIT` entries
+        in all: band-like graphs), then "amg" on mesh-like graphs (a BFS does not reach
+        the whole component within 4 log₂ n + 8 levels) and "cg" on expander-like ones;
+        ``result.method``, ``result.reason``, ``result.fill_estimate`` and
+        ``result.iterations`` report the choice. Uniqueness is settled structurally
+        when every map is an invertible square matrix and every component has a whole
+        stalk pinned (``result.uniqueness == "structural"``), else by a probe column
+        solved alongside.
     rtol : float, default 1e-10
         Relative residual at which conjugate gradients stop.
     maxiter : int, optional
@@ -129,8 +140,8 @@ def harmonic_extension(G, boundary, *, state=None, allow_nonunique=False, tol=No
     >>> [round(float(x[v][0]), 12) for v in G]
     [0.0, 0.5, 1.0, 1.5, 2.0]
     """
-    if method not in ("auto", "dense", "sparse", "cg"):
-        raise ValueError(f"method must be 'auto', 'dense', 'sparse' or 'cg', got {method!r}")
+    if method not in ("auto", "dense", "sparse", "cg", "amg"):
+        raise ValueError(f"method must be 'auto', 'dense', 'sparse', 'cg' or 'amg', got {method!r}")
     table = edge_table(G, dim=dim, source_map=source_map, target_map=target_map,
                        validate=validate)
     b = boundary_coordinates(G, boundary, table.nodelist, dim=dim, require_values=True)
@@ -192,19 +203,32 @@ def _package(G, table, vec, energy, undetermined, method, info=None):
 
 def _solve(G, table, pinned, values, state, allow_nonunique, tol, method, kw, solver,
            as_vector=False):
-    delta = _coboundary_of(G, table, state, **kw)
-    n = delta.shape[1]
+    n = int(table.node_start[-1])
     free = _complement(n, pinned)
-    D_f, D_b = delta[:, free], delta[:, pinned]
-    rhs = -(D_b @ values)  # we want δ_f x_f ≈ rhs in least squares
     kind, info = method, {}
     if kind == "auto":
-        if max(D_f.shape) <= DENSE_LIMIT:
+        m = int(table.edge_start[-1])
+        if max(m, free.size) <= DENSE_LIMIT:
             kind = "dense"
+            info["reason"] = f"small: {m} x {free.size} coordinates"
         else:
             free_counts = np.diff(np.searchsorted(free, table.node_start))
             info["fill_estimate"] = fill = factor_fill_estimate(table, free_counts)
-            kind = "sparse" if fill <= direct_fill_limit(table, free_counts) else "cg"
+            if fill <= direct_fill_limit(table, free_counts):
+                kind = "sparse"
+                info["reason"] = f"the LU factor is estimated at {fill:,} entries: small"
+            else:
+                shape = graph_kind(table)
+                kind = "amg" if shape == "mesh" else "cg"
+                info["reason"] = (f"the LU factor would fill in ({fill:,} entries); the graph is "
+                                  f"{'mesh' if shape == 'mesh' else 'expander'}-like (BFS depth "
+                                  f"{'beyond' if shape == 'mesh' else 'within'} 4 log2 n + 8)")
+    if kind in ("cg", "amg") and not (allow_nonunique and kind == "amg"):
+        return _iterate(G, table, free, pinned, values, state, allow_nonunique, tol, kind, kw,
+                        solver, info, as_vector)
+    delta = _coboundary_of(G, table, state, **kw)
+    D_f, D_b = delta[:, free], delta[:, pinned]
+    rhs = -(D_b @ values)  # we want δ_f x_f ≈ rhs in least squares
     if kind == "dense":
         x_f, N = _dense_solve(D_f.toarray(), rhs, tol)
         used = "dense"
@@ -227,6 +251,57 @@ def _solve(G, table, pinned, values, state, allow_nonunique, tol, method, kw, so
     if as_vector:
         return vec, energy, basis, used
     return _package(G, table, vec, energy, basis, used, info)
+
+
+def _iterate(G, table, free, pinned, values, state, allow_nonunique, tol, kind, kw, solver, info,
+             as_vector):
+    """PCG on the assembled L[Ω,Ω] (one CSR product per iteration), preconditioned by AMG
+    on meshes and block Jacobi on expanders; every right-hand side at once."""
+    n = int(table.node_start[-1])
+    L = laplacian_of(G, table, state, **kw)
+    L_f = L[free]
+    L_ff, L_fb = L_f[:, free], L_f[:, pinned]
+    rhs = -(L_fb @ values)
+    dims = np.diff(table.node_start)
+    pinned_mask = np.zeros(n, dtype=bool)
+    pinned_mask[pinned] = True
+    whole = np.add.reduceat(pinned_mask, table.node_start[:-1]) == dims if n else np.zeros(0, bool)
+    whole &= dims > 0
+    sure = not table.has_state_maps and pins_determine(table, uniform_maps(table), whole)
+    info["uniqueness"] = "structural" if sure else "probe"
+    node_of, local_of = _blocks_of(free, table.node_start)
+    x_f, k, its, converged = laplace_solve(L_ff, rhs, node_of, local_of, kind, probe=not sure,
+                                           **solver)
+    info["iterations"] = its
+    if k is not None:
+        # a probe left a component: is it a genuine kernel direction (σ_min threshold)?
+        lk = float(np.sqrt(max(k @ (L_ff @ k), 0.0)))
+        if lk <= _laplacian_threshold(L_ff, tol):
+            if allow_nonunique:
+                return _solve(G, table, pinned, values, state, True, tol, "sparse", kw, solver,
+                              as_vector)
+            basis = np.zeros((n, 1))
+            basis[free] = k[:, None]
+            raise NonUniqueExtensionError(_nonunique_message(table, basis, at_least=True), basis,
+                                          _directions(table, basis))
+    vec = np.zeros((n,) + values.shape[1:])
+    vec[pinned] = values
+    vec[free] = x_f
+    V = vec.reshape(n, -1)
+    energy = 0.5 * np.einsum("ij,ij->j", V, L @ V)
+    energy = energy if vec.ndim == 2 else energy[0]
+    basis = np.zeros((n, 0))
+    if as_vector:
+        return vec, energy, basis, kind
+    return _package(G, table, vec, energy, basis, kind, info)
+
+
+def _laplacian_threshold(L_ff, tol):
+    """The σ_min threshold of δ_Ω from L[Ω,Ω]: sqrt(n eps) ‖L‖₁^½ (as the direct path)."""
+    if tol is not None:
+        return tol
+    n = L_ff.shape[0]
+    return np.sqrt(n * np.finfo(float).eps) * np.sqrt(float(abs(L_ff).sum(axis=0).max()))
 
 
 def _singular_threshold(D_f, n, tol):

@@ -663,6 +663,12 @@ def sheaf_laplacian(G, nodelist=None, *, state=None, dim="dim", source_map="sour
     """
     table = edge_table(G, nodelist, None, dim=dim, source_map=source_map,
                        target_map=target_map, validate=validate)
+    return laplacian_of(G, table, state, dim, source_map, target_map)
+
+
+def laplacian_of(G, table, state=None, dim="dim", source_map="source_map", target_map="target_map"):
+    """L = δᵀδ of an already built edge table (callers that hold one skip re-reading the
+    graph); internal building block of :func:`sheaf_laplacian`."""
     ev = _Evaluated(G, table, state, dim, source_map, target_map)
     if ev.uniform is not None:
         A, B = ev.uniform

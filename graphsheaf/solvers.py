@@ -239,6 +239,30 @@ class BlockJacobi:
                 for c2 in range(c, d):
                     v = np.asarray(per_coord[c].multiply(per_coord[c2]).sum(axis=0)).ravel()
                     blocks[:, c, c2] = blocks[:, c2, c] = v
+        self._invert(blocks)
+
+    @classmethod
+    def from_matrix(cls, L, node_of, local_of):
+        """The same preconditioner read off an assembled L[Ω,Ω] (its node-diagonal blocks)."""
+        self = cls.__new__(cls)
+        n_f = L.shape[0]
+        node_of = np.asarray(node_of)
+        node_of = np.unique(node_of, return_inverse=True)[1] if n_f else node_of
+        n_nodes = int(node_of.max()) + 1 if n_f else 0
+        d = int(local_of.max()) + 1 if n_f else 0
+        self.node_of, self.local_of, self.shape = node_of, local_of, (n_nodes, d)
+        self.whole = n_f == n_nodes * d and np.array_equal(local_of, np.tile(np.arange(d), n_nodes))
+        C = sp.coo_array(L)
+        keep = node_of[C.row] == node_of[C.col]
+        blocks = np.zeros((n_nodes, d, d))
+        np.add.at(blocks, (node_of[C.row[keep]], local_of[C.row[keep]], local_of[C.col[keep]]),
+                  C.data[keep])
+        self._invert(blocks)
+        return self
+
+    def _invert(self, blocks):
+        node_of, local_of = self.node_of, self.local_of
+        n_nodes, d = self.shape
         present = np.zeros((n_nodes, d), dtype=bool)
         present[node_of, local_of] = True
         idx = np.nonzero(~present)

@@ -189,3 +189,64 @@ def test_block_jacobi_blocks_are_the_diagonal_blocks_of_the_laplacian(seed):
         idx = np.flatnonzero(node_of == v)
         want[idx] = np.linalg.solve(L[np.ix_(idx, idx)], R[idx])
     np.testing.assert_allclose(M(R), want, rtol=1e-8, atol=1e-10)
+
+
+# ------------------------------------------------ issue 15: the solver is chosen and reported
+
+def _grid_sheaf(k, d=1):
+    g = nx.convert_node_labels_to_integers(nx.grid_2d_graph(k, k))
+    return gs.constant_sheaf(nx.DiGraph(list(g.edges)), dim=d)
+
+
+def _connection(n, seed=0):
+    rng = np.random.default_rng(seed)
+    g = nx.random_regular_graph(3, n, seed=seed)
+    S = nx.DiGraph()
+    S.add_nodes_from(g, dim=3)
+    for u, v in g.edges:
+        S.add_edge(u, v, source_map=np.linalg.qr(rng.standard_normal((3, 3)))[0],
+                   target_map=np.linalg.qr(rng.standard_normal((3, 3)))[0])
+    return S
+
+
+def test_auto_takes_multigrid_on_meshes_and_block_jacobi_on_expanders():
+    rng = np.random.default_rng(0)
+    G = _grid_sheaf(150)  # 22,500 nodes: an LU factor would hold 2.3 million entries
+    pins = {int(v): [float(rng.standard_normal())] for v in rng.choice(22500, 22, replace=False)}
+    x = gs.harmonic_extension(G, pins)
+    ref = gs.harmonic_extension(G, pins, method="sparse")
+    assert x.method == "amg" and "mesh" in x.reason and x.uniqueness == "structural"
+    assert max(abs(x[v] - ref[v]).max() for v in G) < 1e-7
+    S = _connection(3000)
+    pins = {int(v): rng.standard_normal(3) for v in rng.choice(3000, 30, replace=False)}
+    y = gs.harmonic_extension(S, pins)
+    assert y.method == "cg" and "expander" in y.reason and y.iterations < 200
+    L = gs.sheaf_laplacian(S)
+    vec = gs.to_vector(S, y)
+    free = np.ones(9000, dtype=bool)
+    for v in pins:
+        free[3 * v:3 * v + 3] = False
+    np.testing.assert_allclose((L @ vec)[free], 0, atol=1e-7)  # harmonic at every free node
+
+
+def test_iterative_paths_share_one_hierarchy_across_right_hand_sides():
+    rng = np.random.default_rng(1)
+    G = _grid_sheaf(40)
+    nodes = [int(v) for v in rng.choice(1600, 6, replace=False)]
+    vals = rng.standard_normal((6, 4))
+    batch = gs.harmonic_extension(G, {v: vals[i][None, :] for i, v in enumerate(nodes)},
+                                  method="amg")
+    for j in range(4):
+        one = gs.harmonic_extension(G, {v: [vals[i, j]] for i, v in enumerate(nodes)},
+                                    method="amg")
+        np.testing.assert_allclose([batch[v][0, j] for v in G], [one[v][0] for v in G], atol=1e-8)
+
+
+def test_iterative_paths_refuse_undetermined_extensions():
+    # one component of the grid has no pin: the probe column finds the free direction
+    G = nx.disjoint_union(_grid_sheaf(30), _grid_sheaf(30))
+    for method in ("amg", "cg"):
+        with pytest.raises(gs.NonUniqueExtensionError):
+            gs.harmonic_extension(G, {0: [1.0], 5: [2.0]}, method=method)
+    x = gs.harmonic_extension(G, {0: [1.0], 900: [2.0]}, method="amg")
+    assert x.uniqueness == "structural"

@@ -1,0 +1,150 @@
+"""Iterative solvers on the assembled restricted Laplacian L[Ω,Ω], and how to choose them.
+
+The harmonic extension solves ``L[Ω,Ω] x = -L[Ω,U] x_U``. Where a sparse factorisation
+would fill in (meshes, expanders) it iterates on the assembled ``L[Ω,Ω]`` -- one CSR
+product per iteration -- preconditioned by
+
+* algebraic multigrid (PyAMG's smoothed aggregation, with the constant vectors of each
+  stalk coordinate as near-kernel candidates) on mesh-like graphs, whose diameter grows
+  like a power of n and where one-level preconditioners need ~√n iterations;
+* the inverse of the node-diagonal blocks (:class:`graphsheaf.solvers.BlockJacobi`) on
+  expander-like graphs, whose diameter is O(log n) and whose Laplacians are well
+  conditioned.
+
+Uniqueness (H⁰(G, U; F) = 0) is settled structurally where it can be -- a local system
+(invertible square maps) in which every connected component has a whole stalk pinned --
+and otherwise by a probe column solved alongside (see :func:`solve`).
+"""
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from .exceptions import ConvergenceWarning
+from .solvers import BlockJacobi, accumulate_product, pcg
+
+__all__ = ["graph_kind", "pins_determine", "solve"]
+
+
+def _node_graph(table):
+    n = len(table.nodelist)
+    u, v = table.tails, table.heads
+    return sp.csr_array((np.ones(2 * u.size, dtype=np.int8), (np.concatenate([u, v]),
+                                                                 np.concatenate([v, u]))),
+                        shape=(n, n))
+
+
+def graph_kind(table):
+    """"expander" when a BFS from one node reaches its whole component within
+    4·log₂(n) + 8 levels (small diameter), else "mesh"."""
+    n = len(table.nodelist)
+    if n < 2 or not table.tails.size:
+        return "expander"
+    adj = _node_graph(table)
+    limit = 4 * int(np.ceil(np.log2(n))) + 8
+    seen = np.zeros(n, dtype=bool)
+    frontier = np.zeros(n, dtype=bool)
+    frontier[table.tails[0]] = seen[table.tails[0]] = True
+    for _ in range(limit):
+        nxt = (adj @ frontier.astype(np.int8)) > 0
+        nxt &= ~seen
+        if not nxt.any():
+            return "expander"
+        seen |= nxt
+        frontier = nxt
+    return "mesh"
+
+
+def pins_determine(table, maps, pinned_whole):
+    """True when the pins certainly determine the extension: every stalk of one dimension
+    d, every map an invertible d × d matrix (a section is then fixed by its value at any
+    one node), and a whole stalk pinned in every connected component.
+
+    ``maps``: (A, B) stacks or None; ``pinned_whole``: bool per node.
+    """
+    if maps is None:
+        return False
+    A, B = maps
+    dims = np.asarray(table.dims)
+    if dims.size == 0 or A.shape[1] != A.shape[2] or np.any(dims != A.shape[1]) \
+            or B.shape[1:] != A.shape[1:]:
+        return False
+    for X in (A, B):
+        Y = X[:1] if X.shape[0] > 1 and X.strides[0] == 0 else X  # one shared map
+        d = Y.shape[1]
+        scale = np.abs(Y).max(axis=(1, 2)) if Y.size else np.zeros(0)
+        det = np.abs(np.linalg.det(Y)) if d else np.ones(len(Y))
+        if np.any(~(det > 1e-10 * np.maximum(scale, 1e-300) ** d)):
+            return False
+    n_comp, labels = connected_components(_node_graph(table), directed=False)
+    covered = np.zeros(n_comp, dtype=bool)
+    covered[labels[pinned_whole]] = True
+    return bool(covered.all())
+
+
+def solve(L_ff, rhs, node_of, local_of, kind, *, probe=True, rtol=1e-10, maxiter=None):
+    """PCG on the assembled L[Ω,Ω] with AMG (``kind="amg"``) or block Jacobi (``"cg"``).
+
+    With ``probe`` a random column z is solved for with right-hand side L z: PCG iterates
+    stay in M⁻¹ range(L), so ``k = z - x`` lies in ker L at convergence and vanishes
+    (for almost every z) exactly when the kernel is trivial. Returns ``(x, kernel
+    direction or None, iterations, converged)``.
+    """
+    n = L_ff.shape[0]
+    cols = rhs.reshape(n, -1)
+    z = None
+    if probe:
+        z = np.random.default_rng(0).standard_normal(n)
+        cols = np.column_stack([cols, L_ff @ z])
+    if kind == "amg":
+        precond = _amg(L_ff, local_of)
+    else:
+        precond = BlockJacobi.from_matrix(L_ff, node_of, local_of)
+    product = accumulate_product(L_ff)
+    buf = np.empty((n, cols.shape[1]))
+
+    def matvec(P):
+        if P.shape != buf.shape:
+            out = np.zeros(P.shape)
+            product(P, out)
+            return out
+        buf.fill(0.0)
+        product(P, buf)
+        return buf
+
+    X, its, relres = pcg(matvec, cols, precond, rtol=rtol, maxiter=maxiter)
+    converged = bool(relres.max() <= np.sqrt(rtol))
+    if not converged:
+        warnings.warn(f"conjugate gradients stopped after {its} iterations at relative residual "
+                      f"{relres.max():.1e} (rtol {rtol:.0e}; preconditioner: "
+                      f"{'multigrid' if kind == 'amg' else 'block Jacobi'}); raise maxiter or use "
+                      "method='sparse'", ConvergenceWarning, stacklevel=4)
+    kernel = None
+    if probe:
+        k = z - X[:, -1]
+        knorm = float(np.linalg.norm(k))
+        if converged and knorm > 1e-8 * float(np.linalg.norm(z)):
+            kernel = k / knorm
+        X = X[:, :-1]
+    return (X if rhs.ndim == 2 else X[:, 0]), kernel, its, converged
+
+
+def _amg(L_ff, local_of):
+    """PyAMG smoothed-aggregation V-cycle as a preconditioner on (n, k) blocks."""
+    import pyamg
+    d = int(local_of.max()) + 1 if local_of.size else 1
+    B = (local_of[:, None] == np.arange(d)[None, :]).astype(float)  # constants per coordinate
+    ml = pyamg.smoothed_aggregation_solver(sp.csr_matrix(L_ff), B=B, symmetry="symmetric")
+    M = ml.aspreconditioner(cycle="V")  # one symmetric V-cycle
+
+    def precond(R):
+        if R.ndim == 1:
+            return M @ R
+        out = np.empty_like(R)
+        for j in range(R.shape[1]):
+            out[:, j] = M @ R[:, j]
+        return out
+    precond.hierarchy = ml
+    return precond

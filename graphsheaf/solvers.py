@@ -254,10 +254,10 @@ class BlockJacobi:
         self.whole = n_f == n_nodes * d and np.array_equal(local_of, np.tile(np.arange(d), n_nodes))
         C = sp.coo_array(L)
         keep = node_of[C.row] == node_of[C.col]
-        blocks = np.zeros((n_nodes, d, d))
-        np.add.at(blocks, (node_of[C.row[keep]], local_of[C.row[keep]], local_of[C.col[keep]]),
-                  C.data[keep])
-        self._invert(blocks)
+        r, c = C.row[keep], C.col[keep]
+        flat = (node_of[r] * d + local_of[r]) * d + local_of[c]  # (node, i, j) as one index
+        blocks = np.bincount(flat, weights=C.data[keep], minlength=n_nodes * d * d)
+        self._invert(blocks.reshape(n_nodes, d, d))
         return self
 
     def _invert(self, blocks):

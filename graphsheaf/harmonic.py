@@ -44,18 +44,26 @@ class HarmonicExtension(dict):
         Dirichlet energy ½‖δx‖² of the extension (per sample for batched boundaries):
         zero exactly when the boundary data extend to a global section.
     method : str
-        "dense" (SVD of δ_Ω), "lu" (sparse LU of L[Ω,Ω]), "cg" (matrix-free
-        preconditioned conjugate gradients) or "lsmr" (minimum-norm sparse least squares).
+        "dense" (SVD of δ_Ω), "lu" (sparse LU of L[Ω,Ω]), "cg" (block-Jacobi
+        preconditioned conjugate gradients), "amg" (multigrid-preconditioned conjugate
+        gradients) or "lsmr" (minimum-norm sparse least squares).
+    reason : str or None
+        With ``method="auto"``: why that solver was chosen.
     iterations : int or None
-        Conjugate-gradient iterations ("cg" only).
+        Conjugate-gradient iterations ("cg" and "amg").
     fill_estimate : int or None
-        With ``method="auto"`` on a large problem: the estimated factor size (entries)
-        that decided between "lu" and "cg" (see :mod:`graphsheaf.solvers`).
+        With ``method="auto"`` on a large mesh-like graph: the estimated factor size
+        (entries) that decided between "lu" and "amg" (see :mod:`graphsheaf.solvers`).
+    uniqueness : str or None
+        On the iterative paths: "structural" (invertible maps and a whole stalk pinned in
+        every component) or "probe" (a random probe column solved alongside).
     """
 
     undetermined = None
     energy = None
     method = None
+    reason = None
+    uniqueness = None
     iterations = None
     fill_estimate = None
 
@@ -211,6 +219,10 @@ def _solve(G, table, pinned, values, state, allow_nonunique, tol, method, kw, so
         if max(m, free.size) <= DENSE_LIMIT:
             kind = "dense"
             info["reason"] = f"small: {m} x {free.size} coordinates"
+        elif graph_kind(table) == "expander":  # an LU of an expander fills in: never tried
+            kind = "cg"
+            info["reason"] = ("the graph is expander-like (a BFS reaches every node within "
+                              "4 log2 n + 8 levels): block-Jacobi conjugate gradients")
         else:
             free_counts = np.diff(np.searchsorted(free, table.node_start))
             info["fill_estimate"] = fill = factor_fill_estimate(table, free_counts)
@@ -218,11 +230,9 @@ def _solve(G, table, pinned, values, state, allow_nonunique, tol, method, kw, so
                 kind = "sparse"
                 info["reason"] = f"the LU factor is estimated at {fill:,} entries: small"
             else:
-                shape = graph_kind(table)
-                kind = "amg" if shape == "mesh" else "cg"
-                info["reason"] = (f"the LU factor would fill in ({fill:,} entries); the graph is "
-                                  f"{'mesh' if shape == 'mesh' else 'expander'}-like (BFS depth "
-                                  f"{'beyond' if shape == 'mesh' else 'within'} 4 log2 n + 8)")
+                kind = "amg"
+                info["reason"] = (f"the graph is mesh-like and an LU factor would fill in "
+                                  f"({fill:,} entries): multigrid-preconditioned conjugate gradients")
     if kind in ("cg", "amg") and not (allow_nonunique and kind == "amg"):
         return _iterate(G, table, free, pinned, values, state, allow_nonunique, tol, kind, kw,
                         solver, info, as_vector)

@@ -144,7 +144,7 @@ def test_auto_chooses_lu_for_a_band_and_cg_for_a_random_graph():
     boundary = {v: np.ones(3) for v in list(S)[::100]}
     x = gs.harmonic_extension(S, boundary, method="auto")
     lu = gs.harmonic_extension(S, boundary, method="sparse")
-    assert x.method == "cg" and x.fill_estimate > 20 * 9 * 7000  # no band: CG
+    assert x.method == "cg" and "expander" in x.reason  # no band: CG, no factor even estimated
     cg = gs.harmonic_extension(S, boundary, method="cg")
     assert cg.method == "cg" and cg.iterations > 0
     np.testing.assert_allclose(gs.to_vector(S, cg), gs.to_vector(S, lu), atol=1e-7)

@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from .exceptions import ConvergenceWarning
 from .solvers import BlockJacobi, accumulate_product, pcg
@@ -37,24 +37,23 @@ def _node_graph(table):
 
 
 def graph_kind(table):
-    """"expander" when a BFS from one node reaches its whole component within
-    4·log₂(n) + 8 levels (small diameter), else "mesh"."""
+    """"expander" when the BFS tree from one node has depth at most 4·log₂(n) + 8 (a small
+    diameter), else "mesh"."""
     n = len(table.nodelist)
     if n < 2 or not table.tails.size:
         return "expander"
-    adj = _node_graph(table)
-    limit = 4 * int(np.ceil(np.log2(n))) + 8
-    seen = np.zeros(n, dtype=bool)
-    frontier = np.zeros(n, dtype=bool)
-    frontier[table.tails[0]] = seen[table.tails[0]] = True
-    for _ in range(limit):
-        nxt = (adj @ frontier.astype(np.int8)) > 0
-        nxt &= ~seen
-        if not nxt.any():
-            return "expander"
-        seen |= nxt
-        frontier = nxt
-    return "mesh"
+    _, pred = breadth_first_order(_node_graph(table), int(table.tails[0]), directed=False,
+                                  return_predecessors=True)
+    reached = pred >= 0
+    reached[table.tails[0]] = True
+    # depth of every reached node by pointer doubling: ⌈log₂ depth⌉ gathers
+    P = np.where(pred >= 0, pred, np.arange(n))
+    D = (pred >= 0).astype(np.int64)
+    while np.any(P != P[P]):
+        D = D + D[P]
+        P = P[P]
+    depth = int(D[reached].max())
+    return "expander" if depth <= 4 * int(np.ceil(np.log2(n))) + 8 else "mesh"
 
 
 def pins_determine(table, maps, pinned_whole):

@@ -11,6 +11,7 @@ these tags: nothing from the file is executed or unpickled.
 
 import base64
 import json
+import os
 import math
 from fractions import Fraction
 
@@ -18,6 +19,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
+from ._files import DEFAULT_MAX_BYTES, atomic_write_text, read_text_bounded
 from .exceptions import SheafError
 from .maps import StateDependentMap, map_registry
 from .sheaves import validate_sheaf
@@ -148,8 +150,7 @@ def write_json(G, path, *, indent=None):
     """
     data = to_json_data(G)
     text = json.dumps(data, indent=indent, allow_nan=False, ensure_ascii=False)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    atomic_write_text(path, text)  # a failed write leaves an existing file intact
 
 
 # ------------------------------------------------------------------------- decoding
@@ -368,29 +369,34 @@ def _attrs(d, where):
     return {k: _decode(v, f"{where}.{k}") for k, v in d.items()}
 
 
-def read_json(path, *, validate=True):
+def read_json(path, *, validate=True, max_bytes=DEFAULT_MAX_BYTES):
     """Read a sheaf written by :func:`write_json`.
 
     Nothing in the file is executed. A malformed, truncated or inconsistent file
     raises :class:`SheafError` saying what is wrong and where; no partial graph is
-    returned.
+    returned. Only regular files are read (a FIFO or a device is refused before it is
+    opened), of at most ``max_bytes`` bytes.
 
     Parameters
     ----------
     path : str or path-like
     validate : bool, default True
         Also check that the result is a well-formed sheaf.
+    max_bytes : int, default 256 MiB
+        Larger files are refused with a message saying so.
     """
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as err:
-        raise SheafError(f"{path}: cannot read ({err.strerror or err})") from None
-    except UnicodeDecodeError:
-        raise SheafError(f"{path}: not a UTF-8 text file") from None
+    text = read_text_bounded(path, max_bytes)
+    name = os.fsdecode(os.fspath(path)).replace("\n", "\\n")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise SheafError(f"{path}: not valid JSON at line {err.lineno}, column {err.colno} "
+        raise SheafError(f"{name}: not valid JSON at line {err.lineno}, column {err.colno} "
                          f"({err.msg}; truncated file?)") from None
-    return from_json_data(data, validate=validate, source=str(path))
+    except RecursionError:
+        raise SheafError(f"{name}: JSON nested too deeply to be a sheaf file") from None
+    except ValueError as err:  # e.g. an integer of thousands of digits
+        raise SheafError(f"{name}: {err}") from None
+    try:
+        return from_json_data(data, validate=validate, source=name)
+    except RecursionError:
+        raise SheafError(f"{name}: JSON nested too deeply to be a sheaf file") from None

@@ -120,3 +120,56 @@ def test_truncated_and_missing_files(tmp_path):
         gs.read_json(tmp_path / "cut.json")
     with pytest.raises(gs.SheafError, match="cannot read"):
         gs.read_json(tmp_path / "missing.json")
+
+
+# ------------------------------------------- issue 17: no data loss, no hang, one clear error
+
+def test_a_failed_write_leaves_the_existing_file_intact(tmp_path, monkeypatch):
+    import os
+    G = gs.constant_sheaf(nx.path_graph(3, create_using=nx.DiGraph))
+    path = tmp_path / "s.json"
+    gs.write_json(G, path)
+    before = path.read_bytes()
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(gs.SheafError, match="No space left.*unchanged"):
+        gs.write_json(gs.constant_sheaf(nx.path_graph(50, create_using=nx.DiGraph)), path)
+    with pytest.raises(gs.SheafError, match="No space left"):
+        gs.write_dot(G, tmp_path / "s.json")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]  # no temporary left behind
+    monkeypatch.undo()
+    assert list(gs.read_json(path)) == [0, 1, 2]  # the old file, whole and readable
+
+
+def test_reading_refuses_fifos_devices_and_oversized_files_without_hanging(tmp_path):
+    import os
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(gs.SheafError, match="FIFO"):
+        gs.read_json(fifo)  # used to block forever
+    link = tmp_path / "zero.json"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(gs.SheafError, match="device"):
+        gs.read_json(link)
+    with pytest.raises(gs.SheafError, match="directory"):
+        gs.read_json(tmp_path)
+    big = tmp_path / "big.json"
+    big.write_text(" " * 5000)
+    with pytest.raises(gs.SheafError, match="5,000 bytes is over the limit of 1,000 bytes"):
+        gs.read_json(big, max_bytes=1000)
+    with pytest.raises(gs.SheafError, match="not a file name"):
+        gs.read_json(None)
+
+
+def test_deep_nesting_and_huge_integers_are_one_clear_error(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(gs.SheafError, match="nested too deeply"):
+        gs.read_json(deep)
+    huge = tmp_path / "huge.json"
+    huge.write_text('{"nodes": [' + "9" * 5000 + "]}")
+    with pytest.raises(gs.SheafError, match="huge.json"):
+        gs.read_json(huge)

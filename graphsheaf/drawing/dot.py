@@ -10,6 +10,7 @@ import subprocess
 import numpy as np
 import pydot
 
+from .._files import atomic_path, atomic_write_text
 from ..exceptions import SheafError
 from ..linalg import boundary_coordinates, stalk_offsets
 from ..maps import is_state_dependent
@@ -156,9 +157,7 @@ def write_dot(G, path, **kw):
     >>> open(path).read().startswith("digraph")
     True
     """
-    dot = to_pydot(G, **kw)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(dot.to_string())
+    atomic_write_text(path, to_pydot(G, **kw).to_string())  # a failure keeps an old file
 
 
 def render(G, path, format="svg", **kw):
@@ -182,7 +181,8 @@ def render(G, path, format="svg", **kw):
             "Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; "
             "conda: conda install graphviz), or use gs.write_dot, which needs no Graphviz")
     text = to_pydot(G, **kw).to_string()
-    done = subprocess.run([exe, f"-T{format}", "-o", str(path)], input=text.encode("utf-8"),
-                          capture_output=True)
-    if done.returncode != 0:
-        raise SheafError(f"dot failed: {done.stderr.decode(errors='replace').strip()}")
+    with atomic_path(path) as tmp:  # an interrupted or failing renderer keeps an old file
+        done = subprocess.run([exe, f"-T{format}", "-o", tmp], input=text.encode("utf-8"),
+                              capture_output=True)
+        if done.returncode != 0:
+            raise SheafError(f"dot failed: {done.stderr.decode(errors='replace').strip()}")

@@ -5,7 +5,9 @@ Exit codes: 0 success, 1 bad input (one line naming the file and the problem),
 """
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 
 import numpy as np
@@ -106,7 +108,7 @@ def cmd_info(args):
             "dim_C0": cochain_dim(G, 0), "dim_C1": cochain_dim(G, 1), "h0": c.h0, "h1": c.h1,
             "spectral_gap": gap}
     if args.json:
-        print(json.dumps(info, default=float))
+        print(_strict_json(info))
     else:
         width = max(len(k) for k in info)
         for k, v in info.items():
@@ -126,7 +128,7 @@ def cmd_cohomology(args):
     if not args.exact:
         out.update(sigma_zero=c.sigma_zero, sigma_nonzero=c.sigma_nonzero, gap=c.gap, tol=c.tol)
     if args.json:
-        print(json.dumps(out, default=lambda v: None if not np.isfinite(v) else float(v)))
+        print(_strict_json(out))
     else:
         kind = "relative " if rel else ""
         print(f"{kind}H^0: {c.h0}\n{kind}H^1: {c.h1}")
@@ -237,22 +239,54 @@ def build_parser():
     return p
 
 
+def _strict_json(obj):
+    """JSON that every parser accepts: infinities and NaN become null."""
+    def clean(v):
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, (float, np.floating)):
+            return float(v) if np.isfinite(v) else None
+        if isinstance(v, np.integer):
+            return int(v)
+        return v
+    return json.dumps(clean(obj), allow_nan=False)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     from .drawing import GraphvizNotFoundError
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # the reader went away (``graphsheaf ... | head``): stop quietly; point stdout at
+        # /dev/null so that the interpreter's final flush does not complain either
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except _InputError as err:
-        print(f"graphsheaf: error: {err}", file=sys.stderr)
+        print(f"graphsheaf: error: {_one_line(err)}", file=sys.stderr)
         return 1
     except (SheafError, GraphvizNotFoundError, OSError) as err:
         where = getattr(args, "file", None)
-        msg = str(err).replace("\n", " ")
+        msg = _one_line(err)
         if where and not msg.startswith(str(where)):
-            msg = f"{where}: {msg}"
+            msg = f"{_one_line(where)}: {msg}"
         print(f"graphsheaf: error: {msg}", file=sys.stderr)
         return 1
+    except (RecursionError, MemoryError, ValueError, TypeError, KeyError) as err:
+        # whatever the input, one line: name the file and what went wrong
+        where = getattr(args, "file", None)
+        prefix = f"{_one_line(where)}: " if where else ""
+        print(f"graphsheaf: error: {prefix}{type(err).__name__}: {_one_line(err)}",
+              file=sys.stderr)
+        return 1
+
+
+def _one_line(x):
+    return str(x).replace("\r", "\\r").replace("\n", "\\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -89,3 +89,26 @@ def test_demo_runs_and_writes_files(tmp_path):
     assert (tmp_path / "neural_sheaf.json").exists() and (tmp_path / "pinned_output.dot").exists()
     S = gs.read_json(tmp_path / "neural_sheaf.json")
     assert S.graph["dims"] == [2, 4, 1]
+
+
+def test_json_output_is_strict_json(sheaf_file, capsys):
+    # issue 17: gap = inf was printed as Infinity, which is not JSON
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+    for cmd in (["cohomology", sheaf_file, "--json"], ["info", sheaf_file, "--json"]):
+        assert main(cmd) == 0
+        out = json.loads(capsys.readouterr().out, parse_constant=refuse)
+        assert out["h0"] == 2
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    G = gs.constant_sheaf(nx.path_graph(5000, create_using=nx.DiGraph))
+    gs.write_json(G, tmp_path / "p.json")
+    (tmp_path / "b.json").write_text('{"0": [1.0], "4999": [2.0]}')
+    cmd = [sys.executable, "-m", "graphsheaf", "extend", str(tmp_path / "p.json"), "--boundary",
+           str(tmp_path / "b.json")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.read(10)
+    proc.stdout.close()  # like `| head -c 10`
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and err == ""

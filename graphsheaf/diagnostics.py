@@ -7,6 +7,7 @@ Dirichlet energy ``½‖δx‖²`` is their sum.
 
 import numpy as np
 import scipy.linalg as la
+import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .cohomology import DENSE_LIMIT
@@ -153,6 +154,10 @@ def spectral_gap(G, boundary=None, *, state=None, tol=None, method="auto", dim="
     L_ff, _, free, _ = restricted_laplacian(G, boundary, state=state, dim=dim,
                                             source_map=source_map, target_map=target_map,
                                             validate=validate)
+    return _gap(L_ff, tol, method, split=True)
+
+
+def _gap(L_ff, tol, method, split):
     n = L_ff.shape[0]
     if n == 0:
         return float("inf")
@@ -171,6 +176,20 @@ def spectral_gap(G, boundary=None, *, state=None, tol=None, method="auto", dim="
     while True:
         w = np.sort(spla.eigsh(A, k=k, sigma=-t, which="LM", v0=v0, return_eigenvectors=False))
         nz = w[w > t]
-        if nz.size or k >= n - 2:
-            return float(nz[0]) if nz.size else float("inf")
+        if nz.size:
+            return float(nz[0])
+        if split and k >= min(n - 2, 64):
+            # a large kernel (many isolated nodes or components): the gap is the smallest of
+            # the components' gaps, each found where its own kernel is small
+            from scipy.sparse.csgraph import connected_components
+            n_comp, labels = connected_components(sp.csr_array(L_ff), directed=False)
+            if n_comp > 1:
+                order = np.argsort(labels, kind="stable")
+                bounds = np.searchsorted(labels[order], np.arange(n_comp + 1))
+                gaps = [_gap(L_ff[idx][:, idx], tol, "auto", split=False)
+                        for idx in (order[bounds[c]:bounds[c + 1]] for c in range(n_comp))
+                        if idx.size > 1 or L_ff[idx[0], idx[0]] > 0]
+                return float(min(gaps, default=float("inf")))
+        if k >= n - 2:
+            return float("inf")
         k = min(n - 2, 2 * k)

@@ -407,14 +407,18 @@ def _sparse_solve(D_f, rhs, tol, allow_nonunique):
     return (sol if rhs.ndim == 2 else sol[:, 0]), N, "lsmr"
 
 
-def _directions(table, basis):
+def _directions(table, basis, most=8):
+    """One line per free direction (the first ``most``): the nodes it moves."""
     out = []
     ns = table.node_start
-    for j in range(basis.shape[1]):
-        mag = np.abs(basis[:, j])
-        nodes = [table.nodelist[i] for i in range(len(table.nodelist))
-                 if mag[ns[i]:ns[i + 1]].max(initial=0) > 1e-8]
-        shown = ", ".join(repr(v) for v in nodes[:6]) + (" ..." if len(nodes) > 6 else "")
+    starts = ns[:-1]
+    nonempty = np.diff(ns) > 0
+    for j in range(min(basis.shape[1], most)):
+        mag = np.zeros(len(starts))
+        if basis.shape[0]:
+            mag[nonempty] = np.maximum.reduceat(np.abs(basis[:, j]), starts[nonempty])
+        idx = np.flatnonzero(mag > 1e-8)
+        shown = ", ".join(repr(table.nodelist[i]) for i in idx[:6]) + (" ..." if idx.size > 6 else "")
         out.append(f"direction {j}: nodes {shown}")
     return out
 

@@ -283,7 +283,7 @@ class ReLUGate(PiecewiseLinearGate):
 
     @classmethod
     def from_dict(cls, data):
-        return cls(int(data["n"]), strict=bool(data.get("strict", False)))
+        return cls(data["n"], strict=bool(data.get("strict", False)))
 
     def __repr__(self):
         return f"ReLUGate({self.n}{', strict=True' if self.strict else ''})"

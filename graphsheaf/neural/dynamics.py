@@ -338,6 +338,11 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
         if node in hard and np.intersect1d(soft[node][0], hard[node][0]).size:
             raise SheafError(f"soft_pins at {node!r} target coordinates that are hard-pinned")
     max_steps = 100_000 if steps is None else int(steps)
+    for name, value in (("dt", dt), ("alpha", alpha)):
+        if not (isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value)
+                and value > 0):
+            raise SheafError(f"heat_equation: {name} must be a finite number > 0, got {value!r} "
+                             "(0 never moves, a negative step runs the flow backwards)")
     eta = float(alpha) * float(dt)
     with_y = plan.y is not None
     traced = {node: [] for node in trace}

@@ -30,6 +30,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
     raise ImportError("graphsheaf's estimators need scikit-learn: pip install graphsheaf[sklearn]") \
         from err
 
+from ..exceptions import DivergenceError
 from .builder import ACTIVATIONS, neural_sheaf
 from .kernels import forward_sweep
 from .plan import NetworkPlan
@@ -235,9 +236,11 @@ class _SheafMLP(BaseEstimator):
                 data_loss, l2 = self._epoch_loss(potential, n)
                 # scikit-learn adds the penalty of each batch (over its size): n_batches × l2 / n
                 self.loss_ = data_loss + l2 * n_batches / n
-                if not np.isfinite(self.loss_):
-                    raise ValueError(f"training diverged at iteration {self.n_iter_} (loss "
-                                     f"{self.loss_}): lower learning_rate_init")
+                first = self.loss_curve_[0] if self.loss_curve_ else self.loss_
+                if not np.isfinite(self.loss_) or self.loss_ > 1e8 * max(first, 1.0):
+                    raise DivergenceError(f"{type(self).__name__}: training diverged at iteration "
+                                          f"{self.n_iter_} (loss {first:.3g} -> {self.loss_:.3g}): "
+                                          f"lower learning_rate_init ({self.learning_rate_init:g})")
                 self.loss_curve_.append(self.loss_)
                 if bar is not None:
                     bar.set_postfix(loss=f"{self.loss_:.6g}")

@@ -329,6 +329,10 @@ class SheafTrainer:
             raise SheafError(f"gamma must be > 0, got {gamma}")
         if learning_rate is None:
             learning_rate = 0.01 if optimizer == "adam" else 0.05
+        for name, value in (("learning_rate", learning_rate), ("dt", dt), ("alpha", alpha)):
+            if not (isinstance(value, (int, float, np.integer, np.floating))
+                    and np.isfinite(value) and value > 0):
+                raise SheafError(f"{name} must be a finite number > 0, got {value!r}")
         self.optimizer = make_optimizer(optimizer, learning_rate)
         self.max_passes = int(max_passes)
         self.weight_decay = float(weight_decay)
@@ -421,10 +425,13 @@ class SheafTrainer:
                 hist.sweeps.extend(sweeps)
                 hist.pattern_passes.extend(passes)
                 self._record(hist, epoch, step, X, Y, X_test, Y_test, disc)
-                if not np.isfinite(hist.train_loss[-1]):
+                loss, first = hist.train_loss[-1], hist.train_loss[0]
+                if not np.isfinite(loss) or loss > 1e8 * max(first, 1.0):
+                    rate = ("dt or beta" if self.mode == "paper" else
+                            f"the learning rate ({self.optimizer.lr:g})")
                     raise DivergenceError(
-                        f"training diverged in epoch {epoch} (loss {hist.train_loss[-1]}): reduce "
-                        "dt or beta (paper mode) or the learning rate")
+                        f"training diverged in epoch {epoch}: the loss went from {first:.3g} to "
+                        f"{loss:.3g}; lower {rate}")
                 if callback is not None and callback(epoch, self._logs(hist)):
                     hist.stopped_early = True
                     break

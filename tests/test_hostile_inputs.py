@@ -1,0 +1,74 @@
+"""Issue 17: inputs a careless or malicious user gives; each is one clear SheafError (or a
+right answer), never a hang, a silent wrong number or data loss."""
+import numpy as np
+import networkx as nx
+import pytest
+
+import graphsheaf as gs
+import graphsheaf.neural as gn
+
+
+def test_spectral_gap_with_many_isolated_nodes():
+    # 2,001 isolated nodes (a 2,001-dimensional kernel) and one edge: the gap is 2, not inf
+    G = gs.constant_sheaf(nx.empty_graph(2001, create_using=nx.DiGraph))
+    G.add_node("a", dim=1)
+    G.add_node("b", dim=1)
+    G.add_edge("a", "b", source_map=np.eye(1), target_map=np.eye(1))
+    assert gs.spectral_gap(G) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("kw", [dict(dt=0.0), dict(alpha=0.0), dict(dt=-0.01), dict(dt=np.nan)])
+def test_heat_equation_refuses_steps_that_cannot_converge(kw):
+    S = gn.neural_sheaf(*gn.init_weights([2, 3, 1], rng=0))
+    with pytest.raises(gs.SheafError, match="must be a finite number > 0"):
+        gn.heat_equation(S, np.ones(2), steps=10, **kw)
+
+
+def test_diverging_training_raises_naming_the_rate():
+    d = gs.datasets.paraboloid(rng=0)
+    for mode, opt, lr in (("exact", "sgd", 1e3), ("exact", "adam", 1e6)):
+        S = gn.neural_sheaf(*gn.init_weights([2, 16, 1], rng=0))
+        with pytest.raises(gs.DivergenceError, match="learning rate"):
+            gn.SheafTrainer(S, mode=mode, optimizer=opt, learning_rate=lr).train(
+                d.X_train, d.Y_train, epochs=50)
+    S = gn.neural_sheaf(*gn.init_weights([2, 16, 1], rng=0))
+    with pytest.raises(gs.DivergenceError, match="learning rate"):
+        gn.train_backprop(S, d.X_train, d.Y_train, learning_rate=1e4, epochs=50)
+    with pytest.raises(gs.DivergenceError, match="learning_rate_init"):
+        gn.SheafRegressor((8,), solver="sgd", learning_rate_init=1e4, random_state=0).fit(
+            d.X_train.T, d.Y_train[0])
+    for bad in (0.0, -1.0, np.inf):
+        with pytest.raises(gs.SheafError, match="learning_rate"):
+            gn.SheafTrainer(S, mode="exact", learning_rate=bad)
+
+
+def test_neural_inputs_that_do_not_fit():
+    W, b = gn.init_weights([2, 3, 1], rng=0)
+    with pytest.raises(gs.SheafError, match="2 weight matrices but 3 bias"):
+        gn.neural_sheaf(W, b + [np.zeros(1)])  # extra biases were dropped silently
+    with pytest.raises(gs.SheafError):
+        gn.neural_sheaf([np.array([["a", "b"]])])
+    S = gn.neural_sheaf(W, b)
+    with pytest.raises(gs.SheafError):
+        gn.forward(S, np.array(["x", "y"]))
+    with pytest.raises(gs.SheafError, match="no value for node"):
+        gn.heat_equation(S, np.ones(2), state0={"z1": np.zeros(3)}, steps=2)
+
+
+def test_a_gate_of_infinite_size_in_a_file_is_refused(tmp_path):
+    S = gn.neural_sheaf(*gn.init_weights([2, 3, 1], rng=0))
+    gs.write_json(S, tmp_path / "s.json")
+    text = (tmp_path / "s.json").read_text()
+    assert '["n", 3]' in text
+    (tmp_path / "bad.json").write_text(text.replace('["n", 3]', '["n", 1e400]', 1))
+    with pytest.raises(gs.SheafError):
+        gs.read_json(tmp_path / "bad.json")
+
+
+def test_undetermined_extension_message_shows_a_few_directions():
+    G = gs.constant_sheaf(nx.empty_graph(3000, create_using=nx.DiGraph))
+    G.add_edge(0, 1, source_map=np.eye(1), target_map=np.eye(1))
+    with pytest.raises(gs.NonUniqueExtensionError) as info:
+        gs.harmonic_extension(G, {0: [1.0]}, method="dense")
+    msg = str(info.value)
+    assert "dimension 2998" in msg and msg.count("direction ") <= 5  # 2,998 isolated nodes

@@ -11,8 +11,8 @@ these tags: nothing from the file is executed or unpickled.
 
 import base64
 import json
-import os
 import math
+import os
 from fractions import Fraction
 
 import networkx as nx
@@ -206,8 +206,8 @@ def _decode(x, where):
             raise _Bad(w, f"bad fraction {b!r}") from None
     if tag == "__range__":
         b = _list(body, w)
-        if len(b) != 3 or not all(isinstance(v, int) for v in b):
-            raise _Bad(w, "expected [start, stop, step]")
+        if len(b) != 3 or not all(type(v) is int for v in b) or b[2] == 0:
+            raise _Bad(w, "expected [start, stop, step] with integers and a nonzero step")
         return range(*b)
     if tag == "__npscalar__":
         b = _list(body, w)
@@ -215,23 +215,36 @@ def _decode(x, where):
             raise _Bad(w, "expected [dtype, value]")
         dt = _dtype(b[0], w, allow_bool_name=True)
         value = _decode(b[1], f"{w}[1]")
-        return dt.type(value)
+        if type(value) not in (bool, int, float, complex):
+            raise _Bad(w, f"a {dt} scalar needs a number, got {type(value).__name__}")
+        try:
+            out = dt.type(value)
+        except (OverflowError, ValueError, TypeError):
+            raise _Bad(w, f"{value!r} does not fit a {dt} scalar") from None
+        if dt.kind in "iub" and out != value:
+            raise _Bad(w, f"{value!r} does not fit a {dt} scalar")
+        return out
     if tag == "__ndarray__":
         return _decode_array(body, w)
     if tag == "__sparse__":
         if not isinstance(body, dict) or body.get("format") != "csr":
             raise _Bad(w, "expected a csr sparse matrix")
         shape = _shape(body.get("shape"), w)
+        if len(shape) != 2:
+            raise _Bad(w, f"a sparse matrix is 2-D, got shape {list(shape)}")
         try:
-            return sp.csr_array((_decode_array(body["data"], f"{w}.data"),
-                                 _decode_array(body["indices"], f"{w}.indices"),
-                                 _decode_array(body["indptr"], f"{w}.indptr")), shape=shape)
+            M = sp.csr_array((_decode_array(body["data"], f"{w}.data"),
+                              _decode_array(body["indices"], f"{w}.indices"),
+                              _decode_array(body["indptr"], f"{w}.indptr")), shape=shape)
+            M.check_format(full_check=True)  # indices in range, indptr non-decreasing
+            return M
         except KeyError as err:
             raise _Bad(w, f"missing {err}") from None
-        except ValueError as err:
+        except (ValueError, TypeError, OverflowError) as err:
             raise _Bad(w, f"inconsistent sparse matrix ({err})") from None
     if tag == "__statemap__":
-        if not isinstance(body, dict) or body.get("type") not in map_registry:
+        if not isinstance(body, dict) or not isinstance(body.get("type"), str) \
+                or body["type"] not in map_registry:
             kind = body.get("type") if isinstance(body, dict) else body
             raise _Bad(w, f"unknown state-dependent map type {kind!r}")
         params = _decode(body.get("params", {"__dict__": []}), f"{w}.params")
@@ -248,20 +261,40 @@ def _list(body, where):
     return body
 
 
+#: the most entries one array of a file may declare (checked before anything is allocated)
+MAX_ARRAY_ENTRIES = 2**40
+
+
 def _shape(shape, where):
-    if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
+    # (bool is an int to Python: [true, 2] is not a shape)
+    if not isinstance(shape, list) or len(shape) > 32 or \
+            not all(type(s) is int and 0 <= s < 2**63 for s in shape):
         raise _Bad(where, f"bad shape {shape!r}")
+    if math.prod(shape) > MAX_ARRAY_ENTRIES:  # Python integers: no int64 wrap-around
+        raise _Bad(where, f"shape {shape} declares more than {MAX_ARRAY_ENTRIES:,} entries")
     return tuple(shape)
 
 
+def _allowed_dtypes():
+    names = {}
+    for t in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+              np.uint64, np.float16, np.float32, np.float64):
+        dt = np.dtype(t)
+        for d in (dt, dt.newbyteorder("<"), dt.newbyteorder(">")):
+            names[d.str] = d
+        names[dt.name] = dt
+    names["bool"] = np.dtype(bool)
+    return names
+
+
+#: the only dtype strings a file may name (an explicit list: NumPy parses others itself)
+ALLOWED_DTYPES = _allowed_dtypes()
+
+
 def _dtype(name, where, allow_bool_name=False):
-    try:
-        dt = np.dtype(name)
-    except TypeError:
-        raise _Bad(where, f"unknown dtype {name!r}") from None
-    if dt.kind not in SAFE_KINDS:
-        raise _Bad(where, f"dtype {name!r} is not allowed")
-    return dt
+    if not isinstance(name, str) or name not in ALLOWED_DTYPES:
+        raise _Bad(where, f"dtype {name!r} is not allowed (plain numeric dtypes only)")
+    return ALLOWED_DTYPES[name]
 
 
 def _decode_array(body, where):
@@ -300,11 +333,16 @@ def from_json_data(data, *, validate=True, source="data"):
         G = _build(data)
     except _Bad as err:
         raise SheafError(f"{source}: {err}") from None
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as err:
+        # a shape the checks above did not foresee: still one error naming the file
+        raise SheafError(f"{source}: malformed file ({type(err).__name__}: {err})") from None
     if validate:
         try:
             validate_sheaf(G)
         except SheafError as err:
             raise SheafError(f"{source}: {err}") from None
+        except (TypeError, ValueError, OverflowError) as err:
+            raise SheafError(f"{source}: not a valid sheaf ({type(err).__name__}: {err})") from None
     return G
 
 

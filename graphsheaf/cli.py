@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 
+from ._files import atomic_write_text
 from .exceptions import SheafError
 
 __all__ = ["main"]
@@ -62,6 +63,8 @@ def _read_boundary(G, path):
         raise _InputError(f"{path}: not valid JSON at line {err.lineno}, column {err.colno} "
                           f"({err.msg})") from None
     items = []
+    if isinstance(data, dict) and isinstance(data.get("values"), list) and "energy" in data:
+        data = data["values"]  # the output of `graphsheaf extend`, fed back as a boundary
     if isinstance(data, dict):
         items = [(_resolve_node(G, k, path), v) for k, v in data.items()]
     elif isinstance(data, list):
@@ -88,19 +91,60 @@ def _read_boundary(G, path):
     return boundary
 
 
-def _cohomology_numbers(G, relative_to=None, exact=False):
+def _cohomology_numbers(G, relative_to=None, exact=False, state=None):
     from .cohomology import cohomology
-    c = cohomology(G, relative_to=relative_to, method="exact" if exact else "auto", bases=False)
-    return c
+    return cohomology(G, relative_to=relative_to, method="exact" if exact else "auto",
+                      bases=False, state=state)
+
+
+def _state(G, args):
+    """The state at which state-dependent maps are evaluated: ``--forward X`` (the forward
+    pass of a neural sheaf at input X) or ``--state FILE`` (node -> full stalk value, e.g.
+    the output of ``graphsheaf extend``); None when neither is given."""
+    forward = getattr(args, "forward", None)
+    path = getattr(args, "state", None)
+    if forward is not None and path is not None:
+        raise _InputError("give --forward or --state, not both")
+    if forward is not None:
+        import graphsheaf.neural as gn
+        try:
+            x = json.loads(forward) if forward.strip().startswith("[") else \
+                [float(t) for t in forward.replace(",", " ").split()]
+            return gn.forward(G, np.asarray(x, dtype=float))
+        except (ValueError, TypeError) as err:
+            raise _InputError(f"--forward {forward!r}: {err}") from None
+    if path is not None:
+        state = _read_boundary(G, path)
+        missing = [v for v in G if v not in state]
+        if missing:
+            raise _InputError(f"{path}: the state has no value for node {missing[0]!r}")
+        try:
+            return {v: np.asarray(x, dtype=float) for v, x in state.items()}
+        except (ValueError, TypeError):
+            raise _InputError(f"{path}: state values must be arrays of numbers") from None
+    return None
+
+
+def _needs_state(err):
+    """Turn the library's 'pass state=' advice into the command line's flags."""
+    msg = str(err)
+    if "pass state=" in msg:
+        msg = msg.split("; pass state=")[0] + ("; give --forward X (the input of a neural "
+                                              "sheaf) or --state STATE.json to evaluate it")
+    return msg.replace("allow_nonunique=True", "--allow-nonunique")
 
 
 def cmd_info(args):
     from .diagnostics import spectral_gap
     from .linalg import cochain_dim
     G = _load(args.file)
-    c = _cohomology_numbers(G)
+    state = _state(G, args)
     try:
-        gap = spectral_gap(G)
+        c = _cohomology_numbers(G, state=state)
+    except SheafError as err:
+        raise _InputError(_needs_state(err)) from None
+    try:
+        gap = spectral_gap(G, state=state)
     except Exception as err:  # report, do not die, on awkward spectra
         gap = float("nan")
         print(f"graphsheaf: warning: spectral gap not computed ({err})", file=sys.stderr)
@@ -122,7 +166,10 @@ def cmd_cohomology(args):
     rel = None
     if args.relative_to:
         rel = [_resolve_node(G, t, "--relative-to") for t in args.relative_to]
-    c = _cohomology_numbers(G, rel, args.exact)
+    try:
+        c = _cohomology_numbers(G, rel, args.exact, _state(G, args))
+    except SheafError as err:
+        raise _InputError(_needs_state(err)) from None
     out = {"h0": c.h0, "h1": c.h1, "dim_C0": c.dim_c0, "dim_C1": c.dim_c1,
            "pinned": c.n_pinned, "method": c.method}
     if not args.exact:
@@ -143,14 +190,15 @@ def cmd_dot(args):
     G = _load(args.file)
     pinned = _read_boundary(G, args.boundary) if args.boundary else None
     if args.render:
-        out = args.output or (args.file.rsplit(".", 1)[0] + "." + args.render)
+        # beside the input, named after its whole name: ./sheaf -> ./sheaf.svg, never a hidden
+        # file or a name taken from a folder (run.v2/sheaf -> run.v2/sheaf.svg)
+        out = args.output or (os.path.splitext(args.file)[0] + "." + args.render)
         render(G, out, format=args.render, pinned=pinned)
         print(out)
         return 0
     text = to_pydot(G, pinned=pinned).to_string()
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        atomic_write_text(args.output, text)
         print(args.output)
     else:
         sys.stdout.write(text)
@@ -163,17 +211,17 @@ def cmd_extend(args):
     G = _load(args.file)
     boundary = _read_boundary(G, args.boundary)
     try:
-        x = harmonic_extension(G, boundary, allow_nonunique=args.allow_nonunique)
+        x = harmonic_extension(G, boundary, allow_nonunique=args.allow_nonunique,
+                               state=_state(G, args))
     except SheafError as err:
-        raise _InputError(f"{args.boundary}: {err}") from None
+        raise _InputError(f"{args.boundary}: {_needs_state(err)}") from None
     result = {"energy": x.energy if np.ndim(x.energy) == 0 else list(map(float, x.energy)),
               "undetermined": int(x.undetermined.shape[1]),
               "values": [{"node": _encode(v, "node"), "value": np.asarray(val).tolist()}
                          for v, val in x.items()]}
     text = json.dumps(result, indent=1)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        atomic_write_text(args.output, text)
         print(args.output)
     else:
         print(text)
@@ -198,6 +246,15 @@ def cmd_reproduce(args):
     return 0
 
 
+def _state_flags(s):
+    s.add_argument("--forward", metavar="X",
+                   help="evaluate state-dependent maps (ReLU gates) at the forward pass of this "
+                        "input, e.g. --forward 0.5,-1 (neural sheaves)")
+    s.add_argument("--state", metavar="STATE.json",
+                   help="evaluate state-dependent maps at this state (node -> stalk value; the "
+                        "output of `graphsheaf extend` works)")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="graphsheaf", description="Cellular sheaves on graphs.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -205,12 +262,14 @@ def build_parser():
     s = sub.add_parser("info", help="sizes, cohomology and spectral gap of a sheaf file")
     s.add_argument("file", help="a sheaf JSON file (gs.write_json)")
     s.add_argument("--json", action="store_true", help="print JSON")
+    _state_flags(s)
     s.set_defaults(func=cmd_info)
     s = sub.add_parser("cohomology", help="H^0 and H^1, absolute or relative")
     s.add_argument("file")
     s.add_argument("--relative-to", nargs="+", metavar="NODE", help="pinned nodes")
     s.add_argument("--exact", action="store_true", help="exact rational arithmetic")
     s.add_argument("--json", action="store_true", help="print JSON")
+    _state_flags(s)
     s.set_defaults(func=cmd_cohomology)
     s = sub.add_parser("dot", help="Graphviz diagram (DOT text, or rendered with --render)")
     s.add_argument("file")
@@ -225,6 +284,7 @@ def build_parser():
     s.add_argument("-o", "--output", metavar="OUT.json")
     s.add_argument("--allow-nonunique", action="store_true",
                    help="return the minimum-norm extension when it is not unique")
+    _state_flags(s)
     s.set_defaults(func=cmd_extend)
     s = sub.add_parser("reproduce", help="rerun the paper's experiments, report beside its numbers")
     s.add_argument("--quick", action="store_true", help="fewer steps (about a minute)")

@@ -112,3 +112,48 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     proc.stdout.close()  # like `| head -c 10`
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0 and err == ""
+
+
+def test_every_file_the_cli_writes_can_be_read_by_every_command(tmp_path, capsys):
+    # issue 17: `info` could not open the demo's neural_sheaf.json ("pass state="), and the
+    # output of `extend` was not accepted as --boundary
+    import graphsheaf.neural as gn
+    S = gn.neural_sheaf(*gn.init_weights([2, 4, 1], rng=0))
+    f = tmp_path / "net.json"
+    gs.write_json(S, f)
+    assert main(["info", str(f)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--forward" in err and "--state" in err
+    assert main(["info", str(f), "--forward", "0.5,-1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["h0"] >= 0
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps({"x": [0.5, -1, 1, 1, 1, 1], "a1": {"4": 1.0}}))
+    out = tmp_path / "ext.json"
+    assert main(["extend", str(f), "--boundary", str(b), "--forward", "0.5,-1", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["cohomology", str(f), "--state", str(out)]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["extend", str(f), "--boundary", str(out), "--state", str(out)]) == 0
+    ext = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose([v["value"] for v in ext["values"] if v["node"] == "z2"][0],
+                               gn.predict(S, np.array([0.5, -1.0])), atol=1e-10)
+
+
+def test_cli_advice_names_flags_and_render_names_stay_beside_the_input(tmp_path, capsys,
+                                                                         monkeypatch):
+    G = gs.constant_sheaf(nx.disjoint_union(nx.path_graph(3), nx.path_graph(3)))
+    f = tmp_path / "two.json"
+    gs.write_json(G, f)
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps({"0": [1.0]}))
+    assert main(["extend", str(f), "--boundary", str(b)]) == 1
+    err = capsys.readouterr().err
+    assert "--allow-nonunique" in err and "allow_nonunique=True" not in err
+    import graphsheaf.drawing as drawing
+    seen = []
+    monkeypatch.setattr(drawing, "render", lambda G, path, **kw: seen.append(str(path)))
+    folder = tmp_path / "run.v2"
+    folder.mkdir()
+    gs.write_json(G, folder / "sheaf")
+    assert main(["dot", str(folder / "sheaf"), "--render", "svg"]) == 0
+    assert seen == [str(folder / "sheaf") + ".svg"]  # not run.svg beside the folder

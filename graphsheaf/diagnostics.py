@@ -13,7 +13,7 @@ import scipy.sparse.linalg as spla
 from .cohomology import DENSE_LIMIT
 from .exceptions import SheafError
 from .harmonic import restricted_laplacian
-from .linalg import CoboundaryOperator, to_vector
+from .linalg import CoboundaryOperator, check_finite_cochain, to_vector
 
 __all__ = ["dirichlet_energy", "edge_energies", "edge_residuals", "group_energies", "spectral_gap"]
 
@@ -30,6 +30,7 @@ def _residual(G, x, state, kw):
     X = _vector(G, x, op.table.nodelist)
     if X.ndim not in (1, 2) or X.shape[0] != op.shape[1]:
         raise SheafError(f"cochain has shape {X.shape}, but dim C^0 = {op.shape[1]}")
+    check_finite_cochain(X, op.table, "cochain")
     return op, op.matvec(X, state=state)
 
 

@@ -6,6 +6,7 @@ energy. For linear sheaves the flow is computed exactly with the action of the m
 exponential; explicit Euler re-evaluates state-dependent maps at every step.
 """
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +16,8 @@ import scipy.sparse.linalg as spla
 
 from .cohomology import DENSE_LIMIT
 from .exceptions import DivergenceError, SheafError
-from .linalg import CoboundaryOperator, _complement, boundary_coordinates, to_assignment, to_vector
+from .linalg import (CoboundaryOperator, _complement, boundary_coordinates, check_finite_cochain,
+                     to_assignment, to_vector)
 from .solvers import accumulate_product as _accumulate_product
 
 __all__ = ["Trajectory", "heat_diffusion"]
@@ -99,6 +101,7 @@ def heat_diffusion(G, x0, t, *, boundary=None, method="expm", step=None, state=N
     n = op.shape[1]
     if X0.ndim not in (1, 2) or X0.shape[0] != n:
         raise SheafError(f"x0 has shape {X0.shape}, but dim C^0 = {n}")
+    check_finite_cochain(X0, op.table, "x0")
     X0 = X0.copy()
     b = boundary_coordinates(G, boundary, nodelist, dim=dim)
     if b.values is not None and b.index.size:
@@ -263,11 +266,10 @@ def _euler_stateful(op, X0, free, times, h):
     energy0 = None
     for tt in times:
         n_full = int(np.floor((tt - now) / h + 1e-12))
-        steps = [h] * n_full
         rest = (tt - now) - n_full * h
-        if rest > 1e-15 * max(1.0, tt):
-            steps.append(rest)
-        for hh in steps:
+        last = [rest] if rest > 1e-15 * max(1.0, tt) else []
+        # steps generated one at a time: t = 1e9 must not build a list of 10⁹ floats first
+        for hh in itertools.chain(itertools.repeat(h, n_full), last):
             op.matvec(X, state=X, out=R)
             if energy0 is None:
                 energy0 = 0.5 * float(np.sum(R * R))

@@ -148,6 +148,9 @@ def write_json(G, path, *, indent=None):
     >>> bool((H.edges[0, 1]["source_map"] == G.edges[0, 1]["source_map"]).all())
     True
     """
+    for v in G:
+        if v != v:  # NaN: a name no dictionary can find again, so the file could not be read
+            raise SheafError(f"node {v!r} is not equal to itself (NaN): it cannot be written")
     data = to_json_data(G)
     text = json.dumps(data, indent=indent, allow_nan=False, ensure_ascii=False)
     atomic_write_text(path, text)  # a failed write leaves an existing file intact

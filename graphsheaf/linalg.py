@@ -6,6 +6,7 @@ Orientation convention (used everywhere in graphsheaf): for an edge ``e = (u, v)
 on the orientation; ``δx``, per-edge residuals and H^1 representatives do.
 """
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +36,8 @@ def _nodelist(G, nodelist):
     if nodelist is None:
         return list(G)
     nodelist = list(nodelist)
-    if len(nodelist) != G.number_of_nodes() or len(set(nodelist)) != len(nodelist):
+    if len(nodelist) != G.number_of_nodes() or len(set(nodelist)) != len(nodelist) \
+            or any(v not in G for v in nodelist):
         missing = [v for v in G if v not in set(nodelist)]
         extra = [v for v in nodelist if v not in G]
         raise SheafError(
@@ -289,10 +291,19 @@ def _parse_node_pin(node, spec, d):
     named = True  # coordinates given by the caller (checked) rather than the whole stalk
     if spec is None or isinstance(spec, (set, frozenset, range)):
         named = spec is not None
+        if spec is not None and not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool)
+                                        for c in spec):
+            raise SheafError(f"boundary at node {node!r}: coordinates must be integers, got "
+                             f"{sorted(map(repr, spec))[:5]}")
         coords = np.arange(d) if spec is None else np.fromiter(spec, dtype=np.int64)
         vals = None
     elif isinstance(spec, dict):
-        coords = np.fromiter(spec.keys(), dtype=np.int64, count=len(spec))
+        keys = list(spec)
+        if not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in keys):
+            bad = next(c for c in keys
+                       if not isinstance(c, (int, np.integer)) or isinstance(c, bool))
+            raise SheafError(f"boundary at node {node!r}: coordinate {bad!r} is not an integer")
+        coords = np.fromiter(keys, dtype=np.int64, count=len(keys))
         vals = [np.asarray(spec[c], dtype=float) for c in spec]
         shapes = {x.shape for x in vals}
         if len(shapes) > 1 or any(x.ndim > 1 for x in vals):
@@ -370,7 +381,28 @@ def edge_table(G, nodelist=None, edgelist=None, *, dim="dim", source_map="source
     table.nodelist = nodelist
     table.node_start = _starts(table.dims)
     table.edge_start = _starts(table.edge_dims)
+    _check_size(table)
     return table
+
+
+def _memory_bytes():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 2**40
+
+
+def _check_size(table):
+    """Refuse cochain spaces that cannot fit in memory (one float per coordinate) before
+    anything of their size is allocated: a 300-byte file may declare dim 10¹²."""
+    n0, n1 = int(table.node_start[-1]), int(table.edge_start[-1])
+    limit = _memory_bytes() // 8
+    if n0 > limit or n1 > limit:
+        dims = np.asarray(table.dims)
+        big = table.nodelist[int(np.argmax(dims))] if dims.size else None
+        raise SheafError(f"dim C^0 = {n0:,}, dim C^1 = {n1:,}: one vector of that size needs more "
+                         f"than this machine's memory (largest stalk: node {big!r}, "
+                         f"dim {int(dims.max()) if dims.size else 0:,})")
 
 
 class _Evaluated:
@@ -445,6 +477,15 @@ class _Evaluated:
         if self.uniform is not None:
             return False
         return sp.issparse(self.mats[self.codes_a[idx[0]]]) or sp.issparse(self.mats[self.codes_b[idx[0]]])
+
+
+def check_finite_cochain(X, table, what="cochain"):
+    """Raise SheafError naming the first node of a C⁰ vector (or batch) that is not finite."""
+    bad = ~np.isfinite(X)
+    if bad.any():
+        coord = int(np.flatnonzero(bad.reshape(X.shape[0], -1).any(axis=1))[0])
+        node = table.nodelist[int(np.searchsorted(table.node_start, coord, side="right") - 1)]
+        raise SheafError(f"{what} at node {node!r} is not finite (NaN or infinity)")
 
 
 def uniform_maps(table):

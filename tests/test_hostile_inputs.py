@@ -72,3 +72,35 @@ def test_undetermined_extension_message_shows_a_few_directions():
         gs.harmonic_extension(G, {0: [1.0]}, method="dense")
     msg = str(info.value)
     assert "dimension 2998" in msg and msg.count("direction ") <= 5  # 2,998 isolated nodes
+
+
+def test_generic_tools_refuse_what_they_used_to_coerce(tmp_path):
+    G = gs.constant_sheaf(nx.path_graph(3, create_using=nx.DiGraph))
+    with pytest.raises(gs.SheafError, match="coordinate 0.7 is not an integer"):
+        gs.harmonic_extension(G, {0: {0.7: 1.0}, 2: [0.0]})  # became coordinate 0
+    with pytest.raises(gs.SheafError, match="node 0 is not finite"):
+        gs.dirichlet_energy(G, {0: [np.nan], 1: [0.0], 2: [0.0]})  # returned nan
+    with pytest.raises(gs.SheafError, match="x0 at node 0 is not finite"):
+        gs.heat_diffusion(G, {0: [np.nan], 1: [0.0], 2: [0.0]}, 1.0)  # returned all-NaN
+    with pytest.raises(gs.SheafError, match="not in G: \\[7\\]"):
+        gs.sheaf_laplacian(G, nodelist=[0, 1, 7])  # KeyError
+    huge = nx.DiGraph()
+    huge.add_node("a", dim=10**12)
+    with pytest.raises(gs.SheafError, match="more than this machine's memory"):
+        gs.cohomology(huge)  # tried to allocate 931 GiB
+    nan_named = nx.relabel_nodes(G, {0: float("nan")})
+    with pytest.raises(gs.SheafError, match="NaN"):
+        gs.write_json(nan_named, tmp_path / "n.json")  # written, then unreadable
+    dot = gs.to_pydot(G, energies={(0, 1): float("inf"), (1, 2): 1.0}).to_string()
+    assert "nan" not in dot and "#-" not in dot  # was penwidth=nan and a colour #-8000...
+
+
+def test_neural_pins_that_repeat_or_cannot_be_reached():
+    S = gn.neural_sheaf(*gn.init_weights([2, 3, 1], rng=0), output="sigmoid")
+    x = np.ones(2)
+    with pytest.raises(gs.SheafError, match="pinned twice"):
+        gn.equilibrium(S, x, pins={"z1": {0: 1.0, "0": 2.0}})
+    with pytest.raises(gs.SheafError, match="never reaches"):
+        gn.equilibrium(S, x, pins={"y": {0: 1.5}})  # used to run the heat equation forever
+    eq = gn.equilibrium(S, x, pins={"y": {0: 0.75}})
+    assert abs(eq.state["y"][0] - 0.75) < 1e-12

@@ -113,7 +113,8 @@ def to_pydot(G, *, pinned=None, energies=None, rankdir="LR", show_maps=True, nam
         dot.add_node(pydot.Node(ids[v], **attrs))
     top = 0.0
     if energies:
-        top = max((_energy_scalar(x) for x in energies.values()), default=0.0)
+        finite = [v for v in (_energy_scalar(x) for x in energies.values()) if np.isfinite(v)]
+        top = max(finite, default=0.0)
     for e, data in iter_edges(G):
         A, B = data[source_map], data[target_map]
         parts = []
@@ -129,7 +130,9 @@ def to_pydot(G, *, pinned=None, energies=None, rankdir="LR", show_maps=True, nam
             attrs.update(color=_q(style["color"]), style=style["style"])
         if energies is not None:
             value = _energy_scalar(energies.get(e, 0.0))
-            share = value / top if top > 0 else 0.0
+            # an infinite or NaN energy is drawn at full strength (it wrote penwidth=nan)
+            share = value / top if top > 0 and np.isfinite(value) else \
+                (1.0 if not np.isfinite(value) else 0.0)
             attrs.update(color=_q(_heat(share)), penwidth=f"{1 + 4 * share:.2f}")
             attrs["label"] = _q("\n".join(parts + [f"E = {value:.3g}"]))
         if len(e) == 3:

@@ -102,7 +102,16 @@ def parse_pins(S, pins, M, *, what="pins"):
                              f"(free nodes: {', '.join(map(str, layout))})")
         n = layout[node]
         if isinstance(spec, dict):
-            coords = np.array([int(c) for c in spec], dtype=np.int64)
+            coords = []
+            for c in spec:
+                if isinstance(c, bool) or not (isinstance(c, (int, np.integer)) or
+                                               (isinstance(c, str) and c.strip().isdigit())):
+                    raise SheafError(f"{what} at {node!r}: coordinate {c!r} is not an integer")
+                coords.append(int(c))
+            if len(set(coords)) != len(coords):
+                raise SheafError(f"{what} at {node!r}: a coordinate is pinned twice "
+                                 f"({list(spec)!r} name the same coordinates)")
+            coords = np.array(coords, dtype=np.int64)
             vals = [np.asarray(v, dtype=float) for v in spec.values()]
             vals = np.stack([np.broadcast_to(v, (M,)) for v in vals]) if vals else np.zeros((0, M))
         else:

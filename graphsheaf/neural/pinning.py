@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as la
 
+from ..exceptions import SheafError
 from .dynamics import heat_equation, prepare_pinned_inputs
 from .kernels import edge_square_norms, forward_sweep, residuals
 
@@ -211,6 +212,8 @@ def equilibrium(S, X, *, pins=None, soft_pins=None, stiffness=1.0, max_passes=10
     table = plan.gate_table()
     out = plan.y
     nonlinear_pinned = plan.phi is not None and (out in hard or out in soft)
+    if plan.phi is not None and out in hard:
+        _check_reachable(plan, *hard[out])
     zf, _ = forward_sweep(plan, X2)
     start = table.split(table.regions(np.concatenate(zf[:plan.k]))) if plan.k else []
     for node, (c, vals) in hard.items():  # a hard-pinned z fixes its own region
@@ -261,6 +264,22 @@ def equilibrium(S, X, *, pins=None, soft_pins=None, stiffness=1.0, max_passes=10
         return Equilibrium(state, float(total[0]), edge_energy, [p[:, 0] for p in pat],
                            passes[0], fell[0], notes)
     return Equilibrium(state, total, edge_energy, pat, np.array(passes), np.array(fell), notes)
+
+
+def _check_reachable(plan, coords, vals):
+    """Refuse hard pins of a sigmoid/softmax output that no pre-activation can produce
+    (the heat equation would chase them forever)."""
+    bad = ~((vals > 0) & (vals < 1))
+    if bad.any():
+        i = np.argwhere(bad)[0]
+        raise SheafError(f"pins at {plan.y!r}: coordinate {int(coords[i[0]])} pinned to "
+                         f"{float(vals[tuple(i)]):g}, which a {plan.phi.kind} output never reaches "
+                         "(it stays strictly between 0 and 1)")
+    if plan.phi.kind == "softmax" and len(coords) == plan.dims[-1]:
+        sums = vals.sum(axis=0)
+        if np.any(np.abs(sums - 1) > 1e-9):
+            raise SheafError(f"pins at {plan.y!r}: a softmax output sums to 1, the pins sum to "
+                             f"{float(sums[np.argmax(np.abs(sums - 1))]):g}")
 
 
 def solve_three_state(system, pattern, max_passes):

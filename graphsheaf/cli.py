@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from ._files import atomic_write_text
+from ._files import atomic_write_text, read_text_bounded
 from .exceptions import SheafError
 
 __all__ = ["main"]
@@ -55,13 +55,14 @@ def _read_boundary(G, path):
     {"node": <node as in write_json>, "value": ...} / {"node": ..., "coordinates": {...}}."""
     from .io import _Bad, _decode
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except OSError as err:
-        raise _InputError(f"{path}: cannot read ({err.strerror or err})") from None
+        data = json.loads(read_text_bounded(path))
+    except SheafError as err:  # not a regular file, too large, not UTF-8 ...
+        raise _InputError(str(err)) from None
     except json.JSONDecodeError as err:
         raise _InputError(f"{path}: not valid JSON at line {err.lineno}, column {err.colno} "
                           f"({err.msg})") from None
+    except (RecursionError, ValueError) as err:
+        raise _InputError(f"{path}: not a boundary file ({type(err).__name__})") from None
     items = []
     if isinstance(data, dict) and isinstance(data.get("values"), list) and "energy" in data:
         data = data["values"]  # the output of `graphsheaf extend`, fed back as a boundary
@@ -87,6 +88,17 @@ def _read_boundary(G, path):
                 spec = {int(k): v for k, v in spec.items()}
             except ValueError:
                 raise _InputError(f"{path}: node {node!r}: coordinates must be integers") from None
+            values = list(spec.values())
+        else:
+            values = [spec]
+        for v in values:
+            try:
+                ok = np.asarray(v).dtype.kind in "iuf"
+            except (ValueError, TypeError):
+                ok = False
+            if not ok:
+                raise _InputError(f"{path}: node {node!r}: values must be numbers or arrays of "
+                                  f"numbers, got {json.dumps(v)[:60]}")
         boundary[node] = spec
     return boundary
 
@@ -238,7 +250,7 @@ def cmd_reproduce(args):
     from .reproduce import run
     try:
         rows = run(out=args.out, quick=args.quick, only=args.only, rng=args.rng)
-    except ValueError as err:
+    except (ValueError, ImportError) as err:  # e.g. --rng torch without PyTorch
         raise _InputError(str(err)) from None
     bad = [r for r in rows if not r.ok]
     print(f"{len(rows) - len(bad)} of {len(rows)} numbers within tolerance; report: "

@@ -64,7 +64,9 @@ def _encode(x, where):
         return {"__ndarray__": _encode_array(x, where)}
     if sp.issparse(x):
         m = x.tocsr()
+        # stored as CSR; the format and matrix/array class come back as they were
         return {"__sparse__": {"format": "csr", "shape": list(m.shape),
+                               "as": x.format, "matrix": bool(sp.isspmatrix(x)),
                                "data": _encode_array(m.data, where),
                                "indices": _encode_array(m.indices, where),
                                "indptr": _encode_array(m.indptr, where)}}
@@ -84,6 +86,9 @@ def _float_out(v):
 def _encode_array(a, where):
     if a.dtype.kind == "O":
         flat = a.ravel().tolist()
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in flat):
+            # Python integers of any size stay integers (they came back as Fractions)
+            return {"dtype": "integer", "shape": list(a.shape), "data": [str(v) for v in flat]}
         if all(isinstance(v, (int, Fraction)) for v in flat):
             return {"dtype": "rational", "shape": list(a.shape),
                     "data": [[str(Fraction(v).numerator), str(Fraction(v).denominator)]
@@ -240,7 +245,11 @@ def _decode(x, where):
                               _decode_array(body["indices"], f"{w}.indices"),
                               _decode_array(body["indptr"], f"{w}.indptr")), shape=shape)
             M.check_format(full_check=True)  # indices in range, indptr non-decreasing
-            return M
+            fmt = body.get("as", "csr")
+            if fmt not in ("csr", "csc", "coo", "lil", "dok", "bsr", "dia"):
+                raise _Bad(w, f"unknown sparse format {fmt!r}")
+            M = M.asformat(fmt)
+            return sp.csr_matrix(M).asformat(fmt) if body.get("matrix") is True else M
         except KeyError as err:
             raise _Bad(w, f"missing {err}") from None
         except (ValueError, TypeError, OverflowError) as err:
@@ -304,7 +313,20 @@ def _decode_array(body, where):
     if not isinstance(body, dict):
         raise _Bad(where, "expected an array description")
     shape = _shape(body.get("shape"), where)
-    n = int(np.prod(shape)) if shape else 1
+    n = math.prod(shape)
+    if body.get("dtype") == "integer":
+        data = _list(body.get("data"), where)
+        if len(data) != n:
+            raise _Bad(where, f"{len(data)} entries for shape {shape}")
+        if not all(isinstance(v, str) and len(v) <= 4000 for v in data):
+            raise _Bad(where, "integer entries are decimal strings of at most 4,000 digits")
+        try:
+            vals = [int(v) for v in data]
+        except ValueError:
+            raise _Bad(where, "bad integer entry") from None
+        out = np.empty(n, dtype=object)
+        out[:] = vals
+        return out.reshape(shape)
     if body.get("dtype") == "rational":
         data = _list(body.get("data"), where)
         if len(data) != n:

@@ -104,3 +104,57 @@ def test_neural_pins_that_repeat_or_cannot_be_reached():
         gn.equilibrium(S, x, pins={"y": {0: 1.5}})  # used to run the heat equation forever
     eq = gn.equilibrium(S, x, pins={"y": {0: 0.75}})
     assert abs(eq.state["y"][0] - 0.75) < 1e-12
+
+
+def test_round_trips_keep_sparse_formats_and_big_integers(tmp_path):
+    import scipy.sparse as sp
+    G = nx.DiGraph()
+    G.add_nodes_from(range(4), dim=2)
+    maps = [sp.csr_matrix(np.eye(2)), sp.coo_array(np.eye(2)), sp.lil_matrix(np.eye(2)),
+            np.array([[2**70, 1], [3, -4]], dtype=object)]
+    for i, M in enumerate(maps):
+        G.add_edge(i, (i + 1) % 4, source_map=M, target_map=np.eye(2))
+    gs.write_json(G, tmp_path / "rt.json")
+    H = gs.read_json(tmp_path / "rt.json")
+    for (u, v), M in zip(G.edges, maps):
+        got = H.edges[u, v]["source_map"]
+        assert type(got) is type(M)  # came back as csr_array
+    big = H.edges[3, 0]["source_map"][0, 0]
+    assert big == 2**70 and type(big) is int  # came back as a Fraction
+
+
+def test_more_inputs_that_used_to_end_in_tracebacks(tmp_path, capsys):
+    from graphsheaf.cli import main
+    with pytest.raises(gs.SheafError, match="real"):
+        gn.neural_sheaf([np.ones((2, 2)) * (1 + 1j)])  # lost the imaginary part
+    S = gn.neural_sheaf(*gn.init_weights([2, 3, 1], rng=0))
+    with pytest.raises(gs.SheafError, match="no samples"):
+        gn.SheafTrainer(S, mode="exact").train(np.zeros((2, 0)), np.zeros((1, 0)), epochs=1)
+    G = gs.constant_sheaf(nx.path_graph(3))
+    gs.write_json(G, tmp_path / "g.json")
+    for name, content in (("latin1.json", "{\"0\": [1.0]}".encode("utf-16")),
+                          ("string.json", b'{"0": "one"}'), ("object.json", b'{"0": {"0": {}}}')):
+        (tmp_path / name).write_bytes(content)
+        assert main(["extend", str(tmp_path / "g.json"), "--boundary", str(tmp_path / name)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("graphsheaf: error:")
+
+
+def test_reproduce_with_torch_streams_but_no_torch_is_one_line(tmp_path):
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from graphsheaf.cli import main\n"
+            f"sys.exit(main(['reproduce', '--quick', '--rng', 'torch', '--only', 'convergence', "
+            f"'--out', {str(tmp_path)!r}]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
+    assert "graphsheaf[torch]" in out.stderr
+
+
+def test_odd_attribute_values_reach_the_diagram_safely():
+    G = gs.constant_sheaf(nx.path_graph(3, create_using=nx.DiGraph))
+    G.edges[0, 1]["kind"] = ["a", "list"]
+    G.edges[1, 2]["kind"] = {"a": 1}
+    text = gs.to_pydot(G).to_string()
+    assert text.startswith("digraph")

@@ -125,7 +125,8 @@ def to_pydot(G, *, pinned=None, energies=None, rankdir="LR", show_maps=True, nam
             parts.append(f"{_shape_text(A)} | {_shape_text(B)}")
         attrs = {"label": _q("\n".join(parts))} if parts else {}
         attrs["tooltip"] = _q(edge_label(e))
-        style = KIND_STYLES.get(data.get("kind"))
+        kind = data.get("kind")
+        style = KIND_STYLES.get(kind) if isinstance(kind, str) else None
         if style:
             attrs.update(color=_q(style["color"]), style=style["style"])
         if energies is not None:

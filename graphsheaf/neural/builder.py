@@ -66,6 +66,10 @@ def init_weights(dims, rng=None):
 
 
 def _check_params(weights, biases):
+    if any(np.iscomplexobj(W) for W in weights) or \
+            any(b is not None and np.iscomplexobj(b) for b in (biases or [])):
+        raise SheafError("weights and biases must be real (complex values would lose their "
+                         "imaginary part)")
     try:
         weights = [np.asarray(W, dtype=float) for W in weights]
     except (TypeError, ValueError):

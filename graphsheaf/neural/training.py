@@ -238,6 +238,8 @@ def _check_xy(plan, X, Y):
         Y = Y[None, :] if plan.dims[-1] == 1 and Y.shape[0] == X.shape[1] else Y[:, None]
     if X.ndim != 2 or X.shape[0] != plan.dims[0]:
         raise SheafError(f"X has shape {X.shape}; expected ({plan.dims[0]}, N), samples as columns")
+    if X.shape[1] == 0:
+        raise SheafError("X holds no samples (shape (n_0, 0))")
     if Y.ndim != 2 or Y.shape != (plan.dims[-1], X.shape[1]):
         raise SheafError(f"Y has shape {Y.shape}; expected ({plan.dims[-1]}, {X.shape[1]})")
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Y))):

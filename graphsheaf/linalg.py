@@ -69,6 +69,11 @@ def _dims(G, nodelist, dim):
     except KeyError:
         missing = next(v for v in nodelist if dim not in nodes[v])
         raise SheafError(f"node {missing!r} has no {dim!r} attribute (its stalk dimension)") from None
+    except (OverflowError, TypeError, ValueError):
+        bad = next(v for v in nodelist if not (isinstance(nodes[v][dim], (int, np.integer))
+                                               and 0 <= nodes[v][dim] < 2**62))
+        raise SheafError(f"node {bad!r} has {dim}={nodes[bad][dim]!r}: stalk dimensions must be "
+                         "integers from 0 to 2^62") from None
 
 
 def _starts(sizes):

@@ -79,6 +79,9 @@ def _check_dim(G, node, dim):
         raise SheafError(f"node {node!r} has {dim}={d!r}; stalk dimensions must be non-negative ints")
     if d < 0:
         raise SheafError(f"node {node!r} has negative {dim}={d}")
+    if d >= 2**62:
+        raise SheafError(f"node {node!r} has {dim}={d}: stalk dimensions must be integers from 0 "
+                         "to 2^62")
     return int(d)
 
 
@@ -355,7 +358,10 @@ def _validated_table(G, nodelist, edgelist, dim, source_map, target_map):
     attrs = G._node.values() if len(nodelist) == len(G._node) and _is_node_order(G, nodelist) \
         else map(G._node.__getitem__, nodelist)
     raw = list(map(dict.get, attrs, itertools.repeat(dim)))
-    dims = np.array(raw, dtype=np.int64) if set(map(type, raw)) == {int} else None
+    try:
+        dims = np.array(raw, dtype=np.int64) if set(map(type, raw)) == {int} else None
+    except OverflowError:  # an int beyond int64: checked node by node below
+        dims = None
     if dims is None or (dims.size and dims.min() < 0):
         dims = np.array([_check_dim(G, v, dim) for v in nodelist], dtype=np.int64)
     table = EdgeTable(G, nodelist, edgelist, source_map, target_map)

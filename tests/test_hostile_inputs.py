@@ -158,3 +158,26 @@ def test_odd_attribute_values_reach_the_diagram_safely():
     G.edges[1, 2]["kind"] = {"a": 1}
     text = gs.to_pydot(G).to_string()
     assert text.startswith("digraph")
+
+
+def test_last_coercions_and_attribute_shapes():
+    huge = nx.DiGraph()
+    huge.add_node("a", dim=10**30)
+    with pytest.raises(gs.SheafError, match="stalk dimensions must be integers"):
+        gs.cohomology(huge)  # OverflowError
+    G = gs.constant_sheaf(nx.path_graph(2, create_using=nx.DiGraph))
+    G.edges[0, 1]["source_map"] = [[1.0]]  # a list where an array was expected
+    assert gs.to_pydot(G).to_string().startswith("digraph")
+    S = gn.neural_sheaf(*gn.init_weights([2, 3, 1], rng=0))
+    for pins in ({"z1": {0: "a"}}, {"z1": "abc"}):
+        with pytest.raises(gs.SheafError, match="values must be numbers"):
+            gn.heat_equation(S, np.ones(2), pins=pins, steps=3)
+
+
+def test_tuple_node_names_on_the_command_line(tmp_path, capsys):
+    from graphsheaf.cli import main
+    T = gs.constant_sheaf(nx.DiGraph([((0, 0), (0, 1)), ((0, 1), (1, 1))]))
+    gs.write_json(T, tmp_path / "t.json")
+    assert main(["cohomology", str(tmp_path / "t.json"), "--relative-to", "[0, 0]", "--json"]) == 0
+    out = __import__("json").loads(capsys.readouterr().out)
+    assert (out["h0"], out["pinned"]) == (0, 1)

@@ -121,7 +121,7 @@ def to_pydot(G, *, pinned=None, energies=None, rankdir="LR", show_maps=True, nam
         if "kind" in data:
             parts.append(f"{data['kind']}" + (f" {data['layer']}" if "layer" in data else ""))
         if show_maps:
-            parts.append(f"ℝ^{A.shape[0]}")
+            parts.append(f"ℝ^{np.shape(A)[0] if not hasattr(A, 'shape') else A.shape[0]}")
             parts.append(f"{_shape_text(A)} | {_shape_text(B)}")
         attrs = {"label": _q("\n".join(parts))} if parts else {}
         attrs["tooltip"] = _q(edge_label(e))

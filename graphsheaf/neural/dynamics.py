@@ -112,10 +112,17 @@ def parse_pins(S, pins, M, *, what="pins"):
                 raise SheafError(f"{what} at {node!r}: a coordinate is pinned twice "
                                  f"({list(spec)!r} name the same coordinates)")
             coords = np.array(coords, dtype=np.int64)
-            vals = [np.asarray(v, dtype=float) for v in spec.values()]
+            try:
+                vals = [np.asarray(v, dtype=float) for v in spec.values()]
+            except (TypeError, ValueError):
+                raise SheafError(f"{what} at {node!r}: values must be numbers") from None
             vals = np.stack([np.broadcast_to(v, (M,)) for v in vals]) if vals else np.zeros((0, M))
         else:
-            arr = np.asarray(spec, dtype=float)
+            try:
+                arr = np.asarray(spec, dtype=float)
+            except (TypeError, ValueError):
+                raise SheafError(f"{what} at {node!r}: values must be numbers or arrays of "
+                                 "numbers") from None
             if arr.ndim == 0:
                 arr = np.full(n, float(arr))
             if arr.shape[0] != n or arr.ndim > 2:

@@ -181,3 +181,20 @@ def test_tuple_node_names_on_the_command_line(tmp_path, capsys):
     assert main(["cohomology", str(tmp_path / "t.json"), "--relative-to", "[0, 0]", "--json"]) == 0
     out = __import__("json").loads(capsys.readouterr().out)
     assert (out["h0"], out["pinned"]) == (0, 1)
+
+
+def test_cli_with_stdout_closed_or_a_newline_in_the_file_name(tmp_path):
+    import subprocess
+    import sys
+    G = gs.constant_sheaf(nx.cycle_graph(4))
+    odd = tmp_path / "two\nlines.json"
+    gs.write_json(G, odd)
+    run = lambda args, **kw: subprocess.run([sys.executable, "-m", "graphsheaf"] + args,
+                                            capture_output=True, text=True, timeout=120, **kw)
+    out = run(["info", str(tmp_path / "missing\nfile.json")])
+    assert out.returncode == 1 and out.stderr.count("\n") == 1  # the name's newline is escaped
+    assert run(["info", str(odd), "--json"]).returncode == 0
+    closed = subprocess.run([sys.executable, "-m", "graphsheaf", "info", str(odd)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            timeout=120, preexec_fn=lambda: __import__("os").close(1))
+    assert closed.returncode in (0, 1) and closed.stderr.count("\n") <= 1

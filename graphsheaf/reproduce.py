@@ -140,7 +140,7 @@ def exp_sigmoid(ctx):
     x = rng.normal((2, 1))[:, 0] if ctx.rng == "torch" else np.random.default_rng(0).standard_normal(2)
     S = gn.neural_sheaf(W, b, output="sigmoid")
     steps = 20_000 if ctx.quick else 62_500
-    r = gn.heat_equation(S, x, steps=steps, tol=1e-12, rng=ctx.seed(42))
+    r = gn.heat_equation(S, x, steps=steps, tol=1e-12, rng=ctx.seed(42), criterion="step")
     rows = [Row("sigmoid", "forward value", 0.703263, float(gn.predict(S, x)[0]), 1e-6),
             Row("sigmoid", "initial total discord", 44.2, r.total_discord[0], 0.01),
             Row("sigmoid", "total discord at 1,000", 0.107, r.total_discord[1000], 0.02),
@@ -188,6 +188,7 @@ def exp_phase_planes(ctx):
             x = (ctx.seed(7 * t + 3).normal((2, 1))[:, 0] if ctx.rng == "torch"
                  else np.random.default_rng(7 * t + 3).standard_normal(2))
             r = gn.heat_equation(S, x, dt=0.01, tol=1e-12, steps=100_000, rng=ctx.seed(t),
+                                 criterion="step",
                                  record=False, trace=["z1"])
             path = r.trace["z1"][:, :2, 0]
             active = path >= 0  # the tie rule: z ≥ 0 is active

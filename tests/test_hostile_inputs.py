@@ -198,3 +198,22 @@ def test_cli_with_stdout_closed_or_a_newline_in_the_file_name(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             timeout=120, preexec_fn=lambda: __import__("os").close(1))
     assert closed.returncode in (0, 1) and closed.stderr.count("\n") <= 1
+
+
+def test_heat_equation_convergence_is_judged_by_distance_to_the_limit():
+    # the worked example of the spec (λ_min = 0.0329): with dt = 0.01 a step of 1e-9 is
+    # still 3e-6 from the forward pass
+    W = [np.array([[1., -1.], [2., 0.], [-1., 1.]]), np.array([[1., -2., 3.]])]
+    b = [np.array([0., -1., .5]), np.array([.5])]
+    S = gn.neural_sheaf(W, b)
+    x = np.array([1.0, 2.0])
+    f = gn.forward(S, x)
+    for criterion, bound in (("distance", 1e-8), ("step", None)):
+        r = gn.heat_equation(S, x, rng=0, tol=1e-9, criterion=criterion, record=False)
+        err = max(np.abs(r.state[v] - f[v]).max() for v in f)
+        assert r.converged
+        assert r.distance == pytest.approx(err, rel=0.2)  # the estimate is the true distance
+        if bound:
+            assert err < bound
+        else:
+            assert err > 1e-6  # the authors' rule stops far from the limit

@@ -113,6 +113,7 @@ def pinned_discord(S, X, Y, *, method="equilibrium", dt=0.01, tol=1e-10, steps=1
     pins = {out: Y2 if X.ndim == 2 else Y2[:, 0]}
     if method == "heat":
         res = heat_equation(S, X, pins=pins, dt=dt, tol=tol, steps=steps, init="forward",
+                            criterion="step",
                             record=False, output_mode=output_mode)
         return discord(S, res.state)
     if method != "equilibrium":

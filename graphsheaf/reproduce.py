@@ -20,11 +20,14 @@ learned_outputs (E.3, from the Table E.1 networks; the quick run draws the parab
 
 import csv
 import decimal
+import io
 import os
 import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from ._files import atomic_path, atomic_write_text
 
 __all__ = ["run", "EXPERIMENTS", "Row"]
 
@@ -84,7 +87,8 @@ class _Context:
     def save(self, fig, name):
         for ext in ("png", "pdf"):
             path = os.path.join(self.out, f"{name}.{ext}")
-            fig.savefig(path, dpi=150, bbox_inches="tight")
+            with atomic_path(path) as tmp:  # a failed save keeps an earlier figure whole
+                fig.savefig(tmp, dpi=150, bbox_inches="tight", format=ext)
             self.figures.append(path)
         self.plt.close(fig)
 
@@ -878,12 +882,13 @@ def _shown(row):
 
 
 def _write(out, rows, timings, ctx, quick, rng):
-    with open(os.path.join(out, "report.csv"), "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["experiment", "quantity", "paper", "ours", "rel_diff", "tolerance", "kind", "ok", "note"])
-        for r in rows:
-            w.writerow([r.experiment, r.quantity, _shown(r), r.ours, r.rel_diff, r.tolerance, r.kind,
-                        r.ok, r.note])
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["experiment", "quantity", "paper", "ours", "rel_diff", "tolerance", "kind", "ok", "note"])
+    for r in rows:
+        w.writerow([r.experiment, r.quantity, _shown(r), r.ours, r.rel_diff, r.tolerance, r.kind,
+                    r.ok, r.note])
+    atomic_write_text(os.path.join(out, "report.csv"), buf.getvalue())
     streams = ("the authors' PyTorch generator: exact rows are meaningful" if rng == "torch"
                else "NumPy: only band rows are expected to match")
     lines = ["# Reproduction report", "",
@@ -900,5 +905,4 @@ def _write(out, rows, timings, ctx, quick, rng):
         lines += ["", "Figures: " + ", ".join(os.path.basename(f) for f in ctx.figures if f.endswith(".png"))]
     else:
         lines += ["", "No figures: matplotlib is not installed (pip install graphsheaf[plot])."]
-    with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
+    atomic_write_text(os.path.join(out, "report.md"), "\n".join(lines) + "\n")

@@ -217,3 +217,29 @@ def test_heat_equation_convergence_is_judged_by_distance_to_the_limit():
             assert err < bound
         else:
             assert err > 1e-6  # the authors' rule stops far from the limit
+
+
+@pytest.mark.parametrize("payload", [
+    {"__sparse__": {"format": "csr", "shape": [1, 1], "data": {"dtype": "<f8", "shape": [1],
+                                                                "data": "AAAAAAAA8D8="},
+                    "indices": {"dtype": "<i8", "shape": [1], "data": "BQAAAAAAAAA="},
+                    "indptr": {"dtype": "<i8", "shape": [2], "data": "AAAAAAAAAAABAAAAAAAAAA=="}}},
+    {"__ndarray__": {"dtype": "<f8", "shape": [2**32, 2**32], "data": ""}},
+    {"__ndarray__": {"dtype": "<f8", "shape": [True, 1], "data": "AAAAAAAA8D8="}},
+    {"__ndarray__": {"dtype": None, "shape": [1, 1], "data": "AAAAAAAA8D8="}},
+    {"__ndarray__": {"dtype": "i4,(", "shape": [1, 1], "data": "AAAAAA=="}},
+    {"__npscalar__": ["float64", {"__tuple__": [1.0]}]},
+    {"__range__": [0, 5, 0]}])
+def test_hostile_map_payloads_in_files(tmp_path, payload):
+    import json
+    G = gs.constant_sheaf(nx.path_graph(2, create_using=nx.DiGraph))
+    doc = gs.io.to_json_data(G)
+    doc["edges"][0]["attrs"]["source_map"] = payload  # an out-of-range index, a wrapping shape...
+    (tmp_path / "h.json").write_text(json.dumps(doc))
+    with pytest.raises(gs.SheafError, match="h.json"):
+        gs.read_json(tmp_path / "h.json")
+
+
+def test_ragged_weights_are_refused():
+    with pytest.raises(gs.SheafError):
+        gn.neural_sheaf([np.ones((2, 2)), [[1.0, 2.0], [3.0]]])

@@ -66,8 +66,12 @@ def init_weights(dims, rng=None):
 
 
 def _check_params(weights, biases):
-    if any(np.iscomplexobj(W) for W in weights) or \
-            any(b is not None and np.iscomplexobj(b) for b in (biases or [])):
+    try:
+        complex_values = any(np.iscomplexobj(W) for W in weights) or \
+            any(b is not None and np.iscomplexobj(b) for b in (biases or []))
+    except (TypeError, ValueError):  # ragged nested lists
+        raise SheafError("weights must be real 2-D arrays (n_out, n_in)") from None
+    if complex_values:
         raise SheafError("weights and biases must be real (complex values would lose their "
                          "imaginary part)")
     try:

@@ -243,3 +243,13 @@ def test_hostile_map_payloads_in_files(tmp_path, payload):
 def test_ragged_weights_are_refused():
     with pytest.raises(gs.SheafError):
         gn.neural_sheaf([np.ones((2, 2)), [[1.0, 2.0], [3.0]]])
+
+
+def test_stalk_dimensions_are_integers_and_present():
+    G = gs.constant_sheaf(nx.path_graph(3, create_using=nx.DiGraph))
+    G.nodes[1]["dim"] = 1.5
+    with pytest.raises(gs.SheafError, match="node 1"):
+        gs.sheaf_laplacian(G)  # was read as 1
+    del G.nodes[1]["dim"]
+    with pytest.raises(gs.SheafError, match="node 1 has no 'dim'"):
+        gs.cohomology(G)  # was counted as 0

@@ -277,6 +277,18 @@ class BlockJacobi:
         present[node_of, local_of] = True
         idx = np.nonzero(~present)
         blocks[idx[0], idx[1], idx[1]] = 1.0  # padding coordinates of smaller stalks
+        diag = np.diagonal(blocks, axis1=1, axis2=2)
+        off = np.abs(blocks).sum(axis=2) - np.abs(diag)
+        self.scale = None
+        if self.whole and np.all(off <= 1e-12 * np.abs(diag).max(axis=1, keepdims=True)):
+            # diagonal blocks (orthogonal maps give deg·I): one scaling per coordinate, no
+            # eigendecomposition and no stacked d×d product at every iteration
+            top = np.abs(diag).max(axis=1, keepdims=True)
+            floor = np.maximum(top * 1e-12, np.finfo(float).tiny)
+            safe = np.where(diag > floor, diag, np.where(top > 0, floor, 1.0))
+            self.scale = (1.0 / safe).reshape(-1, 1)
+            self.inverse = None
+            return
         w, V = np.linalg.eigh(blocks)
         floor = np.maximum(w[:, -1:] * 1e-12, np.finfo(float).tiny)
         w = np.where(w > floor, w, np.where(w[:, -1:] > 0, floor, 1.0))
@@ -299,6 +311,8 @@ class BlockJacobi:
     def __call__(self, R):
         n_nodes, d = self.shape
         k = R.shape[1]
+        if self.scale is not None:
+            return self.scale * R
         if self.whole:
             return (self.inverse @ R.reshape(n_nodes, d, k)).reshape(-1, k)
         full = np.zeros((n_nodes, d, k))

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from .exceptions import SheafError
 from .maps import is_state_dependent
 from .solvers import accumulate_product
-from .sheaves import EdgeTable, _gc_paused, _validated_table, edge_label
+from .sheaves import EdgeTable, _check_dim, _gc_paused, _validated_table, edge_label
 
 __all__ = [
     "Boundary",
@@ -70,10 +70,9 @@ def _dims(G, nodelist, dim):
         missing = next(v for v in nodelist if dim not in nodes[v])
         raise SheafError(f"node {missing!r} has no {dim!r} attribute (its stalk dimension)") from None
     except (OverflowError, TypeError, ValueError):
-        bad = next(v for v in nodelist if not (isinstance(nodes[v][dim], (int, np.integer))
-                                               and 0 <= nodes[v][dim] < 2**62))
-        raise SheafError(f"node {bad!r} has {dim}={nodes[bad][dim]!r}: stalk dimensions must be "
-                         "integers from 0 to 2^62") from None
+        for v in nodelist:  # the validator's own check names the node and what is wrong
+            _check_dim(G, v, dim)
+        raise
 
 
 def _starts(sizes):

@@ -147,9 +147,13 @@ class PiecewiseLinearGate(StateDependentMap):
     def slope(self, z):
         """σ at z (the derivative the tie rule selects), same shape as z."""
         if self._relu:
-            z = np.asarray(z, dtype=float)
-            return ((z > 0) if self.strict else (z >= 0)).astype(float)
+            return self._active(z).astype(float)
         return self._per_neuron(self.slopes, self.region(z))
+
+    def _active(self, z):
+        """ReLU's mask by the tie rule: z >= 0 (z > 0 when strict)."""
+        z = np.asarray(z, dtype=float)
+        return (z > 0) if self.strict else (z >= 0)
 
     def intercept(self, z):
         """τ at z, same shape as z."""
@@ -270,8 +274,7 @@ class ReLUGate(PiecewiseLinearGate):
         super().__init__(n, [0.0], [0.0, 1.0], strict=strict)
 
     def mask(self, s):
-        s = np.asarray(s, dtype=float)
-        return (s > 0) if self.strict else (s >= 0)
+        return self._active(s)
 
     def apply(self, s, x):
         return self.mask(self._split(s)) * np.asarray(x, dtype=float)

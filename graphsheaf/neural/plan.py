@@ -176,8 +176,6 @@ class NetworkPlan:
                              f"edges, which give {self.dims}")
         self.output = self.y if self.y is not None else self.z_nodes[-1]
         self.output_activation = "identity" if self.phi is None else self.phi.kind
-        self.relu_only = all(g._relu and g.strict == self.gates[0].strict for g in self.gates)
-        self.strict = bool(self.gates) and self.gates[0].strict
         self._table = self._where = None
 
     # -- compiling --------------------------------------------------------------------

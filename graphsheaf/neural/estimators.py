@@ -212,8 +212,21 @@ class _SheafMLP(BaseEstimator):
     def _epoch_loss(self, potential, n):
         """scikit-learn's logged loss from the summed output potential of an epoch."""
         scale = 1.0 / (n * (self.n_outputs_ if not self._is_classifier else 1))
-        l2 = 0.5 * self.alpha * sum(float(np.sum(w * w)) for w in self._trainer_.plan.W)
-        return potential * scale, l2
+        return potential * scale, self._l2(self._trainer_.plan.W)
+
+    def _l2(self, weights):
+        """The penalty ½ α Σ‖W‖² (scikit-learn divides it by the samples it is logged over)."""
+        return 0.5 * self.alpha * sum(float(np.sum(w * w)) for w in weights)
+
+    def _restore_best(self, validation, incremental):
+        """Put back the best iteration's weights (always with early stopping, else when
+        ``restore_best_weights``)."""
+        if incremental or self._best is None or not (validation is not None or
+                                                      self.restore_best_weights):
+            return
+        plan = self._trainer_.plan
+        for dst, src in zip(plan.W + plan.b, self._best[0] + self._best[1]):
+            dst[...] = src
 
     def _fit_batches(self, X, Y, bs, incremental, validation):
         tr = self._trainer_
@@ -265,11 +278,7 @@ class _SheafMLP(BaseEstimator):
                                   ConvergenceWarning, stacklevel=4)
         if bar is not None:
             bar.close()
-        if (validation is not None or self.restore_best_weights) and self._best is not None \
-                and not incremental:
-            W, b = self._best
-            for dst, src in zip(tr.plan.W + tr.plan.b, W + b):
-                dst[...] = src
+        self._restore_best(validation, incremental)
 
     def _no_improvement(self, validation):
         """scikit-learn's stopping rule (on the validation score with early_stopping, else
@@ -306,7 +315,7 @@ class _SheafMLP(BaseEstimator):
             self.t_ += n
             # the trainer logs the MSE (scikit-learn's squared-error loss is half of it)
             loss = logs["train_loss"] if self._is_classifier else 0.5 * logs["train_loss"]
-            self.loss_ = loss + 0.5 * self.alpha * sum(float(np.sum(w * w)) for w in logs["weights"]) / n
+            self.loss_ = loss + self._l2(logs["weights"]) / n
             self.loss_curve_.append(self.loss_)
             return False if incremental else self._no_improvement(None)
 
@@ -319,9 +328,7 @@ class _SheafMLP(BaseEstimator):
             warnings.warn(f"{type(self).__name__}: maximum iterations ({self.max_iter}) reached "
                           "and the optimization hasn't converged yet.", ConvergenceWarning,
                           stacklevel=4)
-        if self.restore_best_weights and self._best is not None and not incremental:
-            for dst, src in zip(tr.plan.W + tr.plan.b, self._best[0] + self._best[1]):
-                dst[...] = src
+        self._restore_best(None, incremental)
 
     def _publish(self):
         """Write the weights to the sheaf's edges and the MLP's attributes."""
@@ -334,12 +341,15 @@ class _SheafMLP(BaseEstimator):
     def _forward(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        plan = NetworkPlan(self.sheaf_)
+        return self._outputs(NetworkPlan(self.sheaf_), X)
+
+    @staticmethod
+    def _outputs(plan, X):
+        """The output pre-activations (n_out, n_samples) for rows X."""
         return forward_sweep(plan, np.ascontiguousarray(X.T))[0][-1]
 
     def _score_plan(self, plan, X, Y):
-        z = forward_sweep(plan, np.ascontiguousarray(X.T))[0][-1]
-        return self._score_outputs(z, Y)
+        return self._score_outputs(self._outputs(plan, X), Y)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

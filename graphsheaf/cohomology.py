@@ -10,16 +10,16 @@ lose half the digits), component by weakly connected component.
 
 import warnings
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from .complex_sheaves import complex_span, is_complex_sheaf, real_boundary, real_to_complex, realify
+from .exact import check_prime, exact_cohomology
 from .exceptions import RankDecisionWarning, SheafError
 from .linalg import _coboundary_of, boundary_coordinates, edge_table, uniform_maps
-from .maps import is_state_dependent
 from .solvers import DIRECT_FILL_LIMIT, cokernel_basis, envelope_size, probe_kernel
 from .transport import components, forest_cohomology
 
@@ -78,6 +78,7 @@ class Cohomology:
     dim_c0: int
     dim_c1: int
     n_pinned: int = 0
+    field: int = None
 
     @property
     def euler_characteristic(self):
@@ -86,7 +87,8 @@ class Cohomology:
 
 
 def cohomology(G, *, relative_to=None, tol=None, method="auto", state=None, bases=None,
-               dim="dim", source_map="source_map", target_map="target_map", validate=True):
+               field=None, dim="dim", source_map="source_map", target_map="target_map",
+               validate=True):
     """Compute H^0 and H^1 of a sheaf, optionally relative to pinned coordinates.
 
     Parameters
@@ -114,13 +116,19 @@ def cohomology(G, *, relative_to=None, tol=None, method="auto", state=None, base
         randomized kernel probing otherwise (no factorisation; see
         :func:`graphsheaf.solvers.probe_kernel`). "exact" does Gaussian elimination over
         the rationals; every map must hold integers or rationals (``fractions.Fraction``
-        entries, or floats, taken at their exact binary value).
+        entries, or floats, taken at their exact binary value). See
+        :mod:`graphsheaf.exact`.
     state : dict, optional
         Assignment at which state-dependent maps are evaluated (one sample).
     bases : bool, optional
         Compute ``h0_basis`` and ``h1_basis`` (None, the default: only when
         ``dim C⁰ + dim C¹ <= AUTO_BASES_LIMIT``, where they cost little; False gives
         only the numbers and leaves the bases None).
+    field : int, optional
+        A prime p: compute over the finite field GF(p) instead of the reals, exactly
+        (``method`` must be "auto" or "exact"). Maps must hold integers or rationals
+        whose denominators p does not divide. Bases are then integer arrays with
+        entries in [0, p) (kernel vectors; unit vectors completing the image for H¹).
 
     Warns
     -----
@@ -143,6 +151,14 @@ def cohomology(G, *, relative_to=None, tol=None, method="auto", state=None, base
 
     >>> gs.cohomology(gs.constant_sheaf(nx.cycle_graph(5)), relative_to=[0]).h0
     0
+
+    A Möbius band on one vertex (δ = −2) is acyclic over ℚ but not over GF(2):
+
+    >>> M = nx.DiGraph(); M.add_node(0, dim=1)
+    >>> M.add_edge(0, 0, source_map=np.eye(1), target_map=-np.eye(1))
+    >>> c2 = gs.cohomology(M, field=2)
+    >>> (gs.cohomology(M).h0, gs.cohomology(M).h1), (c2.h0, c2.h1)
+    ((0, 0), (1, 1))
     """
     if method not in ("auto", "transport", "dense", "sparse", "exact"):
         raise ValueError(f"method must be 'auto', 'transport', 'dense', 'sparse' or 'exact', "
@@ -157,8 +173,20 @@ def cohomology(G, *, relative_to=None, tol=None, method="auto", state=None, base
     free[boundary.index] = False
     if bases is None:
         bases = n0 + n1 <= AUTO_BASES_LIMIT
+    if field is not None:
+        field = check_prime(field)
+        if method not in ("auto", "exact"):
+            raise SheafError(f"field={field} is computed exactly: method must be 'auto' or "
+                             f"'exact', got {method!r}")
+        method = "exact"
+    if is_complex_sheaf(table):
+        return _complex_cohomology(G, table, relative_to, tol, method, state, bases, field,
+                                   dict(dim=dim, source_map=source_map, target_map=target_map))
     if method == "exact":
-        return _exact(G, table, free, boundary, bases, n0, n1, source_map, target_map)
+        h0, h1, B0, B1 = exact_cohomology(table, free, bases, source_map, target_map, field)
+        return Cohomology(h0, h1, B0, B1, 0.0, np.inf, float("inf"), 0.0,
+                          "exact" if field is None else f"exact mod {field}", n0, n1,
+                          int(boundary.index.size), field)
     n_comp, labels = components(table)
     structural = [None] * n_comp
     if method == "transport" or (method == "auto" and not bases):
@@ -213,6 +241,25 @@ def cohomology(G, *, relative_to=None, tol=None, method="auto", state=None, base
                       float(sig_zero), float(sig_nonzero), gap,
                       float(max_tol), "+".join(sorted(used)) or "dense", n0, n1,
                       int(boundary.index.size))
+
+
+def _complex_cohomology(G, table, relative_to, tol, method, state, bases, field, kw):
+    """Cohomology over ℂ of a sheaf with complex maps, from its realification (every
+    complex dimension is half the real one; see :mod:`graphsheaf.complex_sheaves`)."""
+    if field is not None or method in ("exact", "transport"):
+        raise SheafError(f"this sheaf has complex maps: method={method!r}"
+                         f"{f' and field={field}' if field is not None else ''} need rational "
+                         "ones; use method='auto', 'dense' or 'sparse'")
+    R = realify(G, **kw)
+    c = cohomology(R, relative_to=real_boundary(relative_to, G, kw["dim"]), tol=tol, method=method,
+                   state=state, bases=bases, **kw)
+    h0, h1 = c.h0 // 2, c.h1 // 2
+    B0 = B1 = None
+    if bases:
+        B0 = complex_span(real_to_complex(c.h0_basis, table.dims), h0)
+        B1 = complex_span(real_to_complex(c.h1_basis, table.edge_dims), h1)
+    return Cohomology(h0, h1, B0, B1, c.sigma_zero, c.sigma_nonzero, c.gap, c.tol, c.method,
+                      c.dim_c0 // 2, c.dim_c1 // 2, c.n_pinned // 2)
 
 
 def _a_node(table, labels, c):
@@ -419,139 +466,3 @@ def _small_singular_dense(M, t, need_vectors):
     k = int(np.sum(s <= t))
     return k, V[:, :k] if need_vectors else None, float(s[k - 1]) if k else 0.0, \
         float(s[k]) if k < len(s) else np.inf
-
-
-# ------------------------------------------------------------------------ exact mode
-
-def _exact_entries(M, where):
-    if is_state_dependent(M):
-        raise SheafError(f"{where}: method='exact' needs constant maps, got {M!r}")
-    if sp.issparse(M):
-        M = M.toarray()
-    arr = np.asarray(M)
-    if arr.dtype.kind in "iub":
-        return [[Fraction(int(x)) for x in row] for row in arr.tolist()]
-    out = []
-    for row in arr.tolist():
-        r = []
-        for x in row:
-            if isinstance(x, (int, Fraction)):
-                r.append(Fraction(x))
-            elif isinstance(x, float):
-                r.append(Fraction(x))  # exact binary value of the stored float
-            else:
-                try:
-                    r.append(Fraction(x))
-                except (TypeError, ValueError):
-                    raise SheafError(f"{where}: entry {x!r} is not a rational number") from None
-        out.append(r)
-    return out
-
-
-def _exact(G, table, free, boundary, bases, n0, n1, source_map, target_map):
-    """Rank of δ_Ω over Q by sparse Gaussian elimination, with exact kernel bases."""
-    col_of = -np.ones(n0, dtype=np.int64)
-    free_ids = np.flatnonzero(free)
-    col_of[free_ids] = np.arange(free_ids.size)
-    rows = []  # sparse rows of δ_Ω: dict column -> Fraction
-    ns, es = table.node_start, table.edge_start
-    for i in range(len(table.A)):
-        e = table.edges[i]
-        where = f"edge {e[0]!r} -> {e[1]!r}"
-        A = _exact_entries(table.A[i], where + f" ({source_map})")
-        B = _exact_entries(table.B[i], where + f" ({target_map})")
-        t0, h0 = ns[table.tails[i]], ns[table.heads[i]]
-        for r in range(int(es[i + 1] - es[i])):
-            row = {}
-            for j, x in enumerate(A[r]):
-                c = col_of[t0 + j]
-                if x and c >= 0:
-                    row[c] = row.get(c, 0) - x
-            for j, x in enumerate(B[r]):
-                c = col_of[h0 + j]
-                if x and c >= 0:
-                    row[c] = row.get(c, 0) + x
-            rows.append({c: x for c, x in row.items() if x != 0})
-    nfree = free_ids.size
-    rank, K0 = _rational_rank(rows, nfree, want_kernel=bases)
-    h0, h1 = nfree - rank, n1 - rank
-    B0 = B1 = None
-    if bases:
-        B0 = np.zeros((n0, h0))
-        if h0:
-            B0[free_ids] = _orthonormal(np.array([[float(x) for x in v] for v in K0]).T)
-        # cokernel: kernel of δ_Ωᵀ, whose rows are the columns of δ_Ω
-        cols = [dict() for _ in range(nfree)]
-        for r, row in enumerate(rows):
-            for c, x in row.items():
-                cols[c][r] = x
-        _, K1 = _rational_rank(cols, n1, want_kernel=True)
-        B1 = _orthonormal(np.array([[float(x) for x in v] for v in K1]).T) if h1 else np.zeros((n1, 0))
-    return Cohomology(h0, h1, B0, B1, 0.0, np.inf, float("inf"), 0.0, "exact", n0, n1,
-                      int(boundary.index.size))
-
-
-def _orthonormal(K):
-    if K.size == 0:
-        return K
-    Q, _ = np.linalg.qr(K)
-    return Q
-
-
-def _rational_rank(rows, ncols, want_kernel):
-    """Rank (and a kernel basis as lists of Fractions) of a sparse rational matrix.
-
-    Rows are dicts column -> Fraction. Reduced row echelon form by elimination with a
-    sparsest-row pivot choice, which keeps fill-in low on graph-shaped matrices. An
-    index column -> pivot rows holding it makes each elimination touch only the rows it
-    changes (scanning every pivot row made paths and trees quadratic: 25 s at 20,000
-    nodes).
-    """
-    pivots = {}  # pivot column -> normalised row (pivot entry 1)
-    holders = {}  # column -> set of pivot columns whose row has an entry there
-
-    def put(pc, cc, y, prow):
-        if y:
-            prow[cc] = y
-            holders.setdefault(cc, set()).add(pc)
-        elif cc in prow:
-            del prow[cc]
-            holders[cc].discard(pc)
-
-    for row in rows:
-        row = dict(row)
-        # reduce by existing pivots; pivot rows are kept fully reduced, so one pass suffices
-        for c in [c for c in row if c in pivots]:
-            f = row.get(c)
-            if not f:
-                continue
-            for cc, x in pivots[c].items():
-                y = row.get(cc, 0) - f * x
-                if y:
-                    row[cc] = y
-                else:
-                    row.pop(cc, None)
-        if not row:
-            continue
-        c = min(row, key=lambda k: (len(str(row[k])), k))
-        p = row[c]
-        row = {k: x / p for k, x in row.items()}
-        # eliminate c from the pivot rows that hold it, to keep them reduced
-        for pc in list(holders.get(c, ())):
-            prow = pivots[pc]
-            f = prow[c]
-            for cc, x in row.items():
-                put(pc, cc, prow.get(cc, 0) - f * x, prow)
-        pivots[c] = row
-        for cc in row:
-            holders.setdefault(cc, set()).add(c)
-    rank = len(pivots)
-    kernel = []
-    if want_kernel:
-        for fcol in (c for c in range(ncols) if c not in pivots):
-            v = [Fraction(0)] * ncols
-            v[fcol] = Fraction(1)
-            for pc in holders.get(fcol, ()):
-                v[pc] = -pivots[pc][fcol]
-            kernel.append(v)
-    return rank, kernel

@@ -16,6 +16,8 @@ import scipy.sparse.linalg as spla
 
 from .cohomology import DENSE_LIMIT
 from .exceptions import DivergenceError, SheafError
+from .complex_sheaves import (complex_assignment, complex_to_real, is_complex_sheaf, real_boundary,
+                              real_to_complex, realify)
 from .linalg import (CoboundaryOperator, _complement, boundary_coordinates, check_finite_cochain,
                      to_assignment, to_vector)
 from .solvers import accumulate_product as _accumulate_product
@@ -97,6 +99,10 @@ def heat_diffusion(G, x0, t, *, boundary=None, method="expm", step=None, state=N
     op = CoboundaryOperator(G, dim=dim, source_map=source_map, target_map=target_map,
                             validate=validate)
     nodelist = op.table.nodelist
+    if is_complex_sheaf(op.table):
+        return _complex_diffusion(G, op.table, x0, t, boundary=boundary, method=method, step=step,
+                                  state=state, dim=dim, source_map=source_map,
+                                  target_map=target_map)
     X0 = to_vector(G, x0, nodelist) if isinstance(x0, dict) else np.asarray(x0, dtype=float)
     n = op.shape[1]
     if X0.ndim not in (1, 2) or X0.shape[0] != n:
@@ -142,6 +148,21 @@ def heat_diffusion(G, x0, t, *, boundary=None, method="expm", step=None, state=N
     if np.ndim(t) == 0:
         return to_assignment(G, out[0], nodelist)
     return Trajectory(times, np.stack(out), nodelist, used_step, G)
+
+
+def _complex_diffusion(G, table, x0, t, dim, source_map, target_map, **kw):
+    """The heat flow of a complex sheaf, run on its realification."""
+    X0 = to_vector(G, x0, table.nodelist, dim=dim) if isinstance(x0, dict) else np.asarray(x0)
+    if X0.shape[:1] != (int(table.node_start[-1]),):
+        raise SheafError(f"x0 has shape {X0.shape}, but dim C^0 = {int(table.node_start[-1])}")
+    kw["boundary"] = real_boundary(kw["boundary"], G, dim)
+    res = heat_diffusion(realify(G, dim=dim, source_map=source_map, target_map=target_map),
+                         complex_to_real(X0, table.dims), t, dim=dim, source_map=source_map,
+                         target_map=target_map, **kw)
+    if np.ndim(t) == 0:
+        return complex_assignment(res, G, dim)
+    vectors = np.moveaxis(real_to_complex(np.moveaxis(res.vectors, 1, 0), table.dims), 0, 1)
+    return Trajectory(res.times, vectors, res.nodelist, res.step, G)
 
 
 def _frozen(G, op, state, dim, source_map, target_map):

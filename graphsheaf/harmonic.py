@@ -17,6 +17,8 @@ from .cohomology import DENSE_LIMIT, _blocks_of, _sparse_kernel
 from .exceptions import ConvergenceWarning, NonUniqueExtensionError, SheafError
 from .laplace_solvers import graph_kind, pins_determine
 from .laplace_solvers import solve as laplace_solve
+from .complex_sheaves import (complex_assignment, complex_span, is_complex_sheaf, real_boundary,
+                              real_to_complex, realify)
 from .linalg import (
     _coboundary_of,
     _complement,
@@ -152,6 +154,10 @@ def harmonic_extension(G, boundary, *, state=None, allow_nonunique=False, tol=No
         raise ValueError(f"method must be 'auto', 'dense', 'sparse', 'cg' or 'amg', got {method!r}")
     table = edge_table(G, dim=dim, source_map=source_map, target_map=target_map,
                        validate=validate)
+    if is_complex_sheaf(table):
+        return _complex_extension(G, table, boundary, state=state, allow_nonunique=allow_nonunique,
+                                  tol=tol, method=method, rtol=rtol, maxiter=maxiter, dim=dim,
+                                  source_map=source_map, target_map=target_map)
     b = boundary_coordinates(G, boundary, table.nodelist, dim=dim, require_values=True)
     stateful = table.has_state_maps
     kw = dict(dim=dim, source_map=source_map, target_map=target_map)
@@ -180,6 +186,18 @@ def harmonic_extension(G, boundary, *, state=None, allow_nonunique=False, tol=No
             else undetermined
         used = res[3]
     return _package(G, table, out_vec, energy, undetermined, used)
+
+
+def _complex_extension(G, table, boundary, dim, source_map, target_map, **kw):
+    """The harmonic extension of a complex sheaf, solved on its realification."""
+    res = harmonic_extension(realify(G, dim=dim, source_map=source_map, target_map=target_map),
+                             real_boundary(boundary, G, dim), dim=dim, source_map=source_map,
+                             target_map=target_map, **kw)
+    out = HarmonicExtension(complex_assignment(res, G, dim))
+    out.__dict__.update(res.__dict__)
+    out.undetermined = complex_span(real_to_complex(res.undetermined, table.dims),
+                                    res.undetermined.shape[1] // 2)
+    return out
 
 
 def _state_batch(state):

@@ -23,7 +23,6 @@ __all__ = [
     "coboundary_matrix",
     "cochain_dim",
     "edge_offsets",
-    "sheaf_laplacian",
     "stalk_offsets",
     "to_assignment",
     "to_vector",
@@ -166,7 +165,7 @@ def to_vector(G, assignment, nodelist=None, *, dim="dim"):
                 blocks.append(None)
                 continue
             raise SheafError(f"assignment has no value for node {v!r} (dim {d})")
-        x = np.asarray(assignment[v], dtype=float)
+        x = _numeric(assignment[v])
         if x.ndim == 0 or x.ndim > 2 or x.shape[0] != d:
             raise SheafError(f"node {v!r}: value has shape {x.shape}, expected ({d},) or ({d}, M)")
         b = _batch_of(x)
@@ -193,7 +192,7 @@ def to_assignment(G, vector, nodelist=None, *, dim="dim"):
     {0: [0.0, 1.0], 1: [2.0, 3.0]}
     """
     nodelist = _nodelist(G, nodelist)
-    vector = np.asarray(vector, dtype=float)
+    vector = _numeric(vector)
     start = _starts(_dims(G, nodelist, dim))
     if vector.ndim not in (1, 2) or vector.shape[0] != start[-1]:
         raise SheafError(f"vector has shape {vector.shape}, but dim C^0 = {start[-1]}")
@@ -418,8 +417,8 @@ class _Evaluated:
         if self.uniform is not None:  # every map dense and of one shape per side: no per-map work
             return
         state = _as_dict_state(G, state, table.nodelist, dim)
-        mats = [None if is_state_dependent(m) else
-                (m if sp.issparse(m) else np.asarray(m, dtype=float)) for m in table.maps]
+        mats = [None if is_state_dependent(m) else (m if sp.issparse(m) else _numeric(m))
+                for m in table.maps]
         codes_a, codes_b = table.codes_a.copy(), table.codes_b.copy()
         stateful = [i for i, m in enumerate(table.maps) if is_state_dependent(m)]
         if stateful:
@@ -502,9 +501,9 @@ def uniform_maps(table):
         for maps, side in ((table.A, "a"), (table.B, "b")):
             first = maps[0]
             if not table._shared[side] or type(first) is not np.ndarray or first.ndim != 2 \
-                    or first.dtype.kind not in "fiub":
+                    or first.dtype.kind not in "fiubc":
                 return None
-            out.append(np.broadcast_to(first.astype(float, copy=False), (E,) + first.shape))
+            out.append(np.broadcast_to(_numeric(first), (E,) + first.shape))
         return tuple(out)
     return _uniform_blocks(table)
 
@@ -520,11 +519,17 @@ def _uniform_blocks(table):
         if stack is None:
             first = maps[0]
             if not table._shared[side] or type(first) is not np.ndarray or first.ndim != 2 \
-                    or first.dtype.kind not in "fiub":
+                    or first.dtype.kind not in "fiubc":
                 return None
             stack = np.broadcast_to(first, (E,) + first.shape)
-        out.append(stack.astype(float, copy=False))
+        out.append(_numeric(stack))
     return tuple(out)
+
+
+def _numeric(m):
+    """A constant map as a float array, or complex when its entries are complex."""
+    m = np.asarray(m)
+    return m.astype(complex if m.dtype.kind == "c" else float, copy=False)
 
 
 def _block_coo(row0, col0, blocks, sign, shared):
@@ -607,7 +612,7 @@ def _assemble_coboundary(table, ev):
                     M = sp.coo_array(ev.mats[k])
                     rows.append(r0 + M.row)
                     cols.append(c0 + M.col)
-                    data.append(sign * M.data.astype(float))
+                    data.append(sign * _numeric(M.data))
                 continue
             blocks, shared = ev.stack(side, idx)
             r, c, v = _block_coo(row0, col0, blocks, sign, shared)
@@ -642,7 +647,7 @@ def _coboundary_uniform(table, A, B):
     cols = np.empty((E, w), dtype=itype)
     np.add(tail0[:, None], np.arange(ca, dtype=itype), out=cols[:, :ca])
     np.add(head0[:, None], np.arange(cb, dtype=itype), out=cols[:, ca:])
-    data = np.empty((E, r, w))
+    data = np.empty((E, r, w), dtype=np.result_type(A, B))
     np.negative(A, out=data[:, :, :ca])
     data[:, :, ca:] = B
     swap = np.flatnonzero(tail0 > head0)
@@ -678,39 +683,6 @@ def _coo_to_csr(rows, cols, data, shape):
     return out
 
 
-def sheaf_laplacian(G, nodelist=None, *, state=None, dim="dim", source_map="source_map",
-                    target_map="target_map", validate=True):
-    """Return the sheaf Laplacian L = δᵀδ as a scipy sparse CSR array.
-
-    Assembled directly from per-edge blocks: for ``e = (u, v)`` with maps A (tail)
-    and B (head), L_uu += AᵀA, L_vv += BᵀB, L_uv -= AᵀB, L_vu -= BᵀA. Blocks of equal
-    shape are computed together (no Python loop over coordinates). L does not depend
-    on the edge orientation.
-
-    Parameters
-    ----------
-    G : networkx.DiGraph or MultiDiGraph
-        A sheaf.
-    nodelist : list, optional
-        Order of node blocks; defaults to ``list(G)``.
-    state : dict, optional
-        Assignment at which state-dependent maps are evaluated.
-
-    Returns
-    -------
-    scipy.sparse.csr_array of shape (dim C^0, dim C^0)
-
-    Examples
-    --------
-    >>> G = gs.constant_sheaf(nx.path_graph(3, create_using=nx.DiGraph))
-    >>> gs.sheaf_laplacian(G).toarray().tolist()
-    [[1.0, -1.0, 0.0], [-1.0, 2.0, -1.0], [0.0, -1.0, 1.0]]
-    """
-    table = edge_table(G, nodelist, None, dim=dim, source_map=source_map,
-                       target_map=target_map, validate=validate)
-    return laplacian_of(G, table, state, dim, source_map, target_map)
-
-
 def laplacian_of(G, table, state=None, dim="dim", source_map="source_map", target_map="target_map"):
     """L = δᵀδ of an already built edge table (callers that hold one skip re-reading the
     graph); internal building block of :func:`sheaf_laplacian`."""
@@ -718,7 +690,8 @@ def laplacian_of(G, table, state=None, dim="dim", source_map="source_map", targe
     if ev.uniform is not None:
         A, B = ev.uniform
         d = A.shape[2]
-        if B.shape[2] == d and d > 0 and np.all(table.dims == d):
+        if B.shape[2] == d and d > 0 and np.all(table.dims == d) \
+                and not (np.iscomplexobj(A) or np.iscomplexobj(B)):
             return _laplacian_uniform(table, A, B)
     rows, cols, data = [], [], []
     for idx in ev.groups():
@@ -728,7 +701,7 @@ def laplacian_of(G, table, state=None, dim="dim", source_map="source_map", targe
                 A, B = sp.csr_array(ev.mats[a]), sp.csr_array(ev.mats[b])
                 for X, Y, r0, c0, sign in ((A, A, t0[i], t0[i], 1.0), (B, B, h0[i], h0[i], 1.0),
                                            (A, B, t0[i], h0[i], -1.0), (B, A, h0[i], t0[i], -1.0)):
-                    M = sp.coo_array(X.T @ Y)
+                    M = sp.coo_array(X.conj().T @ Y)
                     rows.append(r0 + M.row)
                     cols.append(c0 + M.col)
                     data.append(sign * M.data)
@@ -741,7 +714,7 @@ def laplacian_of(G, table, state=None, dim="dim", source_map="source_map", targe
             B = np.broadcast_to(B, (len(idx),) + B.shape[1:])
         for X, Y, r0, c0, sign in ((A, A, t0, t0, 1.0), (B, B, h0, h0, 1.0),
                                    (A, B, t0, h0, -1.0), (B, A, h0, t0, -1.0)):
-            block = np.einsum("nij,nik->njk", X, Y)
+            block = np.einsum("nij,nik->njk", X.conj() if np.iscomplexobj(X) else X, Y)
             r, c, v = _block_coo(r0, c0, block, sign, shared)
             rows.append(r)
             cols.append(c)

@@ -54,14 +54,12 @@ def _check_entries(A):
         data = A.tocoo().data
     else:
         data = np.asarray(A)
-    if data.dtype.kind == "c":
-        return "complex entries (only real sheaves are supported)"
     if data.dtype.kind == "O":
         try:
             data = data.astype(float)
         except (TypeError, ValueError):
             return "entries that are not numbers"
-    elif data.dtype.kind not in "biuf":
+    elif data.dtype.kind not in "biufc":
         return f"non-numeric dtype {data.dtype}"
     if data.size and not np.all(np.isfinite(data)):
         bad = np.argwhere(~np.isfinite(np.asarray(data)))[0]
@@ -116,6 +114,9 @@ class EdgeTable:
         if edgelist is None:
             # read the adjacency dicts directly: same order as G.edges, several times faster
             adj = G._adj
+            if type(adj) is not dict:  # a graph view (G.subgraph, nx.reverse_view): materialise
+                adj = {u: ({v: dict(kd) for v, kd in nbrs.items()} if G.is_multigraph()
+                           else dict(nbrs)) for u, nbrs in G.adj.items()}
             chain = itertools.chain.from_iterable
             if G.is_multigraph():
                 datas = [d for nbrs in adj.values() for kd in nbrs.values() for d in kd.values()]
@@ -222,7 +223,7 @@ def _stacked(maps):
         stack = np.array(maps)
     except (ValueError, TypeError):
         return None
-    if stack.ndim != 3 or stack.dtype.kind not in "fiub":
+    if stack.ndim != 3 or stack.dtype.kind not in "fiubc":
         return None
     return stack
 
@@ -305,9 +306,9 @@ def _classify_maps(maps):
     problems = [None] * len(maps)
     floats = []
     for i, m in enumerate(maps):
-        if type(m) is np.ndarray and m.ndim == 2 and m.dtype.kind in "fiub":
+        if type(m) is np.ndarray and m.ndim == 2 and m.dtype.kind in "fiubc":
             shapes[i] = m.shape
-            if m.dtype.kind == "f":
+            if m.dtype.kind in "fc":
                 floats.append(i)
             continue
         shape = _map_shape(m)
@@ -329,7 +330,7 @@ def _side_shapes(table, side):
     n = len(table.tails)
     if stack is not None:
         shapes = np.broadcast_to(np.array(stack.shape[1:], dtype=np.int64), (n, 2))
-        if stack.dtype.kind == "f" and stack.size:
+        if stack.dtype.kind in "fc" and stack.size:
             bad = ~np.isfinite(stack).all(axis=(1, 2))
         else:
             bad = np.zeros(n, dtype=bool)

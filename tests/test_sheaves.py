@@ -72,10 +72,13 @@ def test_non_finite_entries(bad):
         gs.validate_sheaf(G)
 
 
-def test_complex_entries_rejected():
+def test_complex_entries_accepted_and_nonfinite_complex_refused():
     G = two_nodes()
     G.add_edge("a", "b", source_map=np.ones((1, 2)) * 1j, target_map=np.ones((1, 1)))
-    with pytest.raises(gs.SheafError, match="complex"):
+    gs.validate_sheaf(G)  # complex sheaves are sheaves (U(d) connections, magnetic Laplacians)
+    assert gs.coboundary_matrix(G).toarray().tolist() == [[-1j, -1j, 1.0]]
+    G.edges["a", "b"]["source_map"] = np.array([[1j, complex(np.nan, 0)]])
+    with pytest.raises(gs.SheafError, match="non-finite"):
         gs.validate_sheaf(G)
 
 

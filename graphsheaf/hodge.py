@@ -31,6 +31,8 @@ DENSE_LIMIT = 3000
 def _min_norm_solve(D, Y, atol):
     """Minimum-norm least-squares solution X of ``D X ≈ Y`` (Y with columns)."""
     m, n = D.shape
+    if m == 0 or n == 0:
+        return np.zeros((n, Y.shape[1]), dtype=np.result_type(D.dtype, Y.dtype))
     if max(m, n) <= DENSE_LIMIT:
         return np.linalg.lstsq(D.toarray(), Y, rcond=None)[0]
     out = np.empty((n, Y.shape[1]), dtype=np.result_type(D.dtype, Y.dtype))
@@ -124,7 +126,7 @@ def _columns(x, n, what):
         raise SheafError(f"the {what} has shape {x.shape}; expected ({n},) or ({n}, k)")
     if not np.all(np.isfinite(x)):
         raise SheafError(f"the {what} has non-finite entries")
-    return x.reshape(n, -1)
+    return x.reshape(n, 1) if x.ndim == 1 else x
 
 
 @dataclass(frozen=True)

@@ -103,10 +103,10 @@ def _read_boundary(G, path):
     return boundary
 
 
-def _cohomology_numbers(G, relative_to=None, exact=False, state=None):
+def _cohomology_numbers(G, relative_to=None, exact=False, state=None, field=None):
     from .cohomology import cohomology
     return cohomology(G, relative_to=relative_to, method="exact" if exact else "auto",
-                      bases=False, state=state)
+                      bases=False, state=state, field=field)
 
 
 def _state(G, args):
@@ -179,19 +179,23 @@ def cmd_cohomology(args):
     if args.relative_to:
         rel = [_resolve_node(G, t, "--relative-to") for t in args.relative_to]
     try:
-        c = _cohomology_numbers(G, rel, args.exact, _state(G, args))
+        c = _cohomology_numbers(G, rel, args.exact, _state(G, args), args.field)
     except SheafError as err:
         raise _InputError(_needs_state(err)) from None
+    exact = args.exact or args.field is not None
     out = {"h0": c.h0, "h1": c.h1, "dim_C0": c.dim_c0, "dim_C1": c.dim_c1,
            "pinned": c.n_pinned, "method": c.method}
-    if not args.exact:
+    if args.field is not None:
+        out["field"] = f"GF({args.field})"
+    if not exact:
         out.update(sigma_zero=c.sigma_zero, sigma_nonzero=c.sigma_nonzero, gap=c.gap, tol=c.tol)
     if args.json:
         print(_strict_json(out))
     else:
         kind = "relative " if rel else ""
-        print(f"{kind}H^0: {c.h0}\n{kind}H^1: {c.h1}")
-        if not args.exact:
+        over = f" over GF({args.field})" if args.field is not None else ""
+        print(f"{kind}H^0{over}: {c.h0}\n{kind}H^1{over}: {c.h1}")
+        if not exact:
             print(f"rank decided by a singular-value gap of {c.gap:.3g} "
                   f"(largest zero {c.sigma_zero:.3g}, smallest nonzero {c.sigma_nonzero:.3g})")
     return 0
@@ -280,6 +284,8 @@ def build_parser():
     s.add_argument("file")
     s.add_argument("--relative-to", nargs="+", metavar="NODE", help="pinned nodes")
     s.add_argument("--exact", action="store_true", help="exact rational arithmetic")
+    s.add_argument("--field", type=int, metavar="P",
+                   help="compute over the finite field GF(P), P prime (exact)")
     s.add_argument("--json", action="store_true", help="print JSON")
     _state_flags(s)
     s.set_defaults(func=cmd_cohomology)

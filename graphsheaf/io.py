@@ -29,7 +29,7 @@ __all__ = ["from_json_data", "read_json", "to_json_data", "write_json"]
 FORMAT = "graphsheaf"
 VERSION = 1
 #: dtypes an array in a file may have (no object arrays except exact rationals)
-SAFE_KINDS = "biuf"
+SAFE_KINDS = "biufc"
 
 
 # ------------------------------------------------------------------------- encoding
@@ -290,7 +290,7 @@ def _shape(shape, where):
 def _allowed_dtypes():
     names = {}
     for t in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
-              np.uint64, np.float16, np.float32, np.float64):
+              np.uint64, np.float16, np.float32, np.float64, np.complex64, np.complex128):
         dt = np.dtype(t)
         for d in (dt, dt.newbyteorder("<"), dt.newbyteorder(">")):
             names[d.str] = d

@@ -157,3 +157,20 @@ def test_cli_advice_names_flags_and_render_names_stay_beside_the_input(tmp_path,
     gs.write_json(G, folder / "sheaf")
     assert main(["dot", str(folder / "sheaf"), "--render", "svg"]) == 0
     assert seen == [str(folder / "sheaf") + ".svg"]  # not run.svg beside the folder
+
+
+def test_cohomology_over_a_finite_field(tmp_path, capsys):
+    # the Möbius band on one vertex: δ = −2 (issue example), (0, 0) over Q, (1, 1) over GF(2)
+    M = nx.DiGraph()
+    M.add_node(0, dim=1)
+    M.add_edge(0, 0, source_map=np.eye(1), target_map=-np.eye(1))
+    path = str(tmp_path / "mobius.json")
+    gs.write_json(M, path)
+    assert main(["cohomology", path, "--field", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["h0"], out["h1"], out["field"]) == (1, 1, "GF(2)")
+    assert main(["cohomology", path, "--exact", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["h0"] == 0
+    assert main(["cohomology", path, "--field", "6"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "prime" in err[0]

@@ -184,3 +184,15 @@ def test_deep_nesting_and_huge_integers_are_one_clear_error(tmp_path):
     huge.write_text('{"nodes": [' + "9" * 5000 + "]}")
     with pytest.raises(gs.SheafError, match="huge.json"):
         gs.read_json(huge)
+
+
+def test_complex_maps_round_trip(tmp_path):
+    F = gs.constant_sheaf(nx.cycle_graph(4))
+    F.edges[0, 3]["target_map"] = np.array([[np.exp(0.3j)]], dtype=np.complex128)
+    F.edges[0, 1]["source_map"] = np.array([[1 - 2j]], dtype=np.complex64)
+    gs.write_json(F, tmp_path / "u1.json")
+    G = gs.read_json(tmp_path / "u1.json")
+    for e in F.edges:
+        for k in ("source_map", "target_map"):
+            a, b = F.edges[e][k], G.edges[e][k]
+            assert a.dtype == b.dtype and np.array_equal(a, b)

@@ -221,7 +221,8 @@ def test_dual_pairs_sections_and_keeps_dimensions():
         assert np.allclose(A.T @ Ad, np.eye(3))
     O = gs.random_connection_sheaf(nx.cycle_graph(6), 3, group="O", rng=2)
     assert all(np.allclose(O.edges[e]["source_map"], gs.dual(O).edges[e]["source_map"]) for e in O.edges)
-    P = gs.constant_sheaf(nx.path_graph(2)); P.edges[0, 1]["source_map"] = np.zeros((1, 1))
+    P = gs.constant_sheaf(nx.path_graph(2))
+    P.edges[0, 1]["source_map"] = np.zeros((1, 1))
     with pytest.raises(gs.SheafError, match="0 -> 1.*not invertible"):
         gs.dual(P)
 

@@ -14,6 +14,17 @@ def test_readme_example_runs(tmp_path, monkeypatch):
     assert os.path.exists(tmp_path / "network.dot")
 
 
+def test_every_readme_python_block_runs_in_order(tmp_path, monkeypatch):
+    blocks = [b.split("```")[0] for b in README.read_text(encoding="utf-8").split("```python")[1:]]
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), namespace)
+    gs = namespace["gs"]
+    assert (gs.cohomology(namespace["M"]).h0, gs.cohomology(namespace["M"], field=2).h0) == (0, 1)
+    assert gs.cohomology(namespace["S"]).h0 == 3
+
+
 def test_readme_names_the_two_setup_commands():
     text = README.read_text(encoding="utf-8")
     first_block = text.split("```bash")[1].split("```")[0]

@@ -62,8 +62,14 @@ class Cohomology:
     method : str
         "transport" (local systems decided along a spanning forest, see
         :mod:`graphsheaf.transport`), "dense", "sparse" (shift-invert Lanczos), "probe"
-        (randomized kernel probing with conjugate gradients), "exact", or a mix such as
-        "dense+transport".
+        (randomized kernel probing with conjugate gradients), "exact", "exact mod p", or
+        a mix such as "dense+transport".
+    dim_c0, dim_c1 : int
+        Dimensions of C⁰ and C¹ (complex dimensions for a complex sheaf).
+    n_pinned : int
+        Coordinates pinned by ``relative_to``.
+    field : int or None
+        The prime p when computed over GF(p); None over ℝ (or ℚ with method="exact").
     """
 
     h0: int

@@ -69,7 +69,7 @@ def consistency_radius(G, assignment, *, edge_values=None, norm=np.inf, combine=
 
     Examples
     --------
-    Two sensors on a constant sheaf reading 1.0 and 1.4 (Robinson 2017, §3):
+    Two sensors on a constant sheaf reading 1.0 and 1.4:
 
     >>> import networkx as nx, graphsheaf as gs
     >>> F = gs.constant_sheaf(nx.path_graph(2))

@@ -153,7 +153,7 @@ def test_consistency_radius_zero_exactly_on_sections_and_half_difference():
     assert gs.consistency_radius(F, {0: [0.0], 1: [1.0], 2: [5.0]}, edge_completion="pairwise") == 4.0
     # a partial assignment: relations at the unassigned vertex are not counted
     assert gs.consistency_radius(F, {0: [0.0], 2: [5.0]}) == 0.0
-    # an edge value is compared with both propagated values (Robinson 2017, §3)
+    # an edge value is compared with both propagated values (Robinson 2017's definition)
     assert gs.consistency_radius(F, {0: [0.0], 1: [1.0]}, edge_values={(0, 1): [3.0]}) == 3.0
 
 

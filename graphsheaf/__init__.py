@@ -12,7 +12,7 @@ from .constructions import (connection_sheaf, direct_sum, dual, random_connectio
 from .diagnostics import (dirichlet_energy, edge_energies, edge_residuals, group_energies,
                           spectral_gap)
 from .diffusion import Trajectory, heat_diffusion
-from .drawing import GraphvizNotFoundError, render, to_pydot, write_dot
+from .drawing import GraphvizNotFoundError, draw, draw_neural, render, to_pydot, write_dot
 from .exceptions import (ConvergenceWarning, DivergenceError, NonUniqueExtensionError,
                          RankDecisionWarning, SheafError)
 from .functors import pullback, pushforward
@@ -41,7 +41,7 @@ __all__ = [
     "harmonic_extension", "HarmonicExtension", "restricted_laplacian",
     "heat_diffusion", "Trajectory",
     "dirichlet_energy", "edge_energies", "edge_residuals", "group_energies", "spectral_gap",
-    "to_pydot", "write_dot", "render", "GraphvizNotFoundError",
+    "to_pydot", "write_dot", "render", "GraphvizNotFoundError", "draw", "draw_neural",
     "write_json", "read_json", "datasets",
     "edge_laplacian", "hodge_decomposition", "HodgeDecomposition", "nearest_section",
     "NearestSection", "consistency_radius",

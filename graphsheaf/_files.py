@@ -26,6 +26,12 @@ def _name(path):
     return os.fsdecode(os.fspath(path)).replace("\n", "\\n")
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
@@ -55,9 +61,10 @@ def atomic_path(path):
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        if os.path.exists(path):
-            with contextlib.suppress(OSError):
-                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        with contextlib.suppress(OSError):  # mkstemp makes 0600 files: keep the old file's
+            # mode, or give a new file the mode open() would (0666 minus the umask)
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path)
+                     else 0o666 & ~_umask())
         os.replace(tmp, path)
     except OSError as err:
         raise SheafError(f"{_name(path)}: cannot write ({err.strerror or err}); any existing "

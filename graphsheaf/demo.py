@@ -59,7 +59,8 @@ def run_demo(out="graphsheaf-demo", print_=print):
     where = ", ".join(f"{e[0]}->{e[1]}: {v:.2e}" for e, v in eq.edge_energy.items())
     p(f"   residual energy {eq.energy:.3e} sits on {where}")
     d = gn.discord(S, eq.state)
-    p("5. Discord by operation: " + ", ".join(f"{k} {v:.2e}" for k, v in d.by_kind.items())
+    p("5. Discord (the paper's ‖δc‖² per edge: twice the energy ½‖δc‖² above) by operation: "
+      + ", ".join(f"{k} {v:.2e}" for k, v in d.by_kind.items())
       + "; by layer: " + ", ".join(f"{k}: {v:.2e}" for k, v in d.by_layer.items()))
     gs.write_json(S, os.path.join(out, "neural_sheaf.json"))
     energies = gs.edge_energies(S, eq.state, state=eq.state)

@@ -79,6 +79,10 @@ def edge_energies(G, x, *, state=None, dim="dim", source_map="source_map",
                   target_map="target_map", validate=True):
     """Return dict edge -> ½‖(δx)_e‖² (per-sample arrays for batched x); they sum to the energy.
 
+    The ½ makes them sum to the Dirichlet energy ½‖δx‖² whose gradient is Lx. The neural
+    diagnostics' *discord* (:func:`graphsheaf.neural.discord`, the paper's quantity) is
+    ‖(δx)_e‖² without the ½: twice these values, batch-averaged.
+
     Examples
     --------
     >>> G = gs.constant_sheaf(nx.path_graph(3, create_using=nx.DiGraph))

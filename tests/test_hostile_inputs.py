@@ -253,3 +253,17 @@ def test_stalk_dimensions_are_integers_and_present():
     del G.nodes[1]["dim"]
     with pytest.raises(gs.SheafError, match="node 1 has no 'dim'"):
         gs.cohomology(G)  # was counted as 0
+
+
+def test_new_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    import networkx as nx
+
+    import graphsheaf as gs
+    path = tmp_path / "s.json"
+    gs.write_json(gs.constant_sheaf(nx.path_graph(2)), path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask  # not mkstemp's 0600

@@ -1,7 +1,8 @@
 """Per-edge discord and spectral diagnostics of neural sheaves (Bosca & Ghrist §6).
 
 Discord of an edge is the squared norm of its residual ``‖(δc)_e‖²``, averaged over
-the batch as the authors do; the total (sum over edges) is ``2E`` per sample. It
+the batch as the authors do; the total (sum over edges) is ``2E`` per sample: each edge's
+discord is twice its :func:`graphsheaf.edge_energies` value ``½‖(δc)_e‖²``. It
 decomposes by operation type (affine / ReLU / output) and by layer (layer ℓ = affine
 edge ℓ + ReLU edge ℓ; the output edge joins layer k+1).
 """

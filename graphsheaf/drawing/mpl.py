@@ -277,9 +277,9 @@ def draw_neural(S, X=None, *, state=None, pinned=None, ax=None, discord=True, cm
                    linewidths=[2.2 if g[3] else 0.6 for g in glyphs])
     from matplotlib.lines import Line2D
     used = {g[3] for g in glyphs} - {None}
+    names = (("pin", "pinned"), ("const", "fixed by the builder (input, constant 1s)"))
     handles = [Line2D([], [], marker="o", ls="", mfc="white", mec=ring[k], mew=2.2, markersize=8,
-                      label=text) for k, text in (("pin", "pinned"), ("const", "fixed by the builder (input, constant 1s)"))
-               if k in used]
+                      label=text) for k, text in names if k in used]
     if handles:
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=7,
                   frameon=False)

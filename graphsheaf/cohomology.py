@@ -16,6 +16,7 @@ import scipy.linalg as la
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from ._repr import short_repr
 from .complex_sheaves import complex_span, is_complex_sheaf, real_boundary, real_to_complex, realify
 from .exact import check_prime, exact_cohomology
 from .exceptions import RankDecisionWarning, SheafError
@@ -71,6 +72,9 @@ class Cohomology:
     field : int or None
         The prime p when computed over GF(p); None over ℝ (or ℚ with method="exact").
     """
+
+    def __repr__(self):
+        return short_repr(self)
 
     h0: int
     h1: int

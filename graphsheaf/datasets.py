@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._repr import short_repr
 from ._random import TorchSeed
 from .exceptions import SheafError
 
@@ -19,6 +20,9 @@ __all__ = ["Dataset", "paraboloid", "saddle", "circles", "blobs", "digits", "moo
 @dataclass(frozen=True)
 class Dataset:
     """Train/test split with samples as columns; ``task`` is "regression" or "classification"."""
+
+    def __repr__(self):
+        return short_repr(self)
 
     name: str
     task: str

@@ -14,6 +14,7 @@ import scipy.linalg as la
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from ._repr import short_repr
 from .cohomology import DENSE_LIMIT
 from .exceptions import DivergenceError, SheafError
 from .complex_sheaves import (complex_assignment, complex_to_real, is_complex_sheaf, real_boundary,
@@ -38,6 +39,9 @@ class Trajectory:
     step : float or None
         Euler step used (None for the exact method).
     """
+
+    def __repr__(self):
+        return short_repr(self)
 
     times: np.ndarray
     vectors: np.ndarray

@@ -64,6 +64,13 @@ class HarmonicExtension(dict):
     undetermined = None
     energy = None
     method = None
+
+    def __repr__(self):
+        free = 0 if self.undetermined is None else self.undetermined.shape[1]
+        energy = self.energy if np.ndim(self.energy) == 0 else f"<array {np.shape(self.energy)}>"
+        energy = f"{energy:.6g}" if isinstance(energy, float) else energy
+        return (f"HarmonicExtension({len(self)} nodes, energy={energy}, method={self.method!r}, "
+                f"undetermined directions={free})")
     reason = None
     uniqueness = None
     iterations = None

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from ._repr import short_repr
 from .exceptions import SheafError
 from .maps import is_state_dependent
 from .solvers import accumulate_product
@@ -210,6 +211,9 @@ class Boundary:
     ``index`` holds global C^0 indices (sorted), ``values`` their values with shape
     (len(index),) or (len(index), M), or None when the spec carried no values.
     """
+
+    def __repr__(self):
+        return short_repr(self)
 
     index: np.ndarray
     values: object

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as la
 
+from .._repr import short_repr
 from ..exceptions import SheafError
 from .dynamics import heat_equation
 from .forward import (
@@ -39,6 +40,9 @@ class Discord:
     total : float
     per_sample : dict edge -> ndarray (M,)
     """
+
+    def __repr__(self):
+        return short_repr(self)
 
     edges: dict
     by_kind: dict
@@ -131,6 +135,9 @@ class SpectralDiagnostics:
     to the fraction of the squared norm of the λ_min (Fiedler) and λ_max
     eigenvectors lying in that block.
     """
+
+    def __repr__(self):
+        return short_repr(self)
 
     lambda_min: np.ndarray
     lambda_max: np.ndarray

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._repr import short_repr
 from .._random import TorchSeed, random_source
 from .._threads import single_blas_thread
 from ..exceptions import DivergenceError, SheafError
@@ -55,6 +56,9 @@ class HeatResult:
     switches : list of int
         Steps after which the activation pattern differs from the one before.
     """
+
+    def __repr__(self):
+        return short_repr(self)
 
     state: dict
     steps: int

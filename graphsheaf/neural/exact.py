@@ -31,6 +31,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .._repr import short_repr
 from .kernels import forward_sweep, transposed_sweep
 from .losses import L1, L2, Huber, SigmoidBCE
 
@@ -66,6 +67,9 @@ class BatchEquilibrium:
     unsettled : array of bool (M,)
         Samples whose pattern cycled or was still changing after ``max_passes``.
     """
+
+    def __repr__(self):
+        return short_repr(self)
 
     z: list
     a: list

@@ -14,6 +14,7 @@ import networkx as nx
 import numpy as np
 import scipy.linalg as la
 
+from .._repr import short_repr
 from ..linalg import boundary_coordinates, coboundary_matrix
 from .kernels import forward_sweep
 from .plan import NetworkPlan
@@ -153,6 +154,9 @@ def _columns(X):
 class Unitriangularity:
     """Result of :func:`check_unitriangular` (one entry per sample when batched)."""
 
+    def __repr__(self):
+        return short_repr(self)
+
     square: bool
     unit_lower_triangular: bool
     det: object
@@ -209,6 +213,9 @@ def check_unitriangular(S, X, *, tol=0.0):
 @dataclass(frozen=True)
 class Spectrum:
     """λ_min, λ_max and condition number of L[Ω,Ω] (arrays over samples when batched)."""
+
+    def __repr__(self):
+        return short_repr(self)
 
     lambda_min: object
     lambda_max: object

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as la
 
+from .._repr import short_repr
 from ..exceptions import SheafError
 from .dynamics import heat_equation, prepare_pinned_inputs
 from .kernels import edge_square_norms, forward_sweep, residuals
@@ -52,6 +53,9 @@ class Equilibrium:
     fell_back : bool or ndarray
         Samples whose patterns cycled and were finished by the heat equation.
     """
+
+    def __repr__(self):
+        return short_repr(self)
 
     state: dict
     energy: object

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._repr import short_repr
 from .._random import random_source
 from .._threads import single_blas_thread
 from ..exceptions import DivergenceError, SheafError
@@ -203,6 +204,9 @@ class TrainHistory:
     cochain (paper mode) or of the equilibrium (exact mode). ``sweeps`` and
     ``pattern_passes`` count, per update, applications of δ/δᵀ and pattern passes.
     """
+
+    def __repr__(self):
+        return short_repr(self)
 
     mode: str
     epochs: list = field(default_factory=list)

@@ -101,7 +101,7 @@ class PiecewiseLinearGate(StateDependentMap):
 
     type_name = "piecewise_linear_gate"
 
-    def __init__(self, n, breakpoints, slopes, *, offset=0.0, strict=False):
+    def __init__(self, n, breakpoints, slopes, *, offset=0.0, strict=False, reads_one=False):
         try:
             n_int = int(n)
         except (TypeError, ValueError, OverflowError):
@@ -128,7 +128,10 @@ class PiecewiseLinearGate(StateDependentMap):
             tau[..., r] = tau[..., r + 1] + (sl[..., r + 1] - sl[..., r]) * bp[r]
         self.intercepts = tau
         self.has_intercept = bool(np.any(tau != 0))
-        self.shape = (self.n, self.n + 1) if self.has_intercept else (self.n, self.n)
+        # reads_one: the stalk read carries a pinned 1 after its n coordinates even when no
+        # region has an intercept (every vertex of a DAG sheaf does); its column is then 0
+        self.reads_one = bool(reads_one) or self.has_intercept
+        self.shape = (self.n, self.n + 1) if self.reads_one else (self.n, self.n)
         self._relu = (bp.size == 1 and bp[0] == 0 and sl.ndim == 1 and sl[0] == 0 and sl[1] == 1
                       and self.offset == 0)
 
@@ -196,8 +199,8 @@ class PiecewiseLinearGate(StateDependentMap):
     def matrix(self, s):
         z = self._split(s)
         D = np.diag(self.slope(z))
-        if self.has_intercept:
-            return np.hstack([D, self.intercept(z)[:, None]])
+        if self.reads_one:
+            return np.hstack([D, (self.intercept(z) if self.has_intercept else np.zeros(self.n))[:, None]])
         return D
 
     def apply(self, s, x):
@@ -212,29 +215,35 @@ class PiecewiseLinearGate(StateDependentMap):
         z = self._split(s)
         y = np.asarray(y, dtype=float)
         top = self.slope(z) * y
-        if not self.has_intercept:
+        if not self.reads_one:
             return top
-        return np.concatenate([top, np.sum(self.intercept(z) * y, axis=0, keepdims=True)], axis=0)
+        last = np.sum(self.intercept(z) * y, axis=0, keepdims=True) if self.has_intercept else \
+            np.zeros((1,) + top.shape[1:])
+        return np.concatenate([top, last], axis=0)
 
     def envelope(self):
         s = np.abs(self.slopes).max(axis=-1) * np.ones(self.n)
         E = np.diag(s)
-        if self.has_intercept:
+        if self.reads_one:
             return np.hstack([E, (np.abs(self.intercepts).max(axis=-1) * np.ones(self.n))[:, None]])
         return E
 
     def to_dict(self):
-        return {"n": self.n, "breakpoints": self.breakpoints.tolist(),
-                "slopes": self.slopes.tolist(), "offset": self.offset, "strict": self.strict}
+        out = {"n": self.n, "breakpoints": self.breakpoints.tolist(),
+               "slopes": self.slopes.tolist(), "offset": self.offset, "strict": self.strict}
+        if self.reads_one and not self.has_intercept:
+            out["reads_one"] = True
+        return out
 
     @classmethod
     def from_dict(cls, data):
         return cls(data["n"], data["breakpoints"], data["slopes"],
-                   offset=data.get("offset", 0.0), strict=bool(data.get("strict", False)))
+                   offset=data.get("offset", 0.0), strict=bool(data.get("strict", False)),
+                   reads_one=bool(data.get("reads_one", False)))
 
     def _key(self):
         return (self.n, self.breakpoints.tobytes(), self.slopes.shape, self.slopes.tobytes(),
-                self.offset, self.strict)
+                self.offset, self.strict, self.reads_one)
 
     def __eq__(self, other):
         return isinstance(other, PiecewiseLinearGate) and self._key() == other._key()

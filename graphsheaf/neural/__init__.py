@@ -4,7 +4,8 @@ Import as ``import graphsheaf.neural as gn``.
 """
 from . import losses
 from .builder import (architecture, from_sklearn, from_torch, init_weights,
-                      layer_nodes, make_gate, neural_sheaf, to_weights)
+                      layer_nodes, make_gate, neural_sheaf, to_torch, to_weights)
+from .dag import DagPlan, dag_sheaf, is_dag_sheaf
 from .diagnostics import (Discord, SpectralDiagnostics, discord, pinned_discord,
                           spectral_diagnostics)
 from .dynamics import HeatResult, TorchSeed, heat_equation, parse_pins
@@ -18,6 +19,7 @@ from .training import (SheafTrainer, TrainHistory, backprop_gradients, local_gra
 
 __all__ = [
     "neural_sheaf", "init_weights", "to_weights", "from_sklearn", "from_torch", "architecture",
+    "to_torch", "dag_sheaf", "is_dag_sheaf", "DagPlan",
     "layer_nodes", "OutputActivation",
     "forward", "predict", "forward_boundary", "pinned_spec", "free_blocks", "topological_layout",
     "check_unitriangular", "restricted_spectrum", "Unitriangularity", "Spectrum",

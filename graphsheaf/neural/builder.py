@@ -296,18 +296,39 @@ def from_sklearn(mlp, **kw):
                         [np.asarray(b) for b in mlp.intercepts_], **kw)
 
 
-def from_torch(module, *, output="identity", **kw):
-    """Build the neural sheaf of a PyTorch ``nn.Sequential`` of ``Linear`` layers and gates.
+def from_torch(module, example_input=None, *, output="identity", **kw):
+    """Build the neural sheaf of a PyTorch module.
 
-    Gates: ``ReLU``, ``LeakyReLU``, ``PReLU`` (per-neuron slopes), ``Hardtanh``,
-    ``ReLU6``, ``Identity``. A trailing ``Sigmoid`` or ``Softmax`` sets the output
-    activation. Any other layer, or two Linear layers without a gate between them,
-    raises :class:`SheafError`.
+    An ``nn.Sequential`` of ``Linear`` layers and gates (``ReLU``, ``LeakyReLU``,
+    ``PReLU`` with per-neuron slopes, ``Hardtanh``, ``ReLU6``, ``Identity``; a trailing
+    ``Sigmoid`` or ``Softmax`` sets the output activation) becomes the paper's chain
+    sheaf. Any other module is traced with ``torch.fx`` (``example_input`` gives the input
+    shape, batch first) and becomes a DAG sheaf (:func:`dag_sheaf`): Linear, Conv1d/2d,
+    MaxPool/AvgPool1d/2d, BatchNorm1d/2d in evaluation mode, Flatten, the gates, residual
+    adds and channel concatenations; any other operation is refused with its name and
+    the node of the traced graph. Parameter names are kept (``S.graph["param_names"]``
+    for chains, each edge's ``params`` for DAGs), so that
+    ``gn.local_gradients(..., by_name=True)`` is keyed like ``module.named_parameters()``.
+
+    Examples
+    --------
+    >>> import torch, graphsheaf.neural as gn
+    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+    >>> gn.from_torch(net).graph["param_names"]
+    [('0.weight', '0.bias'), ('2.weight', '2.bias')]
     """
     try:
         import torch.nn as tnn
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("from_torch needs PyTorch: pip install graphsheaf[torch]") from err
+    if not _is_torch_mlp(module, tnn):
+        if example_input is None:
+            raise SheafError("from_torch: a module that is not a Sequential of Linear layers and gates "
+                             "is traced with torch.fx and needs example_input (a batch of inputs)")
+        from .dag.build import dag_sheaf
+        from .dag.torch_io import trace_torch
+        spec, shape, name, out = trace_torch(module, example_input)
+        return dag_sheaf(spec, shape, input_name=name, output=out)
     layers = list(module.children()) if isinstance(module, tnn.Sequential) else [module]
     weights, biases, gates = [], [], []
     strict = kw.pop("strict_relu", False)
@@ -336,7 +357,85 @@ def from_torch(module, *, output="identity", **kw):
                              "Sigmoid/Softmax)")
     if expect_linear:
         raise SheafError("the network must end with a Linear layer (or Linear + Sigmoid/Softmax)")
-    return neural_sheaf(weights, biases, output=output, activation=gates, strict_relu=strict, **kw)
+    S = neural_sheaf(weights, biases, output=output, activation=gates, strict_relu=strict, **kw)
+    names = [(f"{i}.weight", f"{i}.bias" if layer.bias is not None else None)
+             for i, layer in enumerate(layers) if isinstance(layer, tnn.Linear)]
+    S.graph["param_names"] = names if isinstance(module, tnn.Sequential) else \
+        [("weight", "bias" if layers[0].bias is not None else None)]
+    return S
+
+
+def _is_torch_mlp(module, tnn):
+    """A Sequential (or a lone Linear) of the layers the chain construction takes."""
+    layers = list(module.children()) if isinstance(module, tnn.Sequential) else [module]
+    ok = (tnn.Linear, tnn.ReLU, tnn.ReLU6, tnn.LeakyReLU, tnn.PReLU, tnn.Hardtanh, tnn.Identity)
+    return bool(layers) and isinstance(layers[0], tnn.Linear) and all(
+        isinstance(m, ok) or (isinstance(m, (tnn.Sigmoid, tnn.Softmax)) and i == len(layers) - 1)
+        for i, m in enumerate(layers))
+
+
+def to_torch(S):
+    """An ``nn.Module`` (float64) computing the sheaf's forward pass from the maps on its edges.
+
+    Chain sheaves give an ``nn.Sequential`` of ``Linear`` layers and activation modules
+    (ReLU, LeakyReLU, PReLU, Hardtanh, ReLU6, Identity; a final Sigmoid/Softmax for those
+    outputs); DAG sheaves a module that runs every edge's operation in topological order.
+    Inputs are batch first (``(B, n_0)`` or ``(B, C, H, W)``), as PyTorch's.
+
+    Examples
+    --------
+    >>> import numpy as np, torch, graphsheaf.neural as gn
+    >>> S = gn.neural_sheaf(*gn.init_weights([2, 3, 1], rng=0))
+    >>> x = np.array([[0.5, -1.0]])
+    >>> bool(np.allclose(gn.to_torch(S)(torch.tensor(x)).detach().numpy().T, gn.predict(S, x.T)))
+    True
+    """
+    try:
+        import torch
+        import torch.nn as tnn
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("to_torch needs PyTorch: pip install graphsheaf[torch]") from err
+    from .dag.plan import is_dag_sheaf
+    if is_dag_sheaf(S):
+        from .dag.torch_io import to_torch_module
+        return to_torch_module(S)
+    plan = NetworkPlan(S)
+    W, b = to_weights(S)
+    layers = []
+    for l, (Wl, bl) in enumerate(zip(W, b)):
+        lin = tnn.Linear(Wl.shape[1], Wl.shape[0]).double()
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(Wl))
+            lin.bias.copy_(torch.from_numpy(bl))
+        layers.append(lin)
+        if l < len(plan.gates):
+            layers.append(_torch_activation(plan.gates[l], tnn, torch))
+    if plan.output_activation == "sigmoid":
+        layers.append(tnn.Sigmoid())
+    elif plan.output_activation == "softmax":
+        layers.append(tnn.Softmax(dim=1))
+    return tnn.Sequential(*layers)
+
+
+def _torch_activation(g, tnn, torch):
+    """The torch module of a piecewise-linear gate (refused when it has no torch equivalent)."""
+    bp, sl = g.breakpoints.tolist(), g.slopes
+    if sl.ndim == 2 and bp == [0.0]:
+        m = tnn.PReLU(num_parameters=g.n).double()
+        with torch.no_grad():
+            m.weight.copy_(torch.from_numpy(sl[:, 0].copy()))
+        return m
+    if sl.ndim == 1:
+        s = sl.tolist()
+        if bp == [] and s == [1.0]:
+            return tnn.Identity()
+        if bp == [0.0] and s == [0.0, 1.0] and g.offset == 0:
+            return tnn.ReLU()
+        if bp == [0.0] and s[1] == 1.0 and g.offset == 0:
+            return tnn.LeakyReLU(s[0])
+        if len(bp) == 2 and s == [0.0, 1.0, 0.0]:
+            return tnn.ReLU6() if bp == [0.0, 6.0] else tnn.Hardtanh(bp[0], bp[1])
+    raise SheafError(f"to_torch: the gate {g!r} has no PyTorch module")
 
 
 def _torch_gate(layer, n, tnn, strict):

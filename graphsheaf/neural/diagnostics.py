@@ -23,6 +23,7 @@ from .forward import (
     without_output_vertex,
 )
 from .kernels import edge_square_norms, residuals
+from .dag.plan import is_dag_sheaf
 from .plan import NetworkPlan
 
 __all__ = ["Discord", "SpectralDiagnostics", "discord", "pinned_discord", "spectral_diagnostics"]
@@ -72,6 +73,10 @@ def discord(S, state, *, X=None):
     >>> gn.discord(S, gn.forward(S, np.ones((2, 4)))).total
     0.0
     """
+    if is_dag_sheaf(S):
+        from .dag.dynamics import dag_discord
+        edges, by_kind = dag_discord(S, state)
+        return Discord(edges, by_kind, {}, float(sum(edges.values())), {})
     plan = NetworkPlan(S)
     val = plan.free_parts(state, list(S))
     z = [val[v] for v in plan.z_nodes]
@@ -159,6 +164,9 @@ def spectral_diagnostics(S, X, *, include_output=True):
     >>> d.lambda_min.shape, sorted(d.fiedler_energy)
     ((3,), ['a1', 'z1', 'z2'])
     """
+    if is_dag_sheaf(S):
+        from .dag.dynamics import dag_spectral_diagnostics
+        return SpectralDiagnostics(*dag_spectral_diagnostics(S, X))
     X = np.asarray(X, dtype=float)
     X2 = X[:, None] if X.ndim == 1 else X
     if not include_output and "y" in S:

@@ -19,6 +19,7 @@ from .._random import TorchSeed, random_source
 from .._threads import single_blas_thread
 from ..exceptions import DivergenceError, SheafError
 from .kernels import edge_square_norms, forward_sweep, hidden_forces, residuals
+from .dag.plan import is_dag_sheaf
 from .plan import NetworkPlan
 
 __all__ = ["HeatResult", "TorchSeed", "heat_equation", "parse_pins", "random_source"]
@@ -365,6 +366,9 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
     >>> bool(res.converged), bool(abs(res.state["z2"][0] - gn.predict(S, np.array([0.5, -0.3]))[0]) < 1e-9)
     (True, True)
     """
+    if is_dag_sheaf(S):
+        return _dag_heat(S, X, steps=steps, dt=dt, tol=tol, rng=rng, pins=pins, soft_pins=soft_pins,
+                         stiffness=stiffness, state0=state0)
     plan, X2, squeeze, hard, soft = prepare_pinned_inputs(S, X, pins, soft_pins, stiffness)
     M = X2.shape[1]
     flow = _Flow(plan, output_mode)
@@ -452,3 +456,12 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
         res.switches = switches
         res.switch_counts = counts
     return res
+
+
+def _dag_heat(S, X, **kw):
+    """gn.heat_equation on a DAG sheaf (one input): the generic Euler flow of its plan."""
+    from .dag.dynamics import dag_heat_equation
+    state, steps, converged, distance, energy = dag_heat_equation(S, X, **kw)
+    out = S.graph["output"]
+    return HeatResult(state, steps, converged, kw["dt"], 1.0, energy, 2 * energy, {},
+                      np.asarray(state[out][:-1]).reshape(1, -1, 1), [], [], {}, distance)

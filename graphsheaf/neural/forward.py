@@ -17,6 +17,8 @@ import scipy.linalg as la
 from .._repr import short_repr
 from ..linalg import boundary_coordinates, coboundary_matrix
 from .kernels import forward_sweep
+from .dag.api import dag_boundary, dag_forward, dag_predict
+from .dag.plan import is_dag_sheaf
 from .plan import NetworkPlan
 
 __all__ = [
@@ -70,6 +72,9 @@ def forward(S, X, *, out=None, check_finite=True):
     >>> x["z1"].tolist(), x["a1"].tolist(), x["z2"].tolist()
     ([-1.0, 1.0, 1.5], [0.0, 1.0, 1.5, 1.0], [3.0])
     """
+    if is_dag_sheaf(S):
+        vals = dag_forward(S, X)
+        return {v: x[:, 0] for v, x in vals.items()} if np.ndim(X) == 1 else vals
     plan = NetworkPlan(S)
     a = plan.check_inputs(X) if check_finite else np.asarray(X, dtype=float)
     tail = a.shape[1:]
@@ -99,6 +104,9 @@ def predict(S, X):
     >>> gn.predict(S, np.zeros(2)).tolist()
     [0.5, 0.5]
     """
+    if is_dag_sheaf(S):
+        out = dag_predict(S, X)
+        return out[:, 0] if np.ndim(X) == 1 else out
     plan = NetworkPlan(S)
     z, _ = forward_sweep(plan, plan.check_inputs(X))
     return plan.output_value(z[-1])
@@ -114,6 +122,12 @@ def forward_boundary(S, X):
     >>> b["x"].tolist(), b["a1"]
     ([1.0, 2.0, 1.0, 1.0, 1.0], {3: 1.0})
     """
+    if is_dag_sheaf(S):
+        b = dag_boundary(S, X)
+        if np.ndim(X) == 1:
+            b = {v: (x[:, 0] if not isinstance(x, dict) else {k: float(c[0]) for k, c in x.items()})
+                 for v, x in b.items()}
+        return b
     plan = NetworkPlan(S)
     return plan.boundary(plan.check_inputs(X))
 
@@ -122,7 +136,13 @@ def topological_layout(S):
     """Nodes in topological order and edges ordered by the position of their head."""
     nodes = list(nx.topological_sort(S))
     pos = {v: i for i, v in enumerate(nodes)}
-    edges = sorted(S.edges, key=lambda e: (pos[e[1]], pos[e[0]]))
+
+    def first_row(e):  # the first head coordinate the edge defines (blocks of a concatenation)
+        T = S.edges[e]["target_map"]
+        T = T.toarray() if hasattr(T, "toarray") else np.asarray(T)
+        return int(T[0].argmax()) if T.ndim == 2 and T.shape[0] else 0
+
+    edges = sorted(S.edges, key=lambda e: (pos[e[1]], first_row(e), pos[e[0]]))
     return nodes, edges
 
 
@@ -142,6 +162,8 @@ def _restricted_delta(S, x_state, nodes, edges):
 
 def pinned_spec(S):
     """Boundary spec (no values) of the forward pass: the whole input and every constant."""
+    if is_dag_sheaf(S):
+        return {v: (None if c is None else set(c)) for v, c in S.graph["pinned"].items()}
     return NetworkPlan(S).pinned_spec()
 
 

@@ -25,6 +25,7 @@ import scipy.linalg as la
 from .._repr import short_repr
 from ..exceptions import SheafError
 from .dynamics import heat_equation, prepare_pinned_inputs
+from .dag.plan import is_dag_sheaf
 from .kernels import edge_square_norms, forward_sweep, residuals
 
 __all__ = ["Equilibrium", "equilibrium"]
@@ -211,6 +212,11 @@ def equilibrium(S, X, *, pins=None, soft_pins=None, stiffness=1.0, max_passes=10
     >>> bool(eq.energy < 1e-20), bool(np.allclose(eq.state["z2"], gn.predict(S, x)))
     (True, True)
     """
+    if is_dag_sheaf(S):
+        from .dag.dynamics import dag_equilibrium
+        state, energy, edge_energy, passes, settled = dag_equilibrium(
+            S, X, pins=pins, soft_pins=soft_pins, stiffness=stiffness, max_passes=max_passes)
+        return Equilibrium(state, energy, edge_energy, [], passes, not settled)
     plan, X2, squeeze, hard, soft = prepare_pinned_inputs(S, X, pins, soft_pins, stiffness)
     M = X2.shape[1]
     table = plan.gate_table()

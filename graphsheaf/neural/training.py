@@ -46,6 +46,9 @@ from .dynamics import Stalks, initial_stalks
 from .exact import exact_gradients
 from .kernels import edge_square_norms, forward_sweep, hidden_forces, residuals, transposed_sweep
 from .losses import L2, get_loss
+from .dag.api import dag_backprop_gradients, dag_local_gradients
+from .dag.plan import is_dag_sheaf
+from .dag.training import dag_train
 from .plan import NetworkPlan
 
 __all__ = ["SheafTrainer", "TrainHistory", "train_backprop", "make_optimizer", "SGD",
@@ -64,7 +67,20 @@ def _backprop(plan, X, Y, loss, output=False):
     return grads + (zs[-1],) if output else grads
 
 
-def local_gradients(S, X, Y, *, loss=None, gamma=0.001, max_passes=10):
+def _by_name(S, gW, gb):
+    """Chain gradients keyed by parameter name: the source module's (from_torch) or
+    ``layer{ℓ}.weight`` / ``layer{ℓ}.bias``."""
+    names = S.graph.get("param_names") or [(f"layer{l}.weight", f"layer{l}.bias")
+                                           for l in range(1, len(gW) + 1)]
+    out = {}
+    for (wn, bn), w, b in zip(names, gW, gb):
+        out[wn] = w
+        if bn is not None:
+            out[bn] = b
+    return out
+
+
+def local_gradients(S, X, Y, *, loss=None, gamma=0.001, max_passes=10, by_name=False):
     """Exact-mode weight gradients: the local rule ``r aᵀ`` at the pinned equilibrium, / γ.
 
     Input pinned to X, output tied to Y by an edge of stiffness γ, the cochain is moved
@@ -83,11 +99,21 @@ def local_gradients(S, X, Y, *, loss=None, gamma=0.001, max_passes=10):
         Output stiffness; as γ → 0 the result tends to :func:`backprop_gradients`.
     max_passes : int
         Pattern passes before a sample whose pattern still moves is left unsettled.
+    by_name : bool, default False
+        Return ``({name: gradient}, info)`` keyed like the source module's
+        ``named_parameters()`` (sheaves from :func:`from_torch`) or by the builder's names
+        (``layer1.weight``, ...; a DAG sheaf's ``<op name>.weight``).
+
+    DAG sheaves (:func:`dag_sheaf`, :func:`from_torch` of a non-chain module) take the
+    summed ½‖output − Y‖² loss; shared weights (convolutions) sum the local rule over
+    every edge entry that shares them. Their equilibrium keeps the forward pass's
+    activation pattern, exact for γ below the first kink (``docs/architectures.md``).
 
     Returns
     -------
     grads_W, grads_b : lists of arrays
-        Summed over the samples.
+        Summed over the samples (with ``by_name``: one dict). A DAG sheaf gives a dict
+        edge -> flat parameter gradient (or name -> gradient).
     info : dict
         ``sweeps`` (applications of δ_Ω⁻¹ or δ_Ω⁻ᵀ to the batch; in ``sample_sweeps``
         each pass is weighted by the share of samples it solves), ``pattern_passes``
@@ -103,13 +129,18 @@ def local_gradients(S, X, Y, *, loss=None, gamma=0.001, max_passes=10):
     >>> bool(np.allclose(gW[0], bW[0], rtol=1e-4)), info["unsettled"]
     (True, 0)
     """
+    if is_dag_sheaf(S):
+        if loss not in (None, "l2", "mse"):
+            raise SheafError("DAG sheaves take the summed ½‖output − Y‖² loss (loss=None)")
+        return dag_local_gradients(S, X, Y, gamma=gamma, by_name=by_name)
     plan = NetworkPlan(S)
     loss = get_loss(loss, plan.output_activation)
     X, Y = _check_xy(plan, X, Y)
-    return exact_gradients(plan, X, Y, loss, gamma, max_passes)
+    gW, gb, info = exact_gradients(plan, X, Y, loss, gamma, max_passes)
+    return (_by_name(S, gW, gb), info) if by_name else (gW, gb, info)
 
 
-def backprop_gradients(S, X, Y, *, loss=None):
+def backprop_gradients(S, X, Y, *, loss=None, by_name=False):
     """Gradients of ``Σ_samples U(f(x), y)`` with respect to W_ℓ, b_ℓ (backpropagation).
 
     One forward pass and one transposed sweep; the baseline for :func:`local_gradients`.
@@ -121,10 +152,13 @@ def backprop_gradients(S, X, Y, *, loss=None):
     >>> [g.shape for g in gW], [g.shape for g in gb]
     ([(3, 2), (1, 3)], [(3,), (1,)])
     """
+    if is_dag_sheaf(S):
+        return dag_backprop_gradients(S, X, Y, by_name=by_name)
     plan = NetworkPlan(S)
     loss = get_loss(loss, plan.output_activation)
     X, Y = _check_xy(plan, X, Y)
-    return _backprop(plan, X, Y, loss)
+    gW, gb = _backprop(plan, X, Y, loss)
+    return _by_name(S, gW, gb) if by_name else (gW, gb)
 
 
 # ---------------------------------------------------------------------- optimisers
@@ -326,6 +360,16 @@ class SheafTrainer:
         if mode not in MODES:
             raise SheafError(f"mode must be one of {MODES}, got {mode!r}")
         self.S = S
+        self.dag = is_dag_sheaf(S)
+        if self.dag:  # residual/convolutional networks: trained on the compiled DAG plan
+            self.mode, self.alpha, self.beta, self.dt = mode, float(alpha), beta, float(dt)
+            self.gamma = float(gamma) if gamma is not None else 0.001
+            if learning_rate is None:
+                learning_rate = 0.01 if optimizer == "adam" else 0.05
+            self.optimizer = make_optimizer(optimizer, learning_rate)
+            self.weight_decay = float(weight_decay)
+            self.state = None
+            return
         self.plan = NetworkPlan(S)
         self.alpha, self.beta, self.dt = float(alpha), beta, float(dt)
         self.loss = get_loss(loss, self.plan.output_activation)
@@ -383,6 +427,12 @@ class SheafTrainer:
         progress : bool, optional
             tqdm progress bar (default: on for terminals when tqdm is installed).
         """
+        if self.dag:
+            return dag_train(self.S, X, Y, X_test, Y_test, history=TrainHistory(self.mode),
+                             mode=self.mode, epochs=epochs, batch_size=batch_size,
+                             optimizer=self.optimizer, gamma=self.gamma, rng=rng,
+                             weight_decay=self.weight_decay, steps_per_epoch=steps_per_epoch,
+                             dt=self.dt, alpha=self.alpha, beta=self.beta, callback=callback)
         # the graph is the source of truth: read it again (it may have been edited)
         self.plan = NetworkPlan(self.S)
         X, Y = _check_xy(self.plan, X, Y)

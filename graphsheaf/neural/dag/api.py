@@ -1,0 +1,142 @@
+"""The neural algorithms on DAG sheaves: forward pass, boundary, local (exact-mode) and
+backpropagation gradients, each computed from the compiled :class:`~.plan.DagPlan`."""
+
+import numpy as np
+
+from ...exceptions import SheafError
+from .plan import DagPlan
+
+__all__ = ["dag_backprop_gradients", "dag_boundary", "dag_forward", "dag_local_gradients",
+           "dag_predict", "named"]
+
+
+def _columns(plan, X):
+    X = np.asarray(X, dtype=float)
+    n = plan.dims[plan.input]
+    if X.ndim == 1 or X.shape[0] != n:
+        X = X.reshape(n, -1) if X.size % n == 0 and X.ndim == 1 else X
+    if X.shape[0] != n:
+        raise SheafError(f"X has shape {X.shape}; the input vertex {plan.input!r} has {n} coordinates "
+                         "(samples are columns, an image flattened in (C, H, W) order)")
+    if not np.all(np.isfinite(X)):
+        raise SheafError("X has entries that are not finite")
+    return X
+
+
+def dag_forward(S, X):
+    """Every vertex's full stalk ``[v; 1]`` at the forward pass (dict vertex -> (dim, M))."""
+    plan = DagPlan(S)
+    return plan.forward(_columns(plan, X))
+
+
+def dag_predict(S, X):
+    """The output vertex's value at the forward pass, shape (n_out, M)."""
+    plan = DagPlan(S)
+    vals = plan.forward(_columns(plan, X))
+    return vals[plan.output][:-1]
+
+
+def dag_boundary(S, X):
+    """The pins of the forward pass: the input stalk ``[X; 1]`` and every vertex's constant 1."""
+    plan = DagPlan(S)
+    X = _columns(plan, X)
+    out = {plan.input: np.vstack([X, np.ones((1, X.shape[1]))])}
+    for v in plan.order[1:]:
+        out[v] = {plan.dims[v]: np.ones(X.shape[1])}
+    return out
+
+
+def _targets(plan, Y, M):
+    Y = np.asarray(Y, dtype=float).reshape(plan.dims[plan.output], -1)
+    if Y.shape[1] != M:
+        raise SheafError(f"Y has {Y.shape[1]} samples, X has {M}")
+    return Y
+
+
+def _gram_solve(plan, vals, e, gamma, tol=1e-13, max_iter=None):
+    """Solve ``(I + γ J Jᵀ) s = e`` column by column (J = output of δ_Ω⁻¹ at the forward
+    state) by conjugate gradients; J Jᵀ s costs one transposed and one tangent sweep."""
+    out = plan.output
+
+    def apply(s):
+        _, per_edge = plan.transposed(vals, {out: s})
+        return s + gamma * plan.tangent(vals, per_edge)[out][:-1]
+
+    s = e.copy()
+    r = e - apply(s)
+    p = r.copy()
+    rr = np.einsum("ij,ij->j", r, r)
+    scale = np.maximum(np.einsum("ij,ij->j", e, e), 1e-300)
+    for it in range((max_iter or e.shape[0] + 5)):
+        if np.all(rr <= tol ** 2 * scale):
+            return s, it
+        Ap = apply(p)
+        alpha = rr / np.maximum(np.einsum("ij,ij->j", p, Ap), 1e-300)
+        s += alpha * p
+        r -= alpha * Ap
+        rr_new = np.einsum("ij,ij->j", r, r)
+        p = r + (rr_new / np.maximum(rr, 1e-300)) * p
+        rr = rr_new
+    return s, max_iter or e.shape[0] + 5
+
+
+def nudged_equilibrium(plan, X, Y, gamma):
+    """The exact equilibrium with the input pinned and the output tied to Y by stiffness γ,
+    at the forward pass's activation pattern (exact for γ below the first kink).
+
+    Returns ``(vals, adjoints, equilibrium, info)``: forward values, each edge's
+    ``(Jᵀ s)_e = −r_e / γ``, the equilibrium's vertex values and solver information.
+    """
+    vals = plan.forward(X)
+    Y = _targets(plan, Y, X.shape[1])
+    e = vals[plan.output][:-1] - Y
+    s, iters = _gram_solve(plan, vals, e, gamma)
+    _, per_edge = plan.transposed(vals, {plan.output: s})
+    delta = plan.tangent(vals, {k: -gamma * g for k, g in per_edge.items()})
+    eq = {v: vals[v] + delta[v] for v in vals}
+    energy = 0.5 * gamma ** 2 * sum(float(np.sum(g * g)) for g in per_edge.values()) \
+        + 0.5 * gamma * float(np.sum((eq[plan.output][:-1] - Y) ** 2))
+    return vals, per_edge, eq, {"gram_iterations": iters, "equilibrium_energy": energy}
+
+
+def dag_local_gradients(S, X, Y, *, gamma=1e-3, by_name=False):
+    """Exact-mode gradients: the local rule ``−r_e ū_eᵀ / γ`` of every parameter edge at the
+    nudged equilibrium, summed over the samples and over the positions that share a weight."""
+    plan = DagPlan(S)
+    X = _columns(plan, X)
+    _, per_edge, eq, info = nudged_equilibrium(plan, X, Y, gamma)
+    grads = {e.edge: e.local_gradient(per_edge[e.edge], eq[e.tail]) for e in plan.param_edges}
+    return (named(plan, grads) if by_name else grads), info
+
+
+def dag_backprop_gradients(S, X, Y, *, by_name=False):
+    """The gradients of ½‖output − Y‖² (summed over samples) by one transposed sweep."""
+    plan = DagPlan(S)
+    X = _columns(plan, X)
+    vals = plan.forward(X)
+    e = vals[plan.output][:-1] - _targets(plan, Y, X.shape[1])
+    _, per_edge = plan.transposed(vals, {plan.output: e})
+    grads = {p.edge: p.local_gradient(per_edge[p.edge], vals[p.tail]) for p in plan.param_edges}
+    return named(plan, grads) if by_name else grads
+
+
+def named(plan, flat):
+    """Edge -> flat parameter vector as name -> array shaped like the source parameter."""
+    out = {}
+    for e in plan.param_edges:
+        if e.edge not in flat:
+            continue
+        theta = flat[e.edge]
+        names = e.params
+        if e.kind == "batchnorm":
+            C = len(e.data["bn"]["mean"])
+            out[names["weight"]] = theta[:C]
+            out[names["bias"]] = theta[C:2 * C]
+            continue
+        shape = tuple(e.data["weight_shape"]) if "weight_shape" in e.data else \
+            (e.rows.size, np.shape(e.A)[1] - 1)
+        n_w = int(np.prod(shape))
+        out[names["weight"]] = theta[:n_w].reshape(shape)
+        if "bias" in names:
+            out[names["bias"]] = theta[n_w:]
+    return out

@@ -1,0 +1,274 @@
+"""A DAG sheaf compiled from its graph: vertices in topological order, each with the edges
+that define its coordinates, and the parameters read off the maps.
+
+Nothing is kept beside the graph: :class:`DagPlan` reads the maps as they are and refuses
+(naming the edge) what it cannot run; :meth:`DagPlan.write_back` writes trained parameters
+into the same maps.
+"""
+
+import networkx as nx
+import numpy as np
+import scipy.sparse as sp
+
+from ...exceptions import SheafError
+from ...maps import is_state_dependent
+from ...sheaves import edge_label
+
+__all__ = ["DagPlan", "is_dag_sheaf"]
+
+
+def is_dag_sheaf(S):
+    """True for sheaves built by :func:`dag_sheaf` or :func:`from_torch` on a non-chain network."""
+    return S.graph.get("architecture") == "dag"
+
+
+def _rows_of_selection(T, where):
+    """The head coordinates a target map selects (a 0/1 matrix with one 1 per row, none in the
+    constant column), or SheafError."""
+    T = T.toarray() if sp.issparse(T) else np.asarray(T, dtype=float)
+    if T.ndim != 2 or not np.all((T == 0) | (T == 1)) or np.any(T.sum(axis=1) != 1) \
+            or np.any(T[:, -1] != 0):
+        raise SheafError(f"{where}: the target map must select coordinates of its head (rows of the "
+                         "identity), as every operation's edge does")
+    return T.argmax(axis=1)
+
+
+class Edge:
+    """One defining edge: its tail, the head rows it defines and its source map."""
+
+    def __init__(self, S, e):
+        data = S.edges[e]
+        self.edge, self.tail, self.head = e, e[0], e[1]
+        self.where = f"edge {edge_label(e)}"
+        self.rows = _rows_of_selection(data["target_map"], self.where)
+        self.A = data["source_map"]
+        self.kind = data.get("kind")
+        self.state_dependent = is_state_dependent(self.A)
+        self.params = data.get("params")
+        self.data = data
+        if self.A.shape != (self.rows.size, S.nodes[self.tail]["dim"]):
+            raise SheafError(f"{self.where}: source map {self.A.shape} does not read the tail's "
+                             f"{S.nodes[self.tail]['dim']} coordinates into {self.rows.size} rows")
+        self.contiguous = bool(self.rows.size and np.all(np.diff(self.rows) == 1))
+
+    def apply(self, u_bar, state=None):
+        """``A(state) ū`` for a batch ``ū`` of shape (n_u + 1, M)."""
+        if self.state_dependent:
+            return self.A.apply(u_bar if state is None else state, u_bar)
+        return self.A @ u_bar
+
+    def rapply(self, g, state):
+        """``A(state)ᵀ g`` (the adjoint), with the tail's state for state-dependent maps."""
+        if self.state_dependent:
+            return self.A.rapply(state, g)
+        return self.A.T @ g
+
+    # -- parameters ---------------------------------------------------------------------
+    def theta(self):
+        """The flattened parameters (weight, then bias) read from the map, or None."""
+        if self.params is None:
+            return None
+        if self.kind == "linear":
+            A = np.asarray(self.A, dtype=float)
+            return np.concatenate([A[:, :-1].ravel()] + ([A[:, -1]] if self.data.get("has_bias") else []))
+        if self.kind in ("conv1d", "conv2d"):
+            return self._conv_theta()
+        if self.kind == "batchnorm":
+            scale, shift = self._bn_scale_shift()
+            mean, root = self.data["bn"]["mean"], self.data["bn"]["root"]
+            return np.concatenate([scale * root, shift + scale * mean])  # γ, β of the layer
+        raise SheafError(f"{self.where}: parameters of a {self.kind!r} edge cannot be read")
+
+    def _conv_theta(self):
+        index = np.asarray(self.data["weight_index"])
+        A = sp.csr_array(self.A)
+        if A.nnz != index.size:
+            raise SheafError(f"{self.where}: the convolution map has {A.nnz} stored entries, its weight "
+                             f"index {index.size}: the map was edited")
+        n_w = int(np.prod(self.data["weight_shape"]))
+        size = n_w + self.rows.size  # an upper bound on weights + biases
+        theta = np.zeros(size)
+        theta[index] = A.data
+        back = theta[index]
+        if not np.allclose(back, A.data, rtol=0, atol=1e-12 * max(1.0, np.abs(A.data).max(initial=0))):
+            raise SheafError(f"{self.where}: the convolution map no longer shares one weight per "
+                             "kernel entry (its stored entries disagree)")
+        n_b = int(index.max(initial=n_w - 1)) + 1 - n_w
+        return theta[:n_w + (n_b if self.data.get("has_bias") else 0)]
+
+    def _bn_scale_shift(self):
+        """Per-channel scale and shift of a batch-norm map, checked to be shared by the
+        channel's positions."""
+        A = sp.csr_array(self.A)
+        n = self.rows.size
+        C = len(self.data["bn"]["mean"])
+        diag, last = A.diagonal()[:n], A[:, [n]].toarray().ravel()
+        scale, shift = diag[::n // C], last[::n // C]
+        if not (np.allclose(np.repeat(scale, n // C), diag) and np.allclose(np.repeat(shift, n // C), last)):
+            raise SheafError(f"{self.where}: the batch-norm map no longer has one scale and shift per "
+                             "channel")
+        return scale, shift
+
+    def set_theta(self, theta):
+        if self.kind == "linear":
+            A = np.asarray(self.A, dtype=float).copy()
+            n_in = A.shape[1] - 1
+            A[:, :-1] = theta[:A.shape[0] * n_in].reshape(A.shape[0], n_in)
+            if self.data.get("has_bias"):
+                A[:, -1] = theta[A.shape[0] * n_in:]
+            self.A = A
+        elif self.kind in ("conv1d", "conv2d"):
+            index = np.asarray(self.data["weight_index"])
+            full = np.zeros(int(index.max(initial=0)) + 1)
+            full[:theta.size] = theta
+            A = sp.csr_array(self.A).copy()
+            A.data = full[index]
+            self.A = A
+        elif self.kind == "batchnorm":
+            mean, root = self.data["bn"]["mean"], self.data["bn"]["root"]
+            C = len(mean)
+            scale = theta[:C] / root
+            shift = theta[C:] - scale * mean
+            n = self.rows.size
+            per = n // C
+            rows = np.concatenate([np.arange(n), np.arange(n)])
+            cols = np.concatenate([np.arange(n), np.full(n, n)])
+            self.A = sp.csr_array((np.concatenate([np.repeat(scale, per), np.repeat(shift, per)]),
+                                   (rows, cols)), shape=(n, n + 1))
+        self.data["source_map"] = self.A
+
+    def local_gradient(self, g, u_bar):
+        """Σ over the batch of ``g ūᵀ`` projected on the parameters (sharing summed)."""
+        if self.kind == "linear":
+            G = g @ u_bar.T
+            return np.concatenate([G[:, :-1].ravel()] + ([G[:, -1]] if self.data.get("has_bias") else []))
+        A = sp.csr_array(self.A)
+        rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+        per_entry = np.einsum("ij,ij->i", g[rows], u_bar[A.indices])
+        if self.kind == "batchnorm":  # chain rule to the layer's γ, β through s = γ/root, t = β − s·mean
+            n = self.rows.size
+            mean, root = self.data["bn"]["mean"], self.data["bn"]["root"]
+            C = len(mean)
+            diag = A.indices == rows
+            d_scale = np.bincount(rows[diag] // (n // C), weights=per_entry[diag], minlength=C)
+            d_shift = np.bincount(rows[~diag] // (n // C), weights=per_entry[~diag], minlength=C)
+            return np.concatenate([(d_scale - d_shift * mean) / root, d_shift])
+        index = np.asarray(self.data["weight_index"])
+        n = self.theta_size()
+        return np.bincount(index, weights=per_entry, minlength=n)[:n]
+
+    def theta_size(self):
+        return self.theta().size
+
+    def weight_mask(self):
+        """1 on the weights, 0 on the biases of :meth:`theta` (weight decay spares biases)."""
+        n = self.theta_size()
+        if self.kind == "batchnorm":
+            return np.zeros(n)
+        n_w = int(np.prod(self.data["weight_shape"])) if "weight_shape" in self.data else \
+            self.rows.size * (np.shape(self.A)[1] - 1)
+        mask = np.zeros(n)
+        mask[:n_w] = 1.0
+        return mask
+
+
+class DagPlan:
+    """The compiled form of a DAG sheaf (read from the graph at every call that builds one).
+
+    Attributes
+    ----------
+    order : list
+        Vertices in topological order, the input first.
+    defining : dict
+        Vertex -> list of :class:`Edge` defining its coordinates.
+    dims : dict
+        Vertex -> number of free coordinates (its stalk minus the pinned 1).
+    """
+
+    def __init__(self, S):
+        if not is_dag_sheaf(S):
+            raise SheafError("not a DAG sheaf (build it with gn.dag_sheaf or gn.from_torch)")
+        self.S = S
+        self.input, self.output = S.graph["input"], S.graph["output"]
+        try:
+            self.order = list(nx.topological_sort(S))
+        except nx.NetworkXUnfeasible:
+            raise SheafError("a DAG sheaf has no directed cycles; this one has") from None
+        self.dims = {v: int(S.nodes[v]["dim"]) - 1 for v in S}
+        self.defining = {v: [] for v in S}
+        for e in S.edges:
+            self.defining[e[1]].append(Edge(S, e))
+        for v in self.order:
+            edges = self.defining[v]
+            if v == self.input:
+                if edges:
+                    raise SheafError(f"{edges[0].where}: the input vertex has an incoming edge")
+                continue
+            covered = np.zeros(self.dims[v], dtype=np.int64)
+            for e in edges:
+                np.add.at(covered, e.rows, 1)
+            if np.any(covered != 1):
+                bad = int(np.flatnonzero(covered != 1)[0])
+                raise SheafError(f"vertex {v!r}: coordinate {bad} is defined by {int(covered[bad])} edges "
+                                 "(each must be defined by exactly one)")
+        self.edges = [e for v in self.order for e in self.defining[v]]
+        self.param_edges = [e for e in self.edges if e.params is not None]
+
+    # -- sweeps ---------------------------------------------------------------------------
+    def forward(self, X):
+        """Every vertex's value ``[v; 1]`` at the forward pass of inputs X (columns)."""
+        X = np.asarray(X, dtype=float)
+        X = X.reshape(X.shape[0], -1)
+        M = X.shape[1]
+        if X.shape[0] != self.dims[self.input]:
+            raise SheafError(f"X has {X.shape[0]} rows; the input vertex {self.input!r} has "
+                             f"{self.dims[self.input]} coordinates")
+        vals = {self.input: np.vstack([X, np.ones((1, M))])}
+        for v in self.order[1:]:
+            out = np.empty((self.dims[v] + 1, M))
+            out[-1] = 1.0
+            for e in self.defining[v]:
+                out[e.rows] = e.apply(vals[e.tail])
+            vals[v] = out
+        return vals
+
+    def tangent(self, vals, inject):
+        """``δ_Ω⁻¹`` of edge data at a fixed state: Δ_v[rows_e] = A_e Δ̄_u + inject[e]
+        (Δ of the input and of every constant is 0)."""
+        M = vals[self.input].shape[1]
+        delta = {self.input: np.zeros((self.dims[self.input] + 1, M))}
+        for v in self.order[1:]:
+            out = np.zeros((self.dims[v] + 1, M))
+            for e in self.defining[v]:
+                val = e.apply(delta[e.tail], vals[e.tail])
+                if e.edge in inject:
+                    val = val + inject[e.edge]
+                out[e.rows] = val
+            delta[v] = out
+        return delta
+
+    def transposed(self, vals, seed):
+        """``δ_Ω⁻ᵀ``: adjoints of every vertex from ``seed`` (vertex -> (n_v, M)), and each
+        edge's share ``g_v[rows_e]``."""
+        M = vals[self.input].shape[1]
+        adj = {v: np.zeros((self.dims[v], M)) for v in self.order}
+        for v, g in seed.items():
+            adj[v] += g
+        per_edge = {}
+        for v in reversed(self.order[1:]):
+            for e in self.defining[v]:
+                g = adj[v][e.rows]
+                per_edge[e.edge] = g
+                back = e.rapply(g, vals[e.tail])
+                adj[e.tail] += back[:-1]
+        return adj, per_edge
+
+    # -- parameters -----------------------------------------------------------------------
+    def parameters(self):
+        """Edge -> flattened parameters read from its map."""
+        return {e.edge: e.theta() for e in self.param_edges}
+
+    def write_back(self, thetas):
+        for e in self.param_edges:
+            if e.edge in thetas:
+                e.set_theta(np.asarray(thetas[e.edge], dtype=float))

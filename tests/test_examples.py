@@ -21,6 +21,9 @@ def load(path):
 def test_example_runs(path, tmp_path, capsys):
     if path.stem == "dask_batched_training":
         pytest.importorskip("dask.array")
+    if path.stem == "residual_and_conv":
+        pytest.importorskip("torch")
+        pytest.importorskip("sklearn")
     module = load(path)
     result = module.main(str(tmp_path))
     assert capsys.readouterr().out
@@ -32,6 +35,9 @@ def test_example_runs(path, tmp_path, capsys):
     if path.stem == "dask_batched_training":
         err, curve = result
         assert err < 1e-10 and curve[-1] < 0.5 * curve[0]
+    if path.stem == "residual_and_conv":
+        for _name, _epochs, acc_sheaf, acc_torch, _ts, _tt in result:
+            assert acc_sheaf > 0.9 and abs(acc_sheaf - acc_torch) <= 0.01  # within 1 point
     if path.stem == "connection_sheaf_sync":
         exact = result[0]
         assert exact[1] == 3 and exact[2] < 1e-6 and exact[4] < 1e-6  # noiseless: exact frames

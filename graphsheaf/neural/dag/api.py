@@ -53,47 +53,65 @@ def _targets(plan, Y, M):
     return Y
 
 
-def _gram_solve(plan, vals, e, gamma, tol=1e-13, max_iter=None):
-    """Solve ``(I + γ J Jᵀ) s = e`` column by column (J = output of δ_Ω⁻¹ at the forward
-    state) by conjugate gradients; J Jᵀ s costs one transposed and one tangent sweep."""
-    out = plan.output
+def _gram_solve(plan, vals, e, gamma, tol=1e-9, max_iter=None):
+    """Solve ``(I + γ J Jᵀ) s = e`` column by column (J: the output of δ_Ω⁻¹ at the forward
+    state) by conjugate gradients; J Jᵀ p costs one transposed and one tangent sweep.
 
-    def apply(s):
-        _, per_edge = plan.transposed(vals, {out: s})
-        return s + gamma * plan.tangent(vals, per_edge)[out][:-1]
+    The sweeps are linear in what they are given, so the edge adjoints ``(Jᵀ s)_e`` and the
+    tangent ``δ_Ω⁻¹(Jᵀ s)`` of the solution are carried along as the same combinations of
+    those of the search directions: no sweep is repeated after convergence.
+    Returns ``(s, per_edge, tangent, iterations)``.
+    """
+    out = plan.output
+    frozen = plan.freeze(vals)
+
+    def sweeps(p):
+        _, per_edge = plan.transposed(vals, {out: p}, frozen)
+        return per_edge, plan.tangent(vals, per_edge, frozen)
+
+    def axpy(dst, a, src):  # dst += a * src for dicts of (rows, M) arrays, a per column
+        for k, v in src.items():
+            dst[k] = dst[k] + a * v
 
     s = e.copy()
-    r = e - apply(s)
-    p = r.copy()
+    s_edge, s_tan = sweeps(s)
+    r = -gamma * s_tan[out][:-1]              # e − (I + γG) e
+    p, p_edge, p_tan = r.copy(), None, None
     rr = np.einsum("ij,ij->j", r, r)
     scale = np.maximum(np.einsum("ij,ij->j", e, e), 1e-300)
-    for it in range((max_iter or e.shape[0] + 5)):
+    it = 0
+    while it < (max_iter or e.shape[0] + 5):
         if np.all(rr <= tol ** 2 * scale):
-            return s, it
-        Ap = apply(p)
+            break
+        it += 1
+        p_edge, p_tan = sweeps(p)
+        Ap = p + gamma * p_tan[out][:-1]
         alpha = rr / np.maximum(np.einsum("ij,ij->j", p, Ap), 1e-300)
         s += alpha * p
+        axpy(s_edge, alpha, p_edge)
+        axpy(s_tan, alpha, p_tan)
         r -= alpha * Ap
         rr_new = np.einsum("ij,ij->j", r, r)
         p = r + (rr_new / np.maximum(rr, 1e-300)) * p
         rr = rr_new
-    return s, max_iter or e.shape[0] + 5
+    return s, s_edge, s_tan, it
 
 
 def nudged_equilibrium(plan, X, Y, gamma):
     """The exact equilibrium with the input pinned and the output tied to Y by stiffness γ,
     at the forward pass's activation pattern (exact for γ below the first kink).
 
-    Returns ``(vals, adjoints, equilibrium, info)``: forward values, each edge's
-    ``(Jᵀ s)_e = −r_e / γ``, the equilibrium's vertex values and solver information.
+    With r the edge residuals, x = x_f + δ_Ω⁻¹ r and J = P δ_Ω⁻¹ (P reads the output), the
+    energy ½‖r‖² + γ/2‖x_out − Y‖² is least at ``r = −γ Jᵀ s``, ``(I + γ J Jᵀ) s = e``, e the
+    forward pass's output error. Returns ``(vals, adjoints, equilibrium, info)``: forward
+    values, each edge's ``(Jᵀ s)_e = −r_e / γ``, the equilibrium's vertex values and
+    solver information.
     """
     vals = plan.forward(X)
     Y = _targets(plan, Y, X.shape[1])
     e = vals[plan.output][:-1] - Y
-    s, iters = _gram_solve(plan, vals, e, gamma)
-    _, per_edge = plan.transposed(vals, {plan.output: s})
-    delta = plan.tangent(vals, {k: -gamma * g for k, g in per_edge.items()})
-    eq = {v: vals[v] + delta[v] for v in vals}
+    s, per_edge, tan, iters = _gram_solve(plan, vals, e, gamma)
+    eq = {v: vals[v] - gamma * tan[v] for v in vals}
     energy = 0.5 * gamma ** 2 * sum(float(np.sum(g * g)) for g in per_edge.values()) \
         + 0.5 * gamma * float(np.sum((eq[plan.output][:-1] - Y) ** 2))
     return vals, per_edge, eq, {"gram_iterations": iters, "equilibrium_energy": energy}

@@ -172,6 +172,7 @@ class MaxPoolMap(StateDependentMap):
         self.shape = (self.windows.shape[0], self.n_in + 1)
 
     def _pick(self, s):
+        """Input index chosen in every window (per column of a batch of states)."""
         s = np.asarray(s, dtype=float)
         padded = np.concatenate([s[:self.n_in], np.full((1,) + s.shape[1:], -np.inf)], axis=0)
         vals = padded[self.windows]                    # (n_out, k[, M]); -1 reads the -inf row
@@ -185,15 +186,15 @@ class MaxPoolMap(StateDependentMap):
         M[np.arange(self.shape[0]), idx] = 1.0
         return M
 
-    def apply(self, s, x):
-        idx = self._pick(s)
+    def apply(self, s, x, idx=None):
+        idx = self._pick(s) if idx is None else idx
         x = np.asarray(x, dtype=float)
         if x.ndim == 1:
             return x[idx]
         return np.take_along_axis(x, idx, axis=0) if idx.ndim == 2 else x[idx]
 
-    def rapply(self, s, y):
-        idx = self._pick(s)
+    def rapply(self, s, y, idx=None):
+        idx = self._pick(s) if idx is None else idx
         y = np.asarray(y, dtype=float)
         out = np.zeros((self.shape[1],) + y.shape[1:])
         if y.ndim == 1:

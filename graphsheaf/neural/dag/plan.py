@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...exceptions import SheafError
-from ...maps import is_state_dependent
+from ...maps import PiecewiseLinearGate, is_state_dependent
 from ...sheaves import edge_label
 
 __all__ = ["DagPlan", "is_dag_sheaf"]
@@ -50,17 +50,82 @@ class Edge:
             raise SheafError(f"{self.where}: source map {self.A.shape} does not read the tail's "
                              f"{S.nodes[self.tail]['dim']} coordinates into {self.rows.size} rows")
         self.contiguous = bool(self.rows.size and np.all(np.diff(self.rows) == 1))
+        self._conv = None
+        if self.kind in ("conv1d", "conv2d"):
+            self._conv = _ConvCompute(self, S)
+        self._blocks = self._block_sum()
+
+    def _block_sum(self):
+        """k when the map is ``[I I … I | 0]`` (k identity blocks: a copy when k = 1, a sum
+        of the gathered inputs of a residual add), read off the map; else None."""
+        if self.state_dependent or self.kind not in ("concat", "add"):
+            return None
+        A = sp.csr_array(self.A)
+        n, width = A.shape
+        k, rem = divmod(width - 1, n) if n else (0, 1)
+        if rem or not k or A.nnz != k * n:
+            return None
+        rows = np.repeat(np.arange(n), np.diff(A.indptr))
+        want = np.sort((np.arange(k)[:, None] * n + np.arange(n)[None, :]).ravel())
+        if not (np.all(A.data == 1) and np.array_equal(np.sort(A.indices), want)
+                and np.array_equal(np.sort(A.indices % n), np.sort(rows))):
+            return None
+        return k
+
+    def _sum_blocks(self, u_bar):
+        n, k = self.rows.size, self._blocks
+        return u_bar[:n] if k == 1 else u_bar[:-1].reshape(k, n, -1).sum(axis=0)
+
+    def _spread(self, g):
+        k = self._blocks
+        return np.concatenate([g] * k + [np.zeros((1,) + g.shape[1:])], axis=0)
+
+    def freeze(self, state):
+        """What a state-dependent map chose at ``state`` (max-pool indices, gate slopes and
+        intercepts), so that the sweeps of one update evaluate it once; None otherwise."""
+        if not self.state_dependent:
+            return None
+        if isinstance(self.A, PiecewiseLinearGate):
+            z = state[:self.A.n]
+            return ("gate", self.A.slope(z), self.A.intercept(z) if self.A.has_intercept else None)
+        return ("pick", self.A._pick(state)) if hasattr(self.A, "_pick") else None
+
+    def apply_frozen(self, x, frozen):
+        if frozen is None:
+            return self.apply(x)
+        if frozen[0] == "gate":
+            y = frozen[1] * x[:self.A.n]
+            return y if frozen[2] is None else y + frozen[2] * x[self.A.n]
+        return self.A.apply(None, x, idx=frozen[1])
+
+    def rapply_frozen(self, g, frozen, state):
+        if frozen is None:
+            return self.rapply(g, state)
+        if frozen[0] == "gate":
+            top = frozen[1] * g
+            last = (frozen[2] * g).sum(axis=0, keepdims=True) if frozen[2] is not None else \
+                np.zeros((1,) + g.shape[1:])
+            return np.concatenate([top, last], axis=0)
+        return self.A.rapply(None, g, idx=frozen[1])
 
     def apply(self, u_bar, state=None):
         """``A(state) ū`` for a batch ``ū`` of shape (n_u + 1, M)."""
         if self.state_dependent:
             return self.A.apply(u_bar if state is None else state, u_bar)
+        if self._blocks is not None:
+            return self._sum_blocks(u_bar)
+        if self._conv is not None:
+            return self._conv.apply(u_bar)
         return self.A @ u_bar
 
     def rapply(self, g, state):
         """``A(state)ᵀ g`` (the adjoint), with the tail's state for state-dependent maps."""
         if self.state_dependent:
             return self.A.rapply(state, g)
+        if self._blocks is not None:
+            return self._spread(g)
+        if self._conv is not None:
+            return self._conv.rapply(g)
         return self.A.T @ g
 
     # -- parameters ---------------------------------------------------------------------
@@ -124,6 +189,7 @@ class Edge:
             A = sp.csr_array(self.A).copy()
             A.data = full[index]
             self.A = A
+            self._conv.load(full)
         elif self.kind == "batchnorm":
             mean, root = self.data["bn"]["mean"], self.data["bn"]["root"]
             C = len(mean)
@@ -139,6 +205,9 @@ class Edge:
 
     def local_gradient(self, g, u_bar):
         """Σ over the batch of ``g ūᵀ`` projected on the parameters (sharing summed)."""
+        if self._conv is not None:
+            dW, db = self._conv.gradient(g, u_bar)
+            return np.concatenate([dW.ravel()] + ([db] if self.data.get("has_bias") else []))
         if self.kind == "linear":
             G = g @ u_bar.T
             return np.concatenate([G[:, :-1].ravel()] + ([G[:, -1]] if self.data.get("has_bias") else []))
@@ -170,6 +239,61 @@ class Edge:
         mask = np.zeros(n)
         mask[:n_w] = 1.0
         return mask
+
+
+class _ConvCompute:
+    """A convolution edge computed as the sparse map it is, factored once per compile:
+    ``A ū = W₂ (P ū) + b`` with P the 0/1 patch gather (a C_in·k × positions copy of the
+    input, read off the map's structure) and W₂ the kernel as a (C_out, C_in·k) matrix, read
+    off the map's entries (:meth:`Edge.theta`). Products with P are sparse with C_out times
+    fewer entries than A; products with W₂ are one dense GEMM for the whole batch."""
+
+    def __init__(self, edge, S):
+        A = sp.csr_array(edge.A)
+        index = np.asarray(edge.data["weight_index"])
+        shape = tuple(edge.data["weight_shape"])
+        self.C_out, self.K = shape[0], int(np.prod(shape[1:]))   # K = C_in · kernel size
+        self.n_w = int(np.prod(shape))
+        self.P = A.shape[0] // self.C_out                        # output positions
+        rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+        cols = A.indices
+        w = index < self.n_w
+        first = w & (rows < self.P)                              # c_out = 0 holds every patch entry
+        k = index[first] % self.K
+        self.gather = sp.csr_array((np.ones(int(first.sum())), ((k * self.P + rows[first]), cols[first])),
+                                   shape=(self.K * self.P, A.shape[1]))
+        self.gather_T = self.gather.T.tocsr()
+        self.n_in = A.shape[1] - 1
+        self.load(np.concatenate([edge.theta(), np.zeros(max(0, self.n_w + self.C_out - edge.theta().size))]))
+
+    def load(self, theta):
+        self.W2 = np.asarray(theta[:self.n_w]).reshape(self.C_out, self.K)
+        self.b = np.asarray(theta[self.n_w:self.n_w + self.C_out])
+
+    def patches(self, u_bar):
+        M = u_bar.shape[1]
+        return (self.gather @ u_bar).reshape(self.K, self.P * M)
+
+    def apply(self, u_bar):
+        M = u_bar.shape[1]
+        out = (self.W2 @ self.patches(u_bar)).reshape(self.C_out, self.P, M)
+        if self.b.size:
+            out += self.b[:, None, None] * u_bar[-1][None, None, :]
+        return out.reshape(self.C_out * self.P, M)
+
+    def rapply(self, g):
+        M = g.shape[1]
+        G = g.reshape(self.C_out, self.P * M)
+        back = self.gather_T @ (self.W2.T @ G).reshape(self.K * self.P, M)
+        back[-1] += (self.b[:, None] * g.reshape(self.C_out, self.P, M).sum(axis=1)).sum(axis=0)
+        return back
+
+    def gradient(self, g, u_bar):
+        M = g.shape[1]
+        G = g.reshape(self.C_out, self.P * M)
+        dW = G @ self.patches(u_bar).T
+        db = (g.reshape(self.C_out, self.P, M) * u_bar[-1]).sum(axis=(1, 2))
+        return dW, db
 
 
 class DagPlan:
@@ -232,24 +356,30 @@ class DagPlan:
             vals[v] = out
         return vals
 
-    def tangent(self, vals, inject):
+    def freeze(self, vals):
+        """Every state-dependent map's choices at ``vals`` (see :meth:`Edge.freeze`)."""
+        return {e.edge: e.freeze(vals[e.tail]) for e in self.edges if e.state_dependent}
+
+    def tangent(self, vals, inject, frozen=None):
         """``δ_Ω⁻¹`` of edge data at a fixed state: Δ_v[rows_e] = A_e Δ̄_u + inject[e]
         (Δ of the input and of every constant is 0)."""
+        frozen = self.freeze(vals) if frozen is None else frozen
         M = vals[self.input].shape[1]
         delta = {self.input: np.zeros((self.dims[self.input] + 1, M))}
         for v in self.order[1:]:
             out = np.zeros((self.dims[v] + 1, M))
             for e in self.defining[v]:
-                val = e.apply(delta[e.tail], vals[e.tail])
+                val = e.apply_frozen(delta[e.tail], frozen.get(e.edge))
                 if e.edge in inject:
                     val = val + inject[e.edge]
                 out[e.rows] = val
             delta[v] = out
         return delta
 
-    def transposed(self, vals, seed):
+    def transposed(self, vals, seed, frozen=None):
         """``δ_Ω⁻ᵀ``: adjoints of every vertex from ``seed`` (vertex -> (n_v, M)), and each
         edge's share ``g_v[rows_e]``."""
+        frozen = self.freeze(vals) if frozen is None else frozen
         M = vals[self.input].shape[1]
         adj = {v: np.zeros((self.dims[v], M)) for v in self.order}
         for v, g in seed.items():
@@ -259,7 +389,7 @@ class DagPlan:
             for e in self.defining[v]:
                 g = adj[v][e.rows]
                 per_edge[e.edge] = g
-                back = e.rapply(g, vals[e.tail])
+                back = e.rapply_frozen(g, frozen.get(e.edge), vals[e.tail])
                 adj[e.tail] += back[:-1]
         return adj, per_edge
 

@@ -39,7 +39,7 @@ def _batch_gradients(plan, mode, X, Y, gamma):
     if mode == "exact":
         _, per_edge, eq, info = nudged_equilibrium(plan, X, Y, gamma)
         return {e.edge: e.local_gradient(per_edge[e.edge], eq[e.tail]) for e in plan.param_edges}, \
-            2 + 2 * info["gram_iterations"]
+            1 + 2 * (1 + info["gram_iterations"])
     vals = plan.forward(X)
     _, per_edge = plan.transposed(vals, {plan.output: vals[plan.output][:-1] - Y})
     return {e.edge: e.local_gradient(per_edge[e.edge], vals[e.tail]) for e in plan.param_edges}, 2

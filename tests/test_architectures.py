@@ -208,3 +208,19 @@ def test_training_modes_reduce_the_loss():
         assert h.train_loss[-1] < 0.7 * h.train_loss[0], mode
         # trained parameters live on the graph: the forward pass uses them
         assert np.allclose(gn.predict(S, X), gn.to_torch(S)(x).detach().numpy().T)
+
+
+def test_dag_diagrams_mark_shared_kernels_and_residual_chords():
+    import pydot
+    S = gn.from_torch(_init(SmallCNN(), 0), torch.zeros(1, 1, 8, 8, dtype=torch.float64))
+    dot = gs.to_pydot(S)
+    assert dot.get("rankdir") == "TB"
+    labels = [e.get("label") or "" for e in pydot.graph_from_dot_data(dot.to_string())[0].get_edges()]
+    assert sum("shared kernel 3×1×3×3" in s for s in labels) == 1
+    assert any("max-select" in s for s in labels)
+    R = gn.from_torch(_init(ResMLP(), 0), torch.zeros(1, 5, dtype=torch.float64))
+    edges = pydot.graph_from_dot_data(gs.to_pydot(R).to_string())[0].get_edges()
+    adds = [e for e in edges if (e.get("label") or "").startswith('"add')]
+    assert len(adds) == 2 and all(e.get("style") == "bold" for e in adds)
+    # every residual add gathers its inputs: one chord per shortcut into a concatenation vertex
+    assert sum(1 for e in R.edges if R.edges[e]["kind"] == "concat") == 2 * 2 + 2

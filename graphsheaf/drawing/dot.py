@@ -26,6 +26,21 @@ KIND_STYLES = {
     "affine": {"color": "#2c5fa8", "style": "solid"},
     "relu": {"color": "#d9822b", "style": "dashed"},
     "output": {"color": "#7b3fa0", "style": "bold"},
+    # operations of DAG sheaves (gn.dag_sheaf, gn.from_torch)
+    "linear": {"color": "#2c5fa8", "style": "solid"},
+    "conv1d": {"color": "#1b7f5f", "style": "bold"},
+    "conv2d": {"color": "#1b7f5f", "style": "bold"},
+    "batchnorm": {"color": "#2c5fa8", "style": "dotted"},
+    "avgpool1d": {"color": "#6b6b6b", "style": "solid"},
+    "avgpool2d": {"color": "#6b6b6b", "style": "solid"},
+    "maxpool1d": {"color": "#d9822b", "style": "dotted"},
+    "maxpool2d": {"color": "#d9822b", "style": "dotted"},
+    "leaky_relu": {"color": "#d9822b", "style": "dashed"},
+    "relu6": {"color": "#d9822b", "style": "dashed"},
+    "hardtanh": {"color": "#d9822b", "style": "dashed"},
+    "identity": {"color": "#d9822b", "style": "dashed"},
+    "concat": {"color": "#9a9a9a", "style": "solid"},
+    "add": {"color": "#b03060", "style": "bold"},
 }
 #: Graphviz layout engines :func:`render` accepts
 ENGINES = ("dot", "neato", "fdp", "sfdp", "circo", "twopi", "osage", "patchwork")
@@ -69,7 +84,7 @@ def _legend(dot, statuses, kinds, energies_shown):
             rows.append(f'<tr><td bgcolor="{color}" width="18"> </td><td align="left">{text}</td></tr>')
     for kind in kinds:
         style = KIND_STYLES[kind]
-        dash = " (dashed)" if style["style"] == "dashed" else ""
+        dash = {"dashed": " (dashed)", "dotted": " (dotted)", "bold": " (bold)"}.get(style["style"], "")
         rows.append(f'<tr><td><font color="{style["color"]}">━━</font></td>'
                     f'<td align="left">{kind} edge{dash}</td></tr>')
     if energies_shown:
@@ -85,7 +100,7 @@ def _legend(dot, statuses, kinds, energies_shown):
     dot.add_subgraph(legend)
 
 
-def to_pydot(G, *, pinned=None, energies=None, rankdir="LR", show_maps=True, name="sheaf",
+def to_pydot(G, *, pinned=None, energies=None, rankdir=None, show_maps=True, name="sheaf",
              engine=None, pos=None, legend=True, max_shown=MAX_SHOWN, dim="dim",
              source_map="source_map", target_map="target_map", validate=True):
     """Return a ``pydot.Dot`` diagram of a sheaf.
@@ -101,7 +116,9 @@ def to_pydot(G, *, pinned=None, energies=None, rankdir="LR", show_maps=True, nam
         Per-edge discrepancies (e.g. from :func:`graphsheaf.edge_energies`; batched
         values are averaged). Edges are coloured from grey to red and widened by their
         share of the largest one; values below 1e-12 of the largest print as 0.
-    rankdir : str, default "LR"
+    rankdir : str, optional
+        Graphviz rank direction: "LR" (left to right) by default, "TB" (top to bottom) for
+        DAG network sheaves, whose chains of operations are long.
     show_maps : bool, default True
         Edge labels show the edge stalk and both maps: written out with their signs up to
         ``max_shown`` × ``max_shown`` (``I`` and ``−I`` by name), else their shapes.
@@ -128,6 +145,8 @@ def to_pydot(G, *, pinned=None, energies=None, rankdir="LR", show_maps=True, nam
         validate_sheaf(G, dim=dim, source_map=source_map, target_map=target_map)
     if engine is None:
         engine = "neato" if pos is not None else "dot"
+    if rankdir is None:
+        rankdir = "TB" if G.graph.get("architecture") == "dag" else "LR"
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     status = pin_status(G, pinned, dim)
@@ -161,6 +180,9 @@ def to_pydot(G, *, pinned=None, energies=None, rankdir="LR", show_maps=True, nam
             parts.append(f"[{e[2]}]")
         if "kind" in data:
             parts.append(f"{data['kind']}" + (f" {data['layer']}" if "layer" in data else ""))
+        if "weight_index" in data:  # a convolution: one kernel shared by every position
+            shape = "×".join(str(int(k)) for k in data.get("weight_shape", ()))
+            parts.append(f"shared kernel {shape}")
         if show_maps:
             rows = A.shape[0] if hasattr(A, "shape") else np.shape(A)[0]
             parts.append(f"{space(rows)}: {map_text(A, max_shown)} | {map_text(B, max_shown)}")

@@ -33,7 +33,9 @@ def map_text(A, max_shown=MAX_SHOWN):
     """A restriction map as text: "I", "−I", its entries (up to max_shown × max_shown, rows
     separated by ";"), or its shape."""
     if is_state_dependent(A):
-        return f"{type(A).__name__} {A.shape[0]}×{A.shape[1]}"
+        name = {"PiecewiseLinearGate": "gate", "ReLUGate": "ReLU gate", "MaxPoolMap": "max-select",
+                "OutputActivation": "output φ"}.get(type(A).__name__, type(A).__name__)
+        return f"{name} {A.shape[0]}×{A.shape[1]}"
     M = A.toarray() if sp.issparse(A) else np.asarray(A)
     r, c = M.shape
     if r == c and r > 0 and M.dtype.kind in "biufc":

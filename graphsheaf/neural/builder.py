@@ -321,14 +321,14 @@ def from_torch(module, example_input=None, *, output="identity", **kw):
         import torch.nn as tnn
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("from_torch needs PyTorch: pip install graphsheaf[torch]") from err
-    if not _is_torch_mlp(module, tnn):
-        if example_input is None:
-            raise SheafError("from_torch: a module that is not a Sequential of Linear layers and gates "
-                             "is traced with torch.fx and needs example_input (a batch of inputs)")
+    if not _is_torch_mlp(module, tnn) and example_input is not None:
         from .dag.build import dag_sheaf
         from .dag.torch_io import trace_torch
         spec, shape, name, out = trace_torch(module, example_input)
         return dag_sheaf(spec, shape, input_name=name, output=out)
+    if not isinstance(module, (tnn.Sequential, tnn.Linear)):
+        raise SheafError(f"from_torch: a {type(module).__name__} is traced with torch.fx and needs "
+                         "example_input (a batch of inputs, batch first)")
     layers = list(module.children()) if isinstance(module, tnn.Sequential) else [module]
     weights, biases, gates = [], [], []
     strict = kw.pop("strict_relu", False)

@@ -224,3 +224,39 @@ def test_dag_diagrams_mark_shared_kernels_and_residual_chords():
     assert len(adds) == 2 and all(e.get("style") == "bold" for e in adds)
     # every residual add gathers its inputs: one chord per shortcut into a concatenation vertex
     assert sum(1 for e in R.edges if R.edges[e]["kind"] == "concat") == 2 * 2 + 2
+
+
+class Net1d(nn.Module):
+    """Conv1d, batch norm 1d, average and max pooling 1d, and the other gates."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv1d(2, 3, 3, stride=2, padding=1)
+        self.bn = nn.BatchNorm1d(3)
+        self.avg = nn.AvgPool1d(2)
+        self.mx = nn.MaxPool1d(2, stride=1)
+        self.fc = nn.Linear(3 * 3, 4)
+        self.out = nn.Linear(4, 2)
+        self.g1, self.g2, self.g3 = nn.ReLU6(), nn.Hardtanh(-0.5, 0.8), nn.Identity()
+
+    def forward(self, x):
+        x = self.mx(self.avg(self.g1(self.bn(self.c(x)))))
+        return self.out(self.g3(self.g2(self.fc(torch.flatten(x, 1)))))
+
+
+def test_one_dimensional_operations_and_every_gate():
+    module = _init(Net1d(), 3)
+    x = torch.randn(5, 2, 16, dtype=torch.float64) * 3
+    S = gn.from_torch(module, x)
+    kinds = {S.edges[e]["kind"] for e in S.edges}
+    assert {"conv1d", "batchnorm", "avgpool1d", "maxpool1d", "relu6", "hardtanh"} <= kinds  # Identity: a rename
+    X = _as_columns(x)
+    assert np.abs(gn.predict(S, X) - module(x).detach().numpy().T).max() < 1e-10
+    Y = np.zeros((2, 5))
+    loss = 0.5 * (module(x) ** 2).sum()
+    module.zero_grad()
+    loss.backward()
+    g, _ = gn.local_gradients(S, X, Y, gamma=1e-9, by_name=True)
+    for k, p in module.named_parameters():
+        assert np.allclose(g[k], p.grad.numpy(), rtol=1e-5, atol=1e-8), k
+    assert torch.allclose(gn.to_torch(S)(x), module(x), atol=1e-10)

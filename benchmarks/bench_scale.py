@@ -162,9 +162,15 @@ def solvers(args):
                 return spla.cg(A, b, rtol=1e-10, maxiter=20000, M=M)[0]
             ml = pyamg.smoothed_aggregation_solver(A, symmetry="symmetric")
             return ml.solve(b, tol=1e-10, accel="cg")
-        t_gs, x = clock(gs.harmonic_extension, G, pins)
-        t_cg, _ = clock(by_hand, "cg")
-        t_amg, _ = clock(by_hand, "amg")
+        # best of two rounds, the contenders alternating: the first call in a process pays for
+        # first touches of memory and imports, and used to be charged to whoever went first
+        t_gs = t_cg = t_amg = float("inf")
+        for _ in range(2):
+            t, x = clock(gs.harmonic_extension, G, pins)
+            t_gs = min(t_gs, t)
+            t_cg = min(t_cg, clock(by_hand, "cg")[0])
+            t_amg = min(t_amg, clock(by_hand, "amg")[0])
+            gc.collect()
         print(f"{label}: gs.harmonic_extension {t_gs:.2f} s ({x.method}, {x.iterations} "
               f"iterations, uniqueness {x.uniqueness}); assemble L + SciPy cg + Jacobi {t_cg:.2f} s "
               f"({t_gs / t_cg:.2f}x); assemble L + PyAMG {t_amg:.2f} s ({t_gs / t_amg:.2f}x)",

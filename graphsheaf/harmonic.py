@@ -20,6 +20,8 @@ from .laplace_solvers import solve as laplace_solve
 from .complex_sheaves import (complex_assignment, complex_span, is_complex_sheaf, real_boundary,
                               real_to_complex, realify)
 from .linalg import (
+    assignment_of,
+    boundary_of,
     _coboundary_of,
     _complement,
     boundary_coordinates,
@@ -165,7 +167,7 @@ def harmonic_extension(G, boundary, *, state=None, allow_nonunique=False, tol=No
         return _complex_extension(G, table, boundary, state=state, allow_nonunique=allow_nonunique,
                                   tol=tol, method=method, rtol=rtol, maxiter=maxiter, dim=dim,
                                   source_map=source_map, target_map=target_map)
-    b = boundary_coordinates(G, boundary, table.nodelist, dim=dim, require_values=True)
+    b = boundary_of(G, table.nodelist, table.node_start, boundary, require_values=True)
     stateful = table.has_state_maps
     kw = dict(dim=dim, source_map=source_map, target_map=target_map)
     solver = dict(rtol=rtol, maxiter=maxiter)
@@ -225,7 +227,7 @@ def _pattern_key(table, state_col):
 
 
 def _package(G, table, vec, energy, undetermined, method, info=None):
-    out = HarmonicExtension(to_assignment(G, vec, table.nodelist))
+    out = HarmonicExtension(assignment_of(table.nodelist, table.dims, vec))
     out.undetermined = undetermined
     out.energy = energy if np.ndim(energy) else float(energy)
     out.method = method

@@ -16,7 +16,7 @@ from ._repr import short_repr
 from .exceptions import SheafError
 from .maps import is_state_dependent
 from .solvers import accumulate_product
-from .sheaves import EdgeTable, _check_dim, _gc_paused, _validated_table, edge_label
+from .sheaves import EdgeTable, _check_dim, _gc_paused, _is_node_order, _is_range, _validated_table, edge_label
 
 __all__ = [
     "Boundary",
@@ -36,6 +36,8 @@ def _nodelist(G, nodelist):
     if nodelist is None:
         return list(G)
     nodelist = list(nodelist)
+    if len(nodelist) == len(G) and _is_node_order(G, nodelist):
+        return nodelist  # G's own order (checked by identity, at C level): nothing to validate
     if len(nodelist) != G.number_of_nodes() or len(set(nodelist)) != len(nodelist) \
             or any(v not in G for v in nodelist):
         missing = [v for v in G if v not in set(nodelist)]
@@ -193,12 +195,23 @@ def to_assignment(G, vector, nodelist=None, *, dim="dim"):
     {0: [0.0, 1.0], 1: [2.0, 3.0]}
     """
     nodelist = _nodelist(G, nodelist)
+    return assignment_of(nodelist, _dims(G, nodelist, dim), vector)
+
+
+def assignment_of(nodelist, dims, vector):
+    """:func:`to_assignment` for callers that hold the node order and stalk dimensions
+    (an edge table's), skipping the graph reading."""
     vector = _numeric(vector)
-    start = _starts(_dims(G, nodelist, dim))
+    dims = np.asarray(dims)
+    start = _starts(dims)
     if vector.ndim not in (1, 2) or vector.shape[0] != start[-1]:
         raise SheafError(f"vector has shape {vector.shape}, but dim C^0 = {start[-1]}")
-    start = start.tolist()
     with _gc_paused():
+        if dims.size and np.all(dims == dims[0]) and dims[0] > 0:
+            # one stalk dimension: every node's block is a row of one reshaped copy, made at C level
+            rows = vector.copy().reshape((len(nodelist), int(dims[0])) + vector.shape[1:])
+            return dict(zip(nodelist, rows))
+        start = start.tolist()
         return {v: vector[start[i]:start[i + 1]].copy() for i, v in enumerate(nodelist)}
 
 
@@ -243,7 +256,14 @@ def boundary_coordinates(G, boundary, nodelist=None, *, dim="dim", require_value
     >>> b.index.tolist(), b.values.tolist()
     ([0, 1, 5], [1.0, 2.0, 5.0])
     """
-    offsets = stalk_offsets(G, nodelist, dim=dim)
+    nodelist = _nodelist(G, nodelist)
+    return boundary_of(G, nodelist, _starts(_dims(G, nodelist, dim)), boundary, require_values)
+
+
+def boundary_of(G, nodelist, start, boundary, require_values=False):
+    """:func:`boundary_coordinates` for callers that hold the node order and block starts (an
+    edge table's ``nodelist`` and ``node_start``), skipping the graph reading."""
+    position = _positions(G, nodelist)
     if boundary is None:
         boundary = {}
     if not isinstance(boundary, dict):
@@ -253,12 +273,13 @@ def boundary_coordinates(G, boundary, nodelist=None, *, dim="dim", require_value
     pieces = []  # (node, global indices, values or None)
     with _gc_paused():  # a few objects per pin: on a big graph the cyclic GC would dominate
         for node, spec in boundary.items():
-            if node not in offsets:
+            i = position(node)
+            if i is None:
                 raise SheafError(f"boundary names {node!r}, which is not a node of G")
-            sl = offsets[node]
-            coords, vals = _parse_node_pin(node, spec, sl.stop - sl.start)
+            lo, hi = int(start[i]), int(start[i + 1])
+            coords, vals = _parse_node_pin(node, spec, hi - lo)
             if coords.size:
-                pieces.append((node, sl.start + coords, vals))
+                pieces.append((node, lo + coords, vals))
     valued = [p for p in pieces if p[2] is not None]
     if valued and len(valued) != len(pieces):
         bare = next(p for p in pieces if p[2] is None)
@@ -284,6 +305,23 @@ def boundary_coordinates(G, boundary, nodelist=None, *, dim="dim", require_value
     else:
         values = None
     return Boundary(index[order], values, batch)
+
+
+def _positions(G, nodelist):
+    """node -> its position in nodelist (None if absent), without a dict over every node when
+    the nodes are 0..n-1 in order (grids and generated graphs at a million nodes)."""
+    n = len(nodelist)
+    if _is_range(nodelist):
+        def position(v):
+            if type(v) in (int, np.int64, np.int32) and 0 <= v < n:
+                return int(v)
+            try:
+                return int(v) if (v == int(v) and v in G and 0 <= int(v) < n) else None
+            except (TypeError, ValueError, OverflowError):
+                return None
+        return position
+    index = {v: i for i, v in enumerate(nodelist)}
+    return index.get
 
 
 def _complement(n, index):

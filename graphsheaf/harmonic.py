@@ -20,14 +20,13 @@ from .laplace_solvers import solve as laplace_solve
 from .complex_sheaves import (complex_assignment, complex_span, is_complex_sheaf, real_boundary,
                               real_to_complex, realify)
 from .linalg import (
-    assignment_of,
-    boundary_of,
     _coboundary_of,
     _complement,
+    assignment_of,
     boundary_coordinates,
+    boundary_of,
     edge_table,
     laplacian_of,
-    to_assignment,
     uniform_maps,
 )
 from .maps import is_state_dependent

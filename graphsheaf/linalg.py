@@ -16,7 +16,8 @@ from ._repr import short_repr
 from .exceptions import SheafError
 from .maps import is_state_dependent
 from .solvers import accumulate_product
-from .sheaves import EdgeTable, _check_dim, _gc_paused, _is_node_order, _is_range, _validated_table, edge_label
+from .sheaves import (EdgeTable, _check_dim, _gc_paused, _is_node_order, _is_range, _validated_table,
+                      edge_label)
 
 __all__ = [
     "Boundary",

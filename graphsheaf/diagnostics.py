@@ -13,7 +13,8 @@ import scipy.sparse.linalg as spla
 from .cohomology import DENSE_LIMIT
 from .exceptions import SheafError
 from .harmonic import restricted_laplacian
-from .linalg import CoboundaryOperator, check_finite_cochain, to_vector
+from .complex_sheaves import is_complex_sheaf
+from .linalg import CoboundaryOperator, _coboundary_of, check_finite_cochain, to_vector
 
 __all__ = ["dirichlet_energy", "edge_energies", "edge_residuals", "group_energies", "spectral_gap"]
 
@@ -21,8 +22,8 @@ __all__ = ["dirichlet_energy", "edge_energies", "edge_residuals", "group_energie
 def _vector(G, x, nodelist):
     if isinstance(x, dict):
         return to_vector(G, x, nodelist)
-    x = np.asarray(x, dtype=float)
-    return x
+    x = np.asarray(x)
+    return x.astype(complex if x.dtype.kind == "c" else float, copy=False)
 
 
 def _residual(G, x, state, kw):
@@ -31,7 +32,15 @@ def _residual(G, x, state, kw):
     if X.ndim not in (1, 2) or X.shape[0] != op.shape[1]:
         raise SheafError(f"cochain has shape {X.shape}, but dim C^0 = {op.shape[1]}")
     check_finite_cochain(X, op.table, "cochain")
+    if np.iscomplexobj(X) or is_complex_sheaf(op.table):  # complex sheaves: the complex δ itself
+        attrs = {k: kw[k] for k in ("dim", "source_map", "target_map") if k in kw}
+        return op, _coboundary_of(G, op.table, state, **attrs) @ X
     return op, op.matvec(X, state=state)
+
+
+def _square(r):
+    """|r|² entrywise (real for complex residuals)."""
+    return (r.conj() * r).real if np.iscomplexobj(r) else r * r
 
 
 def dirichlet_energy(G, x, *, state=None, dim="dim", source_map="source_map",
@@ -55,7 +64,7 @@ def dirichlet_energy(G, x, *, state=None, dim="dim", source_map="source_map",
     """
     _, r = _residual(G, x, state, dict(dim=dim, source_map=source_map, target_map=target_map,
                                        validate=validate))
-    e = 0.5 * np.sum(r * r, axis=0)
+    e = 0.5 * np.sum(_square(r), axis=0)
     return float(e) if np.ndim(e) == 0 else e
 
 
@@ -92,7 +101,7 @@ def edge_energies(G, x, *, state=None, dim="dim", source_map="source_map",
     op, r = _residual(G, x, state, dict(dim=dim, source_map=source_map, target_map=target_map,
                                         validate=validate))
     es = op.table.edge_start
-    sq = 0.5 * r * r
+    sq = 0.5 * _square(r)
     if len(op.table.edge_dims) == 0:
         return {}
     # segment sums over edge blocks (empty blocks give 0)

@@ -514,3 +514,11 @@ def test_operations_return_valid_sheaves():
     for op in (lambda: gs.direct_sum(S, S), lambda: gs.tensor_product(S, S), lambda: gs.dual(S),
                lambda: gs.restrict(S, [0, 1]), lambda: gs.pushforward(S, {v: v % 2 for v in S})):
         gs.validate_sheaf(op())
+
+
+def test_complex_energies_are_real_and_match_the_extension():
+    F = magnetic_cycle(5, 0.5)
+    x = gs.harmonic_extension(F, {0: [1 + 1j]})
+    e = gs.dirichlet_energy(F, x)
+    assert isinstance(e, float) and e > 0
+    assert np.isclose(e, x.energy) and np.isclose(sum(gs.edge_energies(F, x).values()), e)

@@ -10,6 +10,7 @@ these tags: nothing from the file is executed or unpickled.
 """
 
 import base64
+import importlib
 import json
 import math
 import os
@@ -255,6 +256,10 @@ def _decode(x, where):
         except (ValueError, TypeError, OverflowError) as err:
             raise _Bad(w, f"inconsistent sparse matrix ({err})") from None
     if tag == "__statemap__":
+        if isinstance(body, dict) and isinstance(body.get("type"), str) \
+                and body["type"] not in map_registry:
+            # the neural maps (output activations, max pooling) register on import
+            importlib.import_module("graphsheaf.neural")
         if not isinstance(body, dict) or not isinstance(body.get("type"), str) \
                 or body["type"] not in map_registry:
             kind = body.get("type") if isinstance(body, dict) else body

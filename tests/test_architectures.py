@@ -260,3 +260,12 @@ def test_one_dimensional_operations_and_every_gate():
     for k, p in module.named_parameters():
         assert np.allclose(g[k], p.grad.numpy(), rtol=1e-5, atol=1e-8), k
     assert torch.allclose(gn.to_torch(S)(x), module(x), atol=1e-10)
+
+
+def test_dag_sheaves_round_trip_through_json(tmp_path):
+    module = _init(SmallCNN(), 1)
+    x = torch.randn(3, 1, 8, 8, dtype=torch.float64)
+    S = gn.from_torch(module, x)
+    gs.write_json(S, tmp_path / "cnn.json")
+    T = gs.read_json(tmp_path / "cnn.json")
+    assert np.array_equal(gn.predict(T, _as_columns(x)), gn.predict(S, _as_columns(x)))

@@ -83,3 +83,15 @@ def test_command_line_and_errors(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "graphsheaf", "reproduce", "--only", "nope",
                           "--out", str(tmp_path)], capture_output=True, text=True)
     assert bad.returncode == 1 and "unknown experiment" in bad.stderr
+
+
+def test_rng_torch_without_pytorch_is_one_line(monkeypatch, capsys, tmp_path):
+    from graphsheaf.cli import main
+    from graphsheaf.paper.runner import resolve_rng
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    with pytest.raises(ImportError, match="pip install graphsheaf\\[torch\\]"):
+        resolve_rng("torch")
+    assert resolve_rng(None) == "numpy"
+    assert main(["reproduce", "--rng", "torch", "--only", "pinning", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--rng numpy" in err[0]

@@ -62,6 +62,12 @@ def resolve_rng(rng):
             return "numpy"
     if rng not in ("torch", "numpy"):
         raise ValueError(f"rng must be 'torch' or 'numpy', got {rng!r}")
+    if rng == "torch":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise ImportError("--rng torch draws the authors' random streams with PyTorch, which is "
+                              "not installed: pip install graphsheaf[torch], or use --rng numpy") from None
     return rng
 
 

@@ -267,6 +267,7 @@ def connection_sheaf(G, maps, *, dim=None, orthogonal=False, atol=1e-8):
             H.add_edge(u, v, **attrs)
     for v in H:
         H.nodes[v]["dim"] = int(d or 0)
+    validate_sheaf(H)  # non-finite or non-numeric transports are named here
     return H
 
 

@@ -30,6 +30,8 @@ __all__ = ["pullback", "pushforward"]
 
 
 def _check_map(F, f, what):
+    if not hasattr(f, "items"):
+        raise SheafError(f"{what}: the graph map f must be a dict node -> node, got {type(f).__name__}")
     missing = [v for v in F if v not in f]
     if missing:
         raise SheafError(f"{what}: the graph map f sends no image for node {missing[0]!r}")
@@ -177,6 +179,8 @@ def pullback(F, f, domain=None, *, dim="dim", source_map="source_map", target_ma
     (0, 1)
     """
     validate_sheaf(F, dim=dim, source_map=source_map, target_map=target_map)
+    if not hasattr(f, "items"):
+        raise SheafError(f"pullback: the graph map f must be a dict node -> node, got {type(f).__name__}")
     G = _default_domain(F, f) if domain is None else domain
     missing = [v for v in G if v not in f]
     if missing:

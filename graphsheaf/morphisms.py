@@ -36,6 +36,18 @@ def _block_diagonal(blocks, rows_at, cols_at, shape):
     return sp.coo_array((data, (np.concatenate(r), np.concatenate(c))), shape=shape).tocsr()
 
 
+def _finite(M, what):
+    try:
+        M = np.asarray(M)
+        if M.dtype.kind not in "biufc":
+            M = M.astype(float)
+    except (TypeError, ValueError):
+        raise SheafError(f"SheafMorphism: {what} is not a numeric matrix") from None
+    if M.size and not np.all(np.isfinite(M)):
+        raise SheafError(f"SheafMorphism: {what} has entries that are not finite")
+    return M
+
+
 class SheafMorphism:
     """A morphism φ: F -> G of sheaves on the same graph.
 
@@ -76,7 +88,7 @@ class SheafMorphism:
         for v in source:
             if v not in node_maps:
                 raise SheafError(f"SheafMorphism: node_maps has no map for node {v!r}")
-            M = np.asarray(node_maps[v])
+            M = _finite(node_maps[v], f"the map at node {v!r}")
             want = (target.nodes[v]["dim"], source.nodes[v]["dim"])
             if M.shape != want:
                 raise SheafError(f"SheafMorphism: the map at node {v!r} has shape {M.shape}, "
@@ -90,7 +102,7 @@ class SheafMorphism:
             if edge_maps is not None:
                 if e not in edge_maps:
                     raise SheafError(f"SheafMorphism: edge_maps has no map for {_where(e)}")
-                M = np.asarray(edge_maps[e])
+                M = _finite(edge_maps[e], f"the map at {_where(e)}")
                 if M.shape != (Ag.shape[0], Af.shape[0]):
                     raise SheafError(f"SheafMorphism: the map at {_where(e)} has shape {M.shape}, "
                                      f"expected {(Ag.shape[0], Af.shape[0])}")

@@ -522,3 +522,35 @@ def test_complex_energies_are_real_and_match_the_extension():
     e = gs.dirichlet_energy(F, x)
     assert isinstance(e, float) and e > 0
     assert np.isclose(e, x.energy) and np.isclose(sum(gs.edge_energies(F, x).values()), e)
+
+
+def test_hostile_inputs_to_the_new_operations_are_named():
+    F = gs.constant_sheaf(nx.path_graph(3))
+    with pytest.raises(gs.SheafError, match="must be a dict"):
+        gs.pushforward(F, [0, 0, 1])
+    with pytest.raises(gs.SheafError, match="no image for node 2"):
+        gs.pushforward(F, {0: 0, 1: 0})
+    with pytest.raises(gs.SheafError, match="must be a dict"):
+        gs.pullback(F, "f")
+    with pytest.raises(gs.SheafError, match="node 1.*not finite"):
+        gs.SheafMorphism(F, F, {0: np.eye(1), 1: np.array([[np.nan]]), 2: np.eye(1)})
+    with pytest.raises(gs.SheafError, match="not a numeric"):
+        gs.SheafMorphism(F, F, {0: "a", 1: np.eye(1), 2: np.eye(1)})
+    with pytest.raises(gs.SheafError, match="non-finite"):
+        gs.connection_sheaf(nx.path_graph(2), {(0, 1): np.array([[np.inf, 0], [0, 1.0]])})
+    with pytest.raises(ValueError, match="degree"):
+        gs.hodge_decomposition(F, np.zeros(2), degree=2)
+    with pytest.raises(gs.SheafError, match="shape"):
+        gs.hodge_decomposition(F, np.zeros(5))
+    with pytest.raises(ValueError, match="group"):
+        gs.random_connection_sheaf(nx.path_graph(2), 2, group="U")
+
+
+def test_dag_builder_names_what_an_operation_lacks():
+    import graphsheaf.neural as gn
+    with pytest.raises(gs.SheafError, match="'h' \\(linear\\) needs 'weight'"):
+        gn.dag_sheaf([{"name": "h", "op": "linear", "input": "x"}], input_shape=(3,))
+    with pytest.raises(gs.SheafError, match="reads 'nope'"):
+        gn.dag_sheaf([{"name": "h", "op": "relu", "input": "nope"}], input_shape=(3,))
+    with pytest.raises(gs.SheafError, match="op 'tanh' is not supported"):
+        gn.dag_sheaf([{"name": "h", "op": "tanh", "input": "x"}], input_shape=(3,))

@@ -101,7 +101,12 @@ def dag_sheaf(spec, input_shape, *, input_name="x", output=None):
             alias[name] = ins[0]
             last = name
             continue
-        _add_op(S, shapes, name, op, ins, entry)
+        try:
+            _add_op(S, shapes, name, op, ins, entry)
+        except KeyError as err:
+            raise SheafError(f"operation {name!r} ({op}) needs {err.args[0]!r}") from None
+        except (TypeError, ValueError) as err:
+            raise SheafError(f"operation {name!r} ({op}): {err}") from None
         last = name
     out = alias.get(output or last, output or last)
     if out not in S:

@@ -23,11 +23,6 @@ def _single(plan, X):
     return X
 
 
-def _residuals(plan, vals):
-    """Per edge, ``x_v[rows] − A_e(ū) ū`` at the current values."""
-    return {e.edge: vals[e.head][e.rows] - e.apply(vals[e.tail]) for e in plan.edges}
-
-
 def _pattern(plan, vals):
     """The activation pattern: every gate's regions and every max-pool's choices."""
     key = []
@@ -69,27 +64,24 @@ def dag_heat_equation(S, X, *, dt=0.01, steps=None, tol=1e-9, rng=None, state0=N
     hard = _pin_index(plan, pins)
     soft = {v: np.broadcast_to(np.asarray(t, dtype=float).reshape(-1), (plan.dims[v],)).reshape(-1, 1)
             for v, t in (soft_pins or {}).items()}
-    draw = random_source(rng)
-    vals = {plan.input: target[plan.input].copy()}
-    for v in plan.order[1:]:
-        x = np.ones((plan.dims[v] + 1, 1))
-        x[:-1] = (np.asarray(state0[v], dtype=float).reshape(-1, 1)[:-1] if state0 is not None
-                  else draw((plan.dims[v], 1)))
-        if v in hard:
-            x[hard[v][0], 0] = hard[v][1]
-        vals[v] = x
+    if state0 is None:
+        vals = plan.random_state(X, random_source(rng))
+    else:
+        vals = {v: np.asarray(state0[v], dtype=float).reshape(-1, 1).copy() for v in plan.order}
+        for v in plan.order[1:]:
+            vals[v][-1] = 1.0  # the pinned constant
+        vals[plan.input] = target[plan.input].copy()
+    for v, (coords, values) in hard.items():
+        vals[v][coords, 0] = values
     limit = steps or 1_000_000
     energy, step = [], 0
     converged = False
     distance = np.inf
     while step < limit:
-        r = _residuals(plan, vals)
+        r = plan.residuals(vals)
         pull = sum(float(np.sum((vals[v][:-1] - t) ** 2)) for v, t in soft.items())
         energy.append(0.5 * sum(float(np.sum(x * x)) for x in r.values()) + 0.5 * stiffness * pull)
-        force = {v: np.zeros_like(vals[v]) for v in vals}
-        for e in plan.edges:
-            force[e.head][e.rows] -= r[e.edge]
-            force[e.tail] += e.rapply(r[e.edge], vals[e.tail])
+        force = plan.forces(vals, r)
         for v, t in soft.items():
             force[v][:-1] -= stiffness * (vals[v][:-1] - t)
         for v, (coords, _) in hard.items():

@@ -393,6 +393,31 @@ class DagPlan:
                 adj[e.tail] += back[:-1]
         return adj, per_edge
 
+    # -- the energy and its flow ----------------------------------------------------------
+    def random_state(self, X, draw):
+        """Vertex values ``[v; 1]`` with the input pinned to X and every other vertex drawn by
+        ``draw(shape)`` (the start of the heat equation and of paper-mode training)."""
+        M = X.shape[1]
+        vals = {self.input: np.vstack([X, np.ones((1, M))])}
+        for v in self.order[1:]:
+            x = np.ones((self.dims[v] + 1, M))
+            x[:-1] = draw((self.dims[v], M))
+            vals[v] = x
+        return vals
+
+    def residuals(self, vals):
+        """Per edge, ``x_v[rows] − A_e(ū) ū`` at the current values."""
+        return {e.edge: vals[e.head][e.rows] - e.apply(vals[e.tail]) for e in self.edges}
+
+    def forces(self, vals, r):
+        """Minus the gradient of ½Σ‖r_e‖² in every vertex (the constant row included, which
+        callers leave untouched): ``−R_eᵀ r_e`` on the head, ``A_e(ū)ᵀ r_e`` on the tail."""
+        force = {v: np.zeros_like(vals[v]) for v in vals}
+        for e in self.edges:
+            force[e.head][e.rows] -= r[e.edge]
+            force[e.tail] += e.rapply(r[e.edge], vals[e.tail])
+        return force
+
     # -- parameters -----------------------------------------------------------------------
     def parameters(self):
         """Edge -> flattened parameters read from its map."""

@@ -35,6 +35,15 @@ def _record(history, plan, X, Y, X_test, Y_test, epoch, step):
     history.discord.append(None)
 
 
+def _end_epoch(history, plan, X, Y, X_test, Y_test, epoch, step, callback):
+    """Record the epoch; True when the callback asks to stop (``stopped_early`` is set)."""
+    _record(history, plan, X, Y, X_test, Y_test, epoch, step)
+    if callback is not None and callback(epoch, {"train_loss": history.train_loss[-1]}):
+        history.stopped_early = True
+        return True
+    return False
+
+
 def _batch_gradients(plan, mode, X, Y, gamma):
     if mode == "exact":
         _, per_edge, eq, info = nudged_equilibrium(plan, X, Y, gamma)
@@ -81,9 +90,7 @@ def dag_train(S, X, Y, X_test=None, Y_test=None, *, history, mode="exact", epoch
             history.sweeps.append(sweeps)
             history.pattern_passes.append(1)
             step += 1
-        _record(history, plan, X, Y, X_test, Y_test, epoch, step)
-        if callback is not None and callback(epoch, {"train_loss": history.train_loss[-1]}):
-            history.stopped_early = True
+        if _end_epoch(history, plan, X, Y, X_test, Y_test, epoch, step, callback):
             break
     history.seconds = time.perf_counter() - t0
     return history
@@ -93,21 +100,12 @@ def _paper(plan, X, Y, X_test, Y_test, history, edges, thetas, epochs, steps, dt
            callback):
     """Joint Euler dynamics of the cochain and the weights on one energy
     ``½Σ_e‖r_e‖² + ½‖x_out − Y‖²`` (the output tied to the labels by a unit edge)."""
-    draw = random_source(rng)
-    N = X.shape[1]
-    vals = {plan.input: np.vstack([X, np.ones((1, N))])}
-    for v in plan.order[1:]:
-        x = np.ones((plan.dims[v] + 1, N))
-        x[:-1] = draw((plan.dims[v], N))
-        vals[v] = x
+    vals = plan.random_state(X, random_source(rng))
     step = 0
     for epoch in range(1, epochs + 1):
         for _ in range(steps):
-            r = {e.edge: vals[e.head][e.rows] - e.apply(vals[e.tail]) for e in plan.edges}
-            force = {v: np.zeros_like(vals[v]) for v in vals}
-            for e in plan.edges:
-                force[e.head][e.rows] -= r[e.edge]
-                force[e.tail] += e.rapply(r[e.edge], vals[e.tail])
+            r = plan.residuals(vals)
+            force = plan.forces(vals, r)
             force[plan.output][:-1] -= vals[plan.output][:-1] - Y
             for e, th in zip(edges, thetas):  # θ ← θ − dt β ∂E/∂θ, ∂E/∂θ = −Σ r ūᵀ
                 th += dt * beta * e.local_gradient(r[e.edge], vals[e.tail])
@@ -115,9 +113,7 @@ def _paper(plan, X, Y, X_test, Y_test, history, edges, thetas, epochs, steps, dt
             for v in plan.order[1:]:
                 vals[v][:-1] += dt * alpha * force[v][:-1]
             step += 1
-        _record(history, plan, X, Y, X_test, Y_test, epoch, step)
-        if callback is not None and callback(epoch, {"train_loss": history.train_loss[-1]}):
-            history.stopped_early = True
+        if _end_epoch(history, plan, X, Y, X_test, Y_test, epoch, step, callback):
             break
     history.seconds = time.perf_counter() - t0
     return history

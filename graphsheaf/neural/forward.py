@@ -123,11 +123,7 @@ def forward_boundary(S, X):
     ([1.0, 2.0, 1.0, 1.0, 1.0], {3: 1.0})
     """
     if is_dag_sheaf(S):
-        b = dag_boundary(S, X)
-        if np.ndim(X) == 1:
-            b = {v: (x[:, 0] if not isinstance(x, dict) else {k: float(c[0]) for k, c in x.items()})
-                 for v, x in b.items()}
-        return b
+        return dag_boundary(S, X)
     plan = NetworkPlan(S)
     return plan.boundary(plan.check_inputs(X))
 

@@ -13,8 +13,8 @@ __all__ = ["dag_backprop_gradients", "dag_boundary", "dag_forward", "dag_local_g
 def _columns(plan, X):
     X = np.asarray(X, dtype=float)
     n = plan.dims[plan.input]
-    if X.ndim == 1 or X.shape[0] != n:
-        X = X.reshape(n, -1) if X.size % n == 0 and X.ndim == 1 else X
+    if X.ndim == 1 and X.size % n == 0:
+        X = X.reshape(n, -1)
     if X.shape[0] != n:
         raise SheafError(f"X has shape {X.shape}; the input vertex {plan.input!r} has {n} coordinates "
                          "(samples are columns, an image flattened in (C, H, W) order)")
@@ -37,12 +37,17 @@ def dag_predict(S, X):
 
 
 def dag_boundary(S, X):
-    """The pins of the forward pass: the input stalk ``[X; 1]`` and every vertex's constant 1."""
+    """The pins of the forward pass: the input stalk ``[X; 1]`` and every vertex's constant 1
+    (values of shape (dim,) for one input given as a vector, (dim, M) for columns)."""
     plan = DagPlan(S)
+    one = np.ndim(X) == 1
     X = _columns(plan, X)
     out = {plan.input: np.vstack([X, np.ones((1, X.shape[1]))])}
     for v in plan.order[1:]:
         out[v] = {plan.dims[v]: np.ones(X.shape[1])}
+    if one:
+        out = {v: (x[:, 0] if not isinstance(x, dict) else {k: float(c[0]) for k, c in x.items()})
+               for v, x in out.items()}
     return out
 
 

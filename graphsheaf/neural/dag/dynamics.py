@@ -129,9 +129,7 @@ def dag_equilibrium(S, X, *, pins=None, soft_pins=None, stiffness=1.0, max_passe
     """
     plan = DagPlan(S)
     X = _single(plan, X)
-    boundary = {k: (v[:, 0] if not isinstance(v, dict) else
-                    {kk: float(np.ravel(vv)[0]) for kk, vv in v.items()})
-                for k, v in dag_boundary(S, X).items()}
+    boundary = dag_boundary(S, X[:, 0])
     for v, (coords, values) in _pin_index(plan, pins).items():
         boundary[v] = {**boundary.get(v, {}), **dict(zip(coords.tolist(), values.tolist()))}
     T, anchors = _augmented(S, plan, soft_pins, stiffness)
@@ -182,8 +180,7 @@ def dag_spectral_diagnostics(S, X):
     lam_min, lam_max, fied, top = [], [], {v: [] for v in plan.order[1:]}, {v: [] for v in plan.order[1:]}
     for m in range(X.shape[1]):
         state = {v: x[:, m] for v, x in vals.items()}
-        boundary = {k: (v[:, 0] if not isinstance(v, dict) else {kk: 1.0 for kk in v})
-                    for k, v in dag_boundary(S, X[:, m:m + 1]).items()}
+        boundary = dag_boundary(S, X[:, m])
         L_ff, _, free, _ = restricted_laplacian(S, boundary, state=state)
         w, V = la.eigh(L_ff.toarray())
         lam_min.append(w[0])

@@ -199,8 +199,6 @@ def _add_op(S, shapes, name, op, ins, entry):
             A = sp.hstack([sp.eye(n, format="csr")] * len(ins) + [sp.csr_array((n, 1))], format="csr")
             _vertex(S, shapes, name, shape, "add")
             _edge(S, gather, name, A, 0, n, "add")
-            del shapes[gather]
-            shapes[gather] = (sum(sizes),)
     else:
         raise SheafError(f"operation {name!r}: op {op!r} is not supported (linear, conv1d, conv2d, "
                          "avgpool, maxpool, batchnorm, flatten, add, concat and the piecewise-linear "

@@ -211,27 +211,23 @@ class Edge:
         if self.kind == "linear":
             G = g @ u_bar.T
             return np.concatenate([G[:, :-1].ravel()] + ([G[:, -1]] if self.data.get("has_bias") else []))
+        if self.kind != "batchnorm":  # parameters live only on linear, conv and batch-norm edges
+            raise SheafError(f"{self.where}: a {self.kind!r} edge has no parameters")
         A = sp.csr_array(self.A)
         rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
         per_entry = np.einsum("ij,ij->i", g[rows], u_bar[A.indices])
-        if self.kind == "batchnorm":  # chain rule to the layer's γ, β through s = γ/root, t = β − s·mean
-            n = self.rows.size
-            mean, root = self.data["bn"]["mean"], self.data["bn"]["root"]
-            C = len(mean)
-            diag = A.indices == rows
-            d_scale = np.bincount(rows[diag] // (n // C), weights=per_entry[diag], minlength=C)
-            d_shift = np.bincount(rows[~diag] // (n // C), weights=per_entry[~diag], minlength=C)
-            return np.concatenate([(d_scale - d_shift * mean) / root, d_shift])
-        index = np.asarray(self.data["weight_index"])
-        n = self.theta_size()
-        return np.bincount(index, weights=per_entry, minlength=n)[:n]
-
-    def theta_size(self):
-        return self.theta().size
+        # batch norm: the chain rule to the layer's γ, β through s = γ/root, t = β − s·mean
+        n = self.rows.size
+        mean, root = self.data["bn"]["mean"], self.data["bn"]["root"]
+        C = len(mean)
+        diag = A.indices == rows
+        d_scale = np.bincount(rows[diag] // (n // C), weights=per_entry[diag], minlength=C)
+        d_shift = np.bincount(rows[~diag] // (n // C), weights=per_entry[~diag], minlength=C)
+        return np.concatenate([(d_scale - d_shift * mean) / root, d_shift])
 
     def weight_mask(self):
         """1 on the weights, 0 on the biases of :meth:`theta` (weight decay spares biases)."""
-        n = self.theta_size()
+        n = self.theta().size
         if self.kind == "batchnorm":
             return np.zeros(n)
         n_w = int(np.prod(self.data["weight_shape"])) if "weight_shape" in self.data else \
@@ -264,7 +260,8 @@ class _ConvCompute:
                                    shape=(self.K * self.P, A.shape[1]))
         self.gather_T = self.gather.T.tocsr()
         self.n_in = A.shape[1] - 1
-        self.load(np.concatenate([edge.theta(), np.zeros(max(0, self.n_w + self.C_out - edge.theta().size))]))
+        theta = edge.theta()
+        self.load(np.concatenate([theta, np.zeros(max(0, self.n_w + self.C_out - theta.size))]))
 
     def load(self, theta):
         self.W2 = np.asarray(theta[:self.n_w]).reshape(self.C_out, self.K)

@@ -67,6 +67,7 @@ def dag_train(S, X, Y, X_test=None, Y_test=None, *, history, mode="exact", epoch
     N = X.shape[1]
     edges = plan.param_edges
     thetas = [e.theta() for e in edges]
+    masks = [e.weight_mask() for e in edges] if weight_decay else None
     t0 = time.perf_counter()
     _record(history, plan, X, Y, X_test, Y_test, 0, 0)
     if mode == "paper":
@@ -83,7 +84,7 @@ def dag_train(S, X, Y, X_test=None, Y_test=None, *, history, mode="exact", epoch
             grads, sweeps = _batch_gradients(plan, mode, X[:, idx], Y[:, idx], gamma)
             g = [grads[e.edge] / idx.size for e in edges]
             if weight_decay:
-                g = [gi + weight_decay * th * e.weight_mask() for gi, th, e in zip(g, thetas, edges)]
+                g = [gi + weight_decay * th * m for gi, th, m in zip(g, thetas, masks)]
             optimizer.step(thetas, g)
             for e, th in zip(edges, thetas):
                 e.set_theta(th)

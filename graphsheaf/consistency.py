@@ -16,9 +16,9 @@ for a graph sheaf without edge values that counts ``‖F_{u◁e} a(u) − F_{v�
 
 import numpy as np
 
+from .constructions import edge_maps
 from .exceptions import SheafError
-from .linalg import edge_table
-from .sheaves import edge_label
+from .sheaves import edge_label, validate_sheaf
 
 __all__ = ["consistency_radius"]
 
@@ -80,25 +80,20 @@ def consistency_radius(G, assignment, *, edge_values=None, norm=np.inf, combine=
     """
     if edge_completion not in ("optimal", "pairwise"):
         raise ValueError(f"edge_completion must be 'optimal' or 'pairwise', got {edge_completion!r}")
-    table = edge_table(G, dim=dim, source_map=source_map, target_map=target_map)
-    if table.has_state_maps:
-        raise SheafError("consistency_radius needs constant maps (evaluate state-dependent maps "
-                         "first)")
+    validate_sheaf(G, dim=dim, source_map=source_map, target_map=target_map)
     unknown = [v for v in assignment if v not in G]
     if unknown:
         raise SheafError(f"consistency_radius: the assignment names {unknown[0]!r}, not a node")
     edge_values = {} if edge_values is None else \
         {(tuple(e) if not isinstance(e, tuple) else e): x for e, x in edge_values.items()}
-    edges = table.edges
-    bad = [e for e in edge_values if e not in set(edges)]
+    edges = set(G.edges)
+    bad = [e for e in edge_values if e not in edges]
     if bad:
         raise SheafError(f"consistency_radius: edge_values names {bad[0]!r}, not an edge")
     node_val = {v: _value(assignment, v, int(G.nodes[v][dim]), f"node {v!r}") for v in assignment}
     half = 0.5 if edge_completion == "optimal" else 1.0
     discrepancies, worst = [], {}
-    for i, e in enumerate(edges):
-        A = np.asarray(table.A[i].toarray() if hasattr(table.A[i], "toarray") else table.A[i])
-        B = np.asarray(table.B[i].toarray() if hasattr(table.B[i], "toarray") else table.B[i])
+    for e, _, A, B in edge_maps(G, source_map, target_map):  # state-dependent maps are refused
         u, v = e[0], e[1]
         seen = [A @ node_val[u] if u in node_val else None, B @ node_val[v] if v in node_val else None]
         if e in edge_values:

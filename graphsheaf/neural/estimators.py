@@ -34,7 +34,8 @@ from ..exceptions import DivergenceError
 from .builder import ACTIVATIONS, neural_sheaf
 from .kernels import forward_sweep
 from .plan import NetworkPlan
-from .training import SGD, Adam, Momentum, SheafTrainer
+from .optimizers import SGD, Adam, Momentum
+from .training import SheafTrainer
 
 __all__ = ["SheafClassifier", "SheafRegressor"]
 

@@ -46,6 +46,7 @@ from .dynamics import Stalks, initial_stalks
 from .exact import exact_gradients
 from .kernels import edge_square_norms, forward_sweep, hidden_forces, residuals, transposed_sweep
 from .losses import L2, get_loss
+from .optimizers import SGD, Adam, Momentum, make_optimizer
 from .dag.api import dag_backprop_gradients, dag_local_gradients
 from .dag.plan import is_dag_sheaf
 from .dag.training import dag_train
@@ -159,71 +160,6 @@ def backprop_gradients(S, X, Y, *, loss=None, by_name=False):
     X, Y = _check_xy(plan, X, Y)
     gW, gb = _backprop(plan, X, Y, loss)
     return _by_name(S, gW, gb) if by_name else (gW, gb)
-
-
-# ---------------------------------------------------------------------- optimisers
-
-class SGD:
-    """Plain step ``θ ← θ - lr g``."""
-
-    def __init__(self, learning_rate=0.01):
-        self.lr = float(learning_rate)
-
-    def step(self, params, grads):
-        for p, g in zip(params, grads):
-            p -= self.lr * g
-
-
-class Momentum(SGD):
-    """Heavy-ball momentum ``v ← μ v + g``, ``θ ← θ - lr v`` (Nesterov: ``θ ← θ - lr (μ v + g)``)."""
-
-    def __init__(self, learning_rate=0.01, momentum=0.9, nesterov=False):
-        super().__init__(learning_rate)
-        self.mu, self.v, self.nesterov = float(momentum), None, bool(nesterov)
-
-    def step(self, params, grads):
-        if self.v is None:
-            self.v = [np.zeros_like(p) for p in params]
-        for p, g, v in zip(params, grads, self.v):
-            v *= self.mu
-            v += g
-            if self.nesterov:
-                p -= self.lr * (self.mu * v + g)
-            else:
-                p -= self.lr * v
-
-
-class Adam(SGD):
-    """Adam (Kingma & Ba) with bias correction."""
-
-    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
-        super().__init__(learning_rate)
-        self.b1, self.b2, self.eps = beta1, beta2, eps
-        self.m = self.v = None
-        self.t = 0
-
-    def step(self, params, grads):
-        if self.m is None:
-            self.m = [np.zeros_like(p) for p in params]
-            self.v = [np.zeros_like(p) for p in params]
-        self.t += 1
-        c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
-        for p, g, m, v in zip(params, grads, self.m, self.v):
-            m *= self.b1
-            m += (1 - self.b1) * g
-            v *= self.b2
-            v += (1 - self.b2) * g * g
-            p -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
-
-
-def make_optimizer(optimizer, learning_rate):
-    """An optimiser from a name ("sgd", "momentum", "adam") or an object with ``step``."""
-    if hasattr(optimizer, "step"):
-        return optimizer
-    table = {"sgd": SGD, "gd": SGD, "momentum": Momentum, "adam": Adam}
-    if optimizer not in table:
-        raise SheafError(f"optimizer must be 'sgd', 'momentum' or 'adam', got {optimizer!r}")
-    return table[optimizer](learning_rate)
 
 
 # ------------------------------------------------------------------------- history

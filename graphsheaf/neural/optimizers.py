@@ -1,0 +1,71 @@
+"""Optimisers of the exact and backprop-equivalent training modes: each ``step(params, grads)``
+updates its parameter arrays in place."""
+
+import numpy as np
+
+from ..exceptions import SheafError
+
+__all__ = ["SGD", "Adam", "Momentum", "make_optimizer"]
+
+
+class SGD:
+    """Plain step ``θ ← θ - lr g``."""
+
+    def __init__(self, learning_rate=0.01):
+        self.lr = float(learning_rate)
+
+    def step(self, params, grads):
+        for p, g in zip(params, grads):
+            p -= self.lr * g
+
+
+class Momentum(SGD):
+    """Heavy-ball momentum ``v ← μ v + g``, ``θ ← θ - lr v`` (Nesterov: ``θ ← θ - lr (μ v + g)``)."""
+
+    def __init__(self, learning_rate=0.01, momentum=0.9, nesterov=False):
+        super().__init__(learning_rate)
+        self.mu, self.v, self.nesterov = float(momentum), None, bool(nesterov)
+
+    def step(self, params, grads):
+        if self.v is None:
+            self.v = [np.zeros_like(p) for p in params]
+        for p, g, v in zip(params, grads, self.v):
+            v *= self.mu
+            v += g
+            if self.nesterov:
+                p -= self.lr * (self.mu * v + g)
+            else:
+                p -= self.lr * v
+
+
+class Adam(SGD):
+    """Adam (Kingma & Ba) with bias correction."""
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
+        super().__init__(learning_rate)
+        self.b1, self.b2, self.eps = beta1, beta2, eps
+        self.m = self.v = None
+        self.t = 0
+
+    def step(self, params, grads):
+        if self.m is None:
+            self.m = [np.zeros_like(p) for p in params]
+            self.v = [np.zeros_like(p) for p in params]
+        self.t += 1
+        c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
+        for p, g, m, v in zip(params, grads, self.m, self.v):
+            m *= self.b1
+            m += (1 - self.b1) * g
+            v *= self.b2
+            v += (1 - self.b2) * g * g
+            p -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+
+
+def make_optimizer(optimizer, learning_rate):
+    """An optimiser from a name ("sgd", "momentum", "adam") or an object with ``step``."""
+    if hasattr(optimizer, "step"):
+        return optimizer
+    table = {"sgd": SGD, "gd": SGD, "momentum": Momentum, "adam": Adam}
+    if optimizer not in table:
+        raise SheafError(f"optimizer must be 'sgd', 'momentum' or 'adam', got {optimizer!r}")
+    return table[optimizer](learning_rate)

@@ -19,9 +19,9 @@ from .functors import pullback, pushforward
 from .harmonic import HarmonicExtension, harmonic_extension, restricted_laplacian
 from .hodge import HodgeDecomposition, NearestSection, hodge_decomposition, nearest_section
 from .io import read_json, write_json
-from .linalg import (Boundary, CoboundaryOperator, boundary_coordinates, coboundary_matrix,
-                     cochain_dim, edge_offsets, stalk_offsets, to_assignment,
-                     to_vector)
+from .layout import (Boundary, boundary_coordinates, cochain_dim, edge_offsets, stalk_offsets,
+                     to_assignment, to_vector)
+from .linalg import CoboundaryOperator, coboundary_matrix
 from .laplacians import edge_laplacian, sheaf_laplacian
 from .maps import PiecewiseLinearGate, ReLUGate, StateDependentMap, is_state_dependent
 from .morphisms import SheafMorphism, induced_map

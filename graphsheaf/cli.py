@@ -148,7 +148,7 @@ def _needs_state(err):
 
 def cmd_info(args):
     from .diagnostics import spectral_gap
-    from .linalg import cochain_dim
+    from .layout import cochain_dim
     G = _load(args.file)
     state = _state(G, args)
     try:

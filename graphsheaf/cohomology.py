@@ -20,7 +20,8 @@ from ._repr import short_repr
 from .complex_sheaves import complex_span, is_complex_sheaf, real_boundary, real_to_complex, realify
 from .exact import check_prime, exact_cohomology
 from .exceptions import RankDecisionWarning, SheafError
-from .linalg import _coboundary_of, boundary_coordinates, edge_table, uniform_maps
+from .layout import boundary_coordinates
+from .linalg import _coboundary_of, edge_table, uniform_maps
 from .solvers import DIRECT_FILL_LIMIT, cokernel_basis, envelope_size, probe_kernel
 from .transport import components, forest_cohomology
 

@@ -14,7 +14,8 @@ from .cohomology import DENSE_LIMIT
 from .exceptions import SheafError
 from .harmonic import restricted_laplacian
 from .complex_sheaves import is_complex_sheaf
-from .linalg import CoboundaryOperator, _coboundary_of, check_finite_cochain, to_vector
+from .layout import to_vector
+from .linalg import CoboundaryOperator, _coboundary_of, check_finite_cochain
 
 __all__ = ["dirichlet_energy", "edge_energies", "edge_residuals", "group_energies", "spectral_gap"]
 

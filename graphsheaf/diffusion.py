@@ -19,8 +19,8 @@ from .cohomology import DENSE_LIMIT
 from .exceptions import DivergenceError, SheafError
 from .complex_sheaves import (complex_assignment, complex_to_real, is_complex_sheaf, real_boundary,
                               real_to_complex, realify)
-from .linalg import (CoboundaryOperator, _complement, boundary_coordinates, check_finite_cochain,
-                     to_assignment, to_vector)
+from .layout import boundary_coordinates, complement, to_assignment, to_vector
+from .linalg import CoboundaryOperator, check_finite_cochain
 from .solvers import accumulate_product as _accumulate_product
 
 __all__ = ["Trajectory", "heat_diffusion"]
@@ -121,7 +121,7 @@ def heat_diffusion(G, x0, t, *, boundary=None, method="expm", step=None, state=N
         if vals.shape[1:] != X0.shape[1:]:
             raise SheafError(f"boundary values have shape {vals.shape}, x0 has {X0.shape}")
         X0[b.index] = vals
-    free = _complement(n, b.index)
+    free = complement(n, b.index)
     times = np.atleast_1d(np.asarray(t, dtype=float))
     if times.ndim != 1 or np.any(np.diff(times) < 0) or np.any(times < 0) or \
             not np.all(np.isfinite(times)):

@@ -19,16 +19,8 @@ from .laplace_solvers import graph_kind, pins_determine
 from .laplace_solvers import solve as laplace_solve
 from .complex_sheaves import (complex_assignment, complex_span, is_complex_sheaf, real_boundary,
                               real_to_complex, realify)
-from .linalg import (
-    _coboundary_of,
-    _complement,
-    assignment_of,
-    boundary_coordinates,
-    boundary_of,
-    edge_table,
-    laplacian_of,
-    uniform_maps,
-)
+from .layout import assignment_of, boundary_coordinates, boundary_of, complement
+from .linalg import _coboundary_of, edge_table, laplacian_of, uniform_maps
 from .maps import is_state_dependent
 from .solvers import BlockJacobi, accumulate_product, direct_fill_limit, factor_fill_estimate, pcg
 
@@ -96,7 +88,7 @@ def restricted_laplacian(G, boundary, *, state=None, dim="dim", source_map="sour
                        validate=validate)
     b = boundary_coordinates(G, boundary, table.nodelist, dim=dim)
     delta = _coboundary_of(G, table, state, dim, source_map, target_map)
-    free = _complement(delta.shape[1], b.index)
+    free = complement(delta.shape[1], b.index)
     D_f, D_b = delta[:, free], delta[:, b.index]
     return (D_f.T @ D_f).tocsr(), (D_f.T @ D_b).tocsr(), free, b.index
 
@@ -238,7 +230,7 @@ def _package(G, table, vec, energy, undetermined, method, info=None):
 def _solve(G, table, pinned, values, state, allow_nonunique, tol, method, kw, solver,
            as_vector=False):
     n = int(table.node_start[-1])
-    free = _complement(n, pinned)
+    free = complement(n, pinned)
     kind, info = method, {}
     if kind == "auto":
         m = int(table.edge_start[-1])

@@ -20,7 +20,8 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from .exceptions import SheafError
-from .linalg import _coboundary_of, edge_table, to_assignment, to_vector
+from .layout import to_assignment, to_vector
+from .linalg import _coboundary_of, edge_table
 
 __all__ = ["HodgeDecomposition", "NearestSection", "hodge_decomposition", "nearest_section"]
 

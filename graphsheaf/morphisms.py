@@ -16,7 +16,8 @@ import scipy.sparse as sp
 from .constructions import edge_maps as dense_edge_maps
 from .constructions import empty_like
 from .exceptions import SheafError
-from .linalg import coboundary_matrix, edge_offsets, stalk_offsets
+from .layout import edge_offsets, stalk_offsets
+from .linalg import coboundary_matrix
 from .sheaves import _where, iter_edges, validate_sheaf
 
 __all__ = ["SheafMorphism", "induced_map"]

@@ -5,7 +5,7 @@ which coordinates are pinned."""
 import numpy as np
 import scipy.sparse as sp
 
-from ..linalg import boundary_coordinates, stalk_offsets
+from ..layout import boundary_coordinates, stalk_offsets
 from ..maps import is_state_dependent
 
 __all__ = ["energy_text", "map_text", "pin_status", "space", "structural_pins"]

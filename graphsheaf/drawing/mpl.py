@@ -8,7 +8,7 @@ import networkx as nx
 import numpy as np
 
 from ..exceptions import SheafError
-from ..linalg import boundary_coordinates, stalk_offsets, to_assignment
+from ..layout import boundary_coordinates, stalk_offsets, to_assignment
 from ..sheaves import iter_edges, validate_sheaf
 from .labels import map_text, pin_status, space, structural_pins
 

@@ -15,7 +15,8 @@ import numpy as np
 import scipy.linalg as la
 
 from .._repr import short_repr
-from ..linalg import boundary_coordinates, coboundary_matrix
+from ..layout import boundary_coordinates
+from ..linalg import coboundary_matrix
 from .kernels import forward_sweep
 from .dag.api import dag_boundary, dag_forward, dag_predict
 from .dag.plan import is_dag_sheaf

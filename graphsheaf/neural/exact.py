@@ -33,7 +33,7 @@ import numpy as np
 
 from .._repr import short_repr
 from .kernels import forward_sweep, transposed_sweep
-from .losses import L1, L2, Huber, SigmoidBCE
+from .duals import MaskedGram, apply_gram, output_dual
 
 __all__ = ["BatchEquilibrium", "batch_equilibrium", "exact_gradients"]
 
@@ -98,8 +98,8 @@ def exact_gradients(plan, X, Y, loss, gamma, max_passes=10, details=True):
     current weights (the forward pass); ``details=False`` leaves out of ``info`` what costs
     a pass over the batch (``kinked``, ``mean_passes``, ``equilibrium_energy``).
     """
-    if not details and plan.k == 1 and plan.W[1].shape[0] == 1:
-        return _scalar_one_hidden_gradients(plan, X, Y, loss, gamma, max_passes)
+    if not details and plan.k and plan.gate_table().relu:
+        return _relu_gradients(plan, X, Y, loss, gamma, max_passes)
     eq = batch_equilibrium(plan, X, Y, loss, gamma, max_passes, energy=details)
     gW = [r @ a.T for r, a in zip(eq.r, eq.a)]
     gb = [r.sum(axis=1) for r in eq.r]
@@ -195,7 +195,8 @@ def _settle(plan, X, Y, loss, gamma, P, wrong, z_eq, z_first, v_first, max_passe
 
     ``X``, ``Y``, ``P`` (their forward patterns, stacked), ``wrong`` (their neurons out of
     their regions), ``z_eq`` (stacked hidden z of the first pass), ``z_first`` (first-layer
-    pre-activations) and ``v_first`` (the first pass's output pull) are their columns.
+    pre-activations, or None to compute them) and ``v_first`` (the first pass's output
+    pull) are their columns.
     Returns their solved columns (``z``, ``a``, ``r``, ``pattern`` lists, ``energy``),
     ``passes``, ``unsettled``, and the ``sweeps`` (and sweep-samples) spent.
     """
@@ -213,7 +214,8 @@ def _settle(plan, X, Y, loss, gamma, P, wrong, z_eq, z_first, v_first, max_passe
         Xs, Ys = (X, Y) if pos.size == B else (X[:, pos], Y[:, pos])
         if k == 1 or not (P[first_rows:] < 0).any():  # kinks only in the first hidden layer
             sig, sig2, tau = _pattern_arrays(table, P)
-            zs, acts = forward_sweep(plan, Xs, first=z_first[:, pos], sigma=sig, tau=tau)
+            first = None if z_first is None else z_first[:, pos]
+            zs, acts = forward_sweep(plan, Xs, first=first, sigma=sig, tau=tau)
             v0 = v_first if it == 1 else out["r"][k][:, pos]
             kink0 = P[:first_rows] < 0
             t0 = None if table.relu or not kink0.any() else table.split(table.kink_points(P))[0]
@@ -257,63 +259,158 @@ def _settle(plan, X, Y, loss, gamma, P, wrong, z_eq, z_first, v_first, max_passe
     return out
 
 
-def _scalar_one_hidden_gradients(plan, X, Y, loss, gamma, max_passes):
-    """:func:`exact_gradients` for one hidden layer and one output, without the cochain.
+def _relu_pass(plan, X, Y, loss, gamma, on=None):
+    """One kink-free pass of a ReLU chain on stacked hidden arrays.
 
-    With output weights w, the first pass (forward pattern, slopes σ) has r_1 = w ⊗ v ⊙ σ
-    and a_1 = a_f - γ w ⊗ v ⊙ (1 + σ²), so the local rule r aᵀ reduces to products of
-    the slopes with v, X and the forward activations; the samples with a neuron that
-    left its region are solved again and their contributions exchanged.
+    ``on`` (bool, (H, M)) fixes each neuron on or off; by default the forward pass's
+    pattern. The hidden layers' z and a live in one (H, M) array each, so that the
+    slopes, the pattern check and the equilibrium shift are one operation for all
+    layers. With one output the rows of G are one transposed sweep from the seed 1 (the
+    sweep from v is that one scaled by v per sample), so a pass costs the forward sweep,
+    one transposed sweep and the tangent sweep of the residuals; with several outputs
+    the Gram matrix is :func:`_forward_pattern_gram`'s. Returns ``(r, acts, Z, on, v, f)``:
+    residuals/γ per affine edge, the equilibrium's activations (``acts[0]`` is X), its
+    stacked hidden z, the pattern, the output pull v and the pattern's output f.
     """
-    W = plan.W
+    W, b, k = plan.W, plan.b, plan.k
     table = plan.gate_table()
-    w = W[1][0]
-    zs, acts = forward_sweep(plan, X)
-    M = X.shape[1]
-    P0 = table.regions(zs[0])
-    m = P0.view(bool).astype(float) if table.relu else table.sigma(P0)  # (ReLU: P0 is a 0/1 view)
-    m2 = m if table.relu else m * m
-    c2 = w * w
-    K = (1.0 + c2.sum()) + c2 @ m2
-    v = _output_dual(zs[1], Y, K, loss, gamma)
-    vr = v[0]
-    v2 = vr * vr
-    gW = [w[:, None] * (m @ (X * vr).T), vr @ acts[1].T - gamma * w * (v2.sum() + m2 @ v2)]
-    gW[1] = gW[1][None]
-    gb = [w * (m @ vr), v.sum(axis=1)]
-    info = {"sweeps": 4, "sample_sweeps": 4.0, "pattern_passes": 1, "unsettled": 0,
-            "output": zs[1]}
-    # the first pass moves z by -γ w v σ: the neurons that leave their region
-    shift = (gamma * w)[:, None] * v
-    if table.relu:  # only "on" neurons move: they leave when z < γ w v (z <= for a strict gate)
-        wrong = (zs[0] <= shift) if table.strict[0, 0] else (zs[0] < shift)
-        wrong &= P0.view(bool)
-        z_eq = None
-    else:
-        shift *= m
-        z_eq = zs[0] - shift
-        wrong = table.regions(z_eq) != P0
-    bad = np.flatnonzero(wrong.any(axis=0))
-    if bad.size == 0:
-        return gW, gb, info
-    if max_passes < 2:
+    n, M = W[k].shape[0], X.shape[1]
+    ws = _scratch(plan, M, "first" if on is None else "again")
+    Zh, Ah, YW, YR, U, UA = ws.arrays
+    z, a, yW, yR, u, ua = ws.parts
+    sig = ws.sig if on is None else table.split(on.view(np.int8))
+    prev = X
+    for l in range(k):
+        np.matmul(W[l], prev, out=z[l])
+        z[l] += b[l][:, None]
+        if on is None:
+            prev = np.maximum(z[l], 0.0, out=a[l])
+        else:
+            prev = np.multiply(z[l], sig[l], out=a[l])
+    f = W[k] @ prev
+    f += b[k][:, None]
+    if on is None:  # 0/1 slopes: ws.sig views this bool array as int8 (no copy)
+        on = np.greater(Zh, 0, out=ws.on) if table.strict[0, 0] else np.greater_equal(Zh, 0, out=ws.on)
+    C = W[k]
+    if n == 1:  # one seed: yW_l(v) = yW_l(1) v, and K = ‖G‖² per sample
+        np.copyto(yR[k - 1], C.T)
+        np.multiply(yR[k - 1], sig[k - 1], out=yW[k - 1])
+        for l in range(k - 2, -1, -1):
+            np.matmul(W[l + 1].T, yW[l + 1], out=yR[l])
+            np.multiply(yR[l], sig[l], out=yW[l])
+        K = np.einsum("hm,hm->m", YR, YR)
+        K += np.einsum("hm,hm->m", YW, YW)
+        K += 1.0
+        v = output_dual(f, Y, K, loss, gamma)
+        YW *= v
+        YR *= v
+        r, q = yW + [v], yR[:]
+    else:  # several outputs: the residuals are combinations of the Gram matrix's rows
+        K, blocks = _forward_pattern_gram(W, sig, sig, n, rows=True)
+        v = output_dual(f, Y, K, loss, gamma)
+        vt = v.T[:, None, :]
+        q = [(vt @ Rt)[:, 0, :].T for Rt in blocks] + [C.T @ v]
+        r = [s * x for s, x in zip(sig, q)] + [v]
+    # the tangent sweep u = δ_Ω⁻¹ (r, q): the equilibrium is the pattern's sweep - γ u
+    for l in range(k):
+        if l == 0:
+            np.copyto(u[0], r[0])
+        else:
+            np.matmul(W[l], ua[l - 1], out=u[l])
+            u[l] += r[l]
+        np.multiply(sig[l], u[l], out=ua[l])
+        ua[l] += q[l]
+    U *= -gamma
+    U += Zh
+    UA *= -gamma
+    UA += Ah
+    return r, [X] + ua, U, on, v, f
+
+
+class _Scratch:
+    """The stacked (H, M) arrays of one ReLU pass (z, a, the seed rows of the affine and
+    gate edges, the tangent sweep's z and a), a bool pattern, and their per-layer views."""
+
+    def __init__(self, table, M):
+        self.M = M
+        self.arrays = np.empty((6, sum(table.sizes), M))
+        self.parts = [table.split(x) for x in self.arrays]
+        self.on = np.empty((self.arrays.shape[1], M), dtype=bool)
+        self.sig = table.split(self.on.view(np.int8))
+
+
+def _scratch(plan, M, slot):
+    """The plan's scratch arrays for batches of M samples (``slot`` keeps the first pass's
+    arrays alive while a later pass on other samples runs)."""
+    key = ("relu pass", slot, M)
+    ws = plan.scratch.get(key)
+    if ws is None:
+        if len(plan.scratch) > 8:
+            plan.scratch.clear()
+        ws = plan.scratch[key] = _Scratch(plan.gate_table(), M)
+    return ws
+
+
+def _relu_gradients(plan, X, Y, loss, gamma, max_passes):
+    """:func:`exact_gradients` for ReLU chains: lean passes, then the general rules.
+
+    The first pass takes the forward pattern (:func:`_relu_pass`). A neuron that left
+    its region is tried first in the region it crossed into, another kink-free pass for
+    those samples only; where that pattern is consistent it is the equilibrium (its one
+    neuron's energy profile along z, a convex piece on each side of 0, then has its
+    minimum inside the new region, which is where the three-state rules lead through the
+    kink). Samples where the flipped pattern is inconsistent too go to the active-set loop
+    (:func:`_settle`) from their forward pattern, exactly as in :func:`batch_equilibrium`.
+    Each stage overwrites its samples' columns; the local rule is summed once at the end.
+    """
+    k = plan.k
+    n = plan.W[k].shape[0]
+    strict = plan.gate_table().strict[0, 0]
+    r, acts, U, on, v, f = _relu_pass(plan, X, Y, loss, gamma)
+    info = {"sweeps": n + 3, "sample_sweeps": float(n + 3), "pattern_passes": 1,
+            "unsettled": 0, "output": f}
+    wrong = ((U > 0) if strict else (U >= 0)) != on
+    bad = np.flatnonzero(wrong.any(axis=0)) if wrong.any() else None
+    if bad is not None and max_passes < 2:
         info["unsettled"] = bad.size
-        return gW, gb, info
-    wrong = wrong[:, bad]
-    Xb, vb = X[:, bad], v[:, bad]
-    r1 = w[:, None] * (vb * m[:, bad])
-    a1 = acts[1][:, bad] - gamma * w[:, None] * (vb * (1.0 + m2[:, bad]))
-    res = _settle(plan, Xb, Y[:, bad], loss, gamma, P0[:, bad], wrong,
-                  None if z_eq is None else z_eq[:, bad], zs[0][:, bad], vb, max_passes, False)
-    # exchange the first pass's contributions of these samples for the settled ones
-    r1_new, v_new, a1_new = res["r"][0], res["r"][1], res["a"][0]
-    gW[0] += (r1_new - r1) @ Xb.T
-    gb[0] += (r1_new - r1).sum(axis=1)
-    gW[1] += v_new @ a1_new.T - vb @ a1.T
-    gb[1] += (v_new - vb).sum(axis=1)
-    info.update(sweeps=4 + res["sweeps"], sample_sweeps=4.0 + res["sample_sweeps"] / M,
-                pattern_passes=int(res["passes"].max()), unsettled=int(res["unsettled"].sum()))
-    return gW, gb, info
+    elif bad is not None:
+        _resolve(plan, X, Y, loss, gamma, max_passes, r, acts, U, on, v, wrong, bad, info)
+    return [r[l] @ acts[l].T for l in range(k + 1)], [x.sum(axis=1) for x in r], info
+
+
+def _resolve(plan, X, Y, loss, gamma, max_passes, r, acts, U, on, v, wrong, bad, info):
+    """Solve the samples ``bad`` again and write their columns of ``r`` and ``acts``."""
+    k = plan.k
+    n, M = plan.W[k].shape[0], X.shape[1]
+    strict = plan.gate_table().strict[0, 0]
+    v_first = v[:, bad].copy()  # (v is r[k], whose columns are overwritten below)
+
+    def write(cols, r_new, acts_new):
+        for l in range(k + 1):
+            r[l][:, cols] = r_new[l]
+            if l:
+                acts[l][:, cols] = acts_new[l - 1]
+
+    worse = np.arange(bad.size)
+    if max_passes >= 3:
+        flipped = on[:, bad] ^ wrong[:, bad]
+        r2, acts2, U2, _, _, _ = _relu_pass(plan, X[:, bad], Y[:, bad], loss, gamma, on=flipped)
+        write(bad, r2, acts2[1:])
+        info.update(sweeps=2 * (n + 3), sample_sweeps=n + 3 + (n + 3) * bad.size / M,
+                    pattern_passes=2)
+        wrong2 = ((U2 > 0) if strict else (U2 >= 0)) != flipped
+        worse = np.flatnonzero(wrong2.any(axis=0))
+        if worse.size == 0:
+            return
+    # the general rules from the forward pattern, as if the flip had not been tried
+    cols = bad[worse]
+    res = _settle(plan, X[:, cols], Y[:, cols], loss, gamma, on.view(np.int8)[:, cols],
+                  wrong[:, cols], U[:, cols], None, v_first[:, worse], max_passes, False)
+    write(cols, res["r"], res["a"])
+    info.update(sweeps=info["sweeps"] + res["sweeps"],
+                sample_sweeps=info["sample_sweeps"] + res["sample_sweeps"] / M,
+                pattern_passes=max(2, int(res["passes"].max())),
+                unsettled=int(res["unsettled"].sum()))
 
 
 # ------------------------------------------------------ fixed regions (+ first-layer kinks)
@@ -334,7 +431,7 @@ def _fast_pass(plan, Y, loss, gamma, zs, acts, sig, sig2, kink0=None, t0=None, w
     W, k = plan.W, plan.k
     n = W[k].shape[0]
     K = _forward_pattern_gram(W, sig, sig2, n)
-    v = _output_dual(zs[k], Y, K, loss, gamma, v0=v0)
+    v = output_dual(zs[k], Y, K, loss, gamma, v0=v0)
     # one transposed sweep with v gives Gᵀv = -s/γ
     yW, yR = transposed_sweep(W, sig, v)
     # one forward sweep: u = δ_Ω⁻¹ Gᵀv, and the equilibrium is the pattern's forward sweep - γ u
@@ -354,7 +451,7 @@ def _fast_pass(plan, Y, loss, gamma, zs, acts, sig, sig2, kink0=None, t0=None, w
         if n == 1:
             energy = 0.5 * gamma ** 2 * K * v[0] ** 2
         else:
-            energy = 0.5 * gamma ** 2 * np.einsum("im,im->m", v, _apply(K, v))
+            energy = 0.5 * gamma ** 2 * np.einsum("im,im->m", v, apply_gram(K, v))
     if kink0 is not None and kink0.any():
         held = zs[0] * kink0 if t0 is None else (zs[0] - t0) * kink0
         yW[0] = yW[0] + held / gamma
@@ -364,13 +461,16 @@ def _fast_pass(plan, Y, loss, gamma, zs, acts, sig, sig2, kink0=None, t0=None, w
     return z_eq, a_eq, yW, energy
 
 
-def _forward_pattern_gram(W, sig, sig2, n):
+def _forward_pattern_gram(W, sig, sig2, n, rows=False):
     """K = G Gᵀ per sample for kink-free patterns with slopes ``sig`` (feature-major).
 
     The last hidden layer's rows of G are W_{k+1} scaled by the slopes, so its
     contribution is one product with the squared slopes ``sig2``; deeper layers
-    propagate the n_out rows per sample. Returns shape (M,) when n_out = 1, else
-    (M, n, n) or a :class:`_MaskedGram`.
+    propagate the n_out rows per sample, and since a gate edge's rows are its affine
+    edge's scaled by σ, each layer adds one product weighted by 1 + σ². Returns shape
+    (M,) when n_out = 1, else (M, n, n) or a :class:`MaskedGram`; with ``rows`` (several
+    outputs) also the gate edges' rows below the last hidden layer, per layer an
+    (M, n, d) array, from which the residuals of any output pull v are ``q = Rᵀv``.
     """
     k = len(sig)
     C = W[k]
@@ -387,33 +487,20 @@ def _forward_pattern_gram(W, sig, sig2, n):
                 K += np.einsum("dm,dm->m", Y, Y)
         return K
     if k == 1:
-        return _MaskedGram(C, sig2[0])
+        K = MaskedGram(C, sig2[0])
+        return (K, []) if rows else K
     Q = (C[:, None, :] * C[None, :, :]).reshape(n * n, -1)
     K = (Q @ sig2[k - 1]).T.reshape(M, n, n) + (np.eye(n) + C @ C.T)
-    yW, yR = transposed_sweep(W[:k], sig[:k - 1], C.T[:, :, None] * sig[k - 1][:, None, :])
-    for Y in yR + yW[:k - 1]:
-        Yt = np.ascontiguousarray(Y.transpose(2, 1, 0))  # (M, n, d): one Gram product per sample
-        K += Yt @ Yt.transpose(0, 2, 1)
-    return K
-
-
-class _MaskedGram:
-    """K = I + C diag(1 + σ²) Cᵀ per sample: one hidden layer with slopes σ.
-
-    Applied as two thin products (cheaper than forming n_out² entries per sample);
-    :meth:`dense` forms it when a solver needs the matrices.
-    """
-
-    def __init__(self, C, sig2):
-        self.C, self.w = C, 1.0 + sig2
-
-    def apply(self, v):
-        return v + self.C @ (self.w * (self.C.T @ v))
-
-    def dense(self):
-        C, n = self.C, self.C.shape[0]
-        Q = (C[:, None, :] * C[None, :, :]).reshape(n * n, -1)
-        return np.ascontiguousarray((Q @ self.w).T).reshape(-1, n, n) + np.eye(n)
+    Y = C.T[:, :, None] * sig[k - 1][:, None, :]  # the last hidden layer's affine rows
+    blocks = [None] * (k - 1)
+    for l in range(k - 2, -1, -1):
+        R = (W[l + 1].T @ Y.reshape(Y.shape[0], -1)).reshape(-1, n, M)
+        Rt = np.ascontiguousarray(R.transpose(2, 1, 0))  # (M, n, d): one product per sample
+        K += (Rt * (1.0 + sig2[l].T[:, None, :])) @ Rt.transpose(0, 2, 1)
+        blocks[l] = Rt
+        if l:
+            Y = R * sig[l][:, None, :]
+    return (K, blocks) if rows else K
 
 
 # ------------------------------------------------------------ kinks in deeper layers
@@ -464,7 +551,7 @@ def _pattern_pass(plan, X, Y, P, loss, gamma):
     sol = np.linalg.solve(gram[:, n:, n:], np.concatenate([gram[:, n:, :n], h[:, n:, None]], axis=2))
     Kp = gram[:, :n, :n] - Kgh @ sol[:, :, :n]
     z0 = zf[k] - (Kgh @ sol[:, :, n:])[:, :, 0].T
-    v = _output_dual(z0, Y, Kp[:, 0, 0] if n == 1 else Kp, loss, gamma)
+    v = output_dual(z0, Y, Kp[:, 0, 0] if n == 1 else Kp, loss, gamma)
     nu = np.empty((r, B))
     nu[:n] = gamma * v
     nu[n:] = (sol[:, :, n] - (sol[:, :, :n] @ (gamma * v).T[:, :, None])[:, :, 0]).T
@@ -478,117 +565,3 @@ def _pattern_pass(plan, X, Y, P, loss, gamma):
         zs[l][kink[l]] = t_k[l][kink[l]]  # held exactly, not up to rounding
     energy = 0.5 * sum(np.einsum("db,db->b", s, s) for s in sW + sR)
     return zs, acts, [-s / gamma for s in sW], energy, r + 2
-
-
-# ------------------------------------------------------------- the output problem
-
-def _apply(K, v):
-    """K v per sample; K is (M,) for one output, (M, n, n) or a _MaskedGram; v is (n, M)."""
-    if isinstance(K, _MaskedGram):
-        return K.apply(v)
-    if K.ndim == 1:
-        return K * v
-    return (K @ v.T[:, :, None])[:, :, 0].T
-
-
-def _output_dual(z0, Y, K, loss, gamma, tol=1e-14, fixed_point=30, newton=50, v0=None):
-    """Solve ``v = ∇U(z0 - γ K v)`` per sample (columns); ``λ = γ v`` is the output pull.
-
-    L2 is linear (closed form for one output); L1 with one output is a clipped ratio.
-    Otherwise the fixed point iteration runs while it contracts (γ‖K‖ times the
-    curvature of U is small, the usual case) and damped Newton finishes.
-    """
-    n = z0.shape[0]
-    if type(loss) is L2:
-        if n == 1:
-            return (z0 - Y) / (1.0 + gamma * K)
-        if isinstance(K, _MaskedGram):
-            K = K.dense()
-        return np.linalg.solve(np.eye(n) + gamma * K, (z0 - Y).T[:, :, None])[:, :, 0].T
-    if type(loss) is L1:
-        if n == 1:
-            return np.clip((z0 - Y) / (gamma * K), -1.0, 1.0)
-        loss = _SmoothL1(1e-9 * max(1.0, float(np.abs(z0 - Y).max())))
-    v = loss.grad(z0, Y) if v0 is None else v0.copy()  # the result may be written into later
-    if n == 1:  # scalar Newton; a sample it does not settle goes to the safeguarded solver
-        gK = gamma * K
-        scale = tol * (1.0 + float(np.abs(v).max()))
-        for _ in range(8):
-            z = z0 - gK * v
-            g = loss.grad(z, Y)
-            F = v - g
-            if np.abs(F).max() <= scale:
-                return v
-            v = v - F / (1.0 + gK * _curvature(loss, z, Y, g))
-        return _dual_newton(z0, Y, K, loss, gamma, v, newton)
-    last = np.inf
-    scale = tol * (1.0 + float(np.abs(v).max()))
-    for _ in range(fixed_point):
-        nxt = loss.grad(z0 - gamma * _apply(K, v), Y)
-        step = float(np.abs(nxt - v).max())
-        v = nxt
-        q = step / last  # the observed contraction: what is left is about step q / (1 - q)
-        if step <= scale or (0 < q < 0.5 and step * q <= scale * (1 - q)):
-            return v
-        if q > 0.5:
-            break
-        last = step
-    return _dual_newton(z0, Y, K, loss, gamma, v, newton)
-
-
-def _curvature(loss, z, y, g):
-    """U'' for one output, elementwise; ``g`` is U'(z) (the sigmoid reuses it)."""
-    if type(loss) is SigmoidBCE:
-        s = g + y
-        return s * (1.0 - s)
-    return loss.hess(z, y)[:, 0, 0][None]
-
-
-def _dual_newton(z0, Y, K, loss, gamma, v, iters):
-    """Newton on ψ(v) = γ/2 vᵀKv + U(z0 - γKv), convex, whose minimiser solves the dual.
-
-    A step that overshoots (ψ rises again along it: U with unbounded curvature, as
-    Lp for p < 2 or L1, make plain Newton oscillate) is cut back to the minimum of ψ
-    along its line, found by bisection on the directional derivative.
-    """
-    n, M = z0.shape
-    if isinstance(K, _MaskedGram):
-        K = K.dense()
-    Kb = K[:, None, None] if K.ndim == 1 else K
-    eye = np.eye(n)
-
-    def slope(v, step):  # directional derivative of ψ / γ along step
-        F = v - loss.grad(z0 - gamma * _apply(K, v), Y)
-        return np.einsum("im,im->m", step, _apply(K, F))
-
-    for _ in range(iters):
-        z = z0 - gamma * _apply(K, v)
-        F = v - loss.grad(z, Y)
-        if np.abs(F).max() <= 1e-13 * max(1.0, float(np.abs(v).max())):
-            break
-        J = eye + gamma * (loss.hess(z, Y) @ Kb)
-        step = -np.linalg.solve(J, F.T[:, :, None])[:, :, 0].T
-        over = slope(v + step, step) > 0
-        t = np.ones(M)
-        if over.any():
-            lo, hi = np.zeros(M), np.ones(M)
-            for _ in range(60):
-                mid = 0.5 * (lo + hi)
-                down = slope(v + mid * step, step) < 0
-                lo, hi = np.where(down, mid, lo), np.where(down, hi, mid)
-            t = np.where(over, 0.5 * (lo + hi), 1.0)
-        v = v + t * step
-    return v
-
-
-class _SmoothL1(Huber):
-    """Huber(ε)/ε: L1 away from a cap of width ε (for the several-output L1 dual)."""
-
-    def values(self, z, y):
-        return super().values(z, y) / self.delta
-
-    def grad(self, z, y):
-        return super().grad(z, y) / self.delta
-
-    def hess(self, z, y):
-        return super().hess(z, y) / self.delta

@@ -97,8 +97,10 @@ def transposed_sweep(W, sigma, v, inject=None):
         y = yW[l + 1]
         if y.ndim == 2 and y.shape[0] == 1:
             yR[l] = W[l + 1].T * y  # one row: an outer product, faster by broadcasting than BLAS
-        else:
-            yR[l] = np.tensordot(W[l + 1].T, y, axes=1)
+        elif y.ndim == 2:
+            yR[l] = W[l + 1].T @ y
+        else:  # several rows per sample: one product over the flattened trailing axes
+            yR[l] = (W[l + 1].T @ y.reshape(y.shape[0], -1)).reshape((-1,) + y.shape[1:])
         s = sigma[l]
         yW[l] = yR[l] * (s if yR[l].ndim == s.ndim else s[:, None, :])
         if inject is not None:

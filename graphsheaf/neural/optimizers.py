@@ -53,12 +53,22 @@ class Adam(SGD):
             self.v = [np.zeros_like(p) for p in params]
         self.t += 1
         c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
+        # p -= lr (m / c1) / (sqrt(v / c2) + eps), written as lr √c2 / c1 · m / (√v + eps √c2)
+        # with in-place operations (the parameters are usually one flat buffer)
+        rate, eps = self.lr * np.sqrt(c2) / c1, self.eps * np.sqrt(c2)
         for p, g, m, v in zip(params, grads, self.m, self.v):
-            m *= self.b1
-            m += (1 - self.b1) * g
-            v *= self.b2
-            v += (1 - self.b2) * g * g
-            p -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+            t = np.subtract(g, m)
+            t *= 1 - self.b1
+            m += t
+            np.multiply(g, g, out=t)
+            t -= v
+            t *= 1 - self.b2
+            v += t
+            np.sqrt(v, out=t)
+            t += eps
+            np.divide(m, t, out=t)
+            t *= rate
+            p -= t
 
 
 def make_optimizer(optimizer, learning_rate):

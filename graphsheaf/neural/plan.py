@@ -177,6 +177,7 @@ class NetworkPlan:
         self.output = self.y if self.y is not None else self.z_nodes[-1]
         self.output_activation = "identity" if self.phi is None else self.phi.kind
         self._table = self._where = None
+        self.scratch = {}  # solvers' reusable buffers, keyed by what they are for
 
     # -- compiling --------------------------------------------------------------------
     @staticmethod

@@ -371,6 +371,7 @@ class SheafTrainer:
                              dt=self.dt, alpha=self.alpha, beta=self.beta, callback=callback)
         # the graph is the source of truth: read it again (it may have been edited)
         self.plan = NetworkPlan(self.S)
+        self._flatten()
         X, Y = _check_xy(self.plan, X, Y)
         has_test = X_test is not None
         if has_test:
@@ -405,7 +406,7 @@ class SheafTrainer:
                     if self.mode == "paper":
                         self._paper_batch(st, Y, idx, beta)
                     else:
-                        info = self.step(X[:, idx], Y[:, idx])
+                        info = self._update(X[:, idx], Y[:, idx])
                         sweeps.append(info["sweeps"])
                         passes.append(info["pattern_passes"])
                         disc = info.get("discord", disc)
@@ -493,7 +494,36 @@ class SheafTrainer:
         solver's ``info`` with ``potential``: the summed output potential of the batch
         at the weights before the update.
         """
+        info = self._update(X, Y)
+        info["potential"] = self.loss.value(info.pop("output"), Y)
+        return info
+
+    def _flatten(self):
+        """Make the plan's W_ℓ and b_ℓ views of one buffer, so that the optimiser moves
+        every parameter in one pass (a handful of NumPy calls per update instead of a
+        handful per array); the weight-decay and frozen-bias parts are its slices."""
         plan = self.plan
+        arrays = plan.W + plan.b
+        theta = np.concatenate([x.ravel() for x in arrays])
+        views, pos = [], 0
+        for x in arrays:
+            views.append(theta[pos:pos + x.size].reshape(x.shape))
+            pos += x.size
+        k = plan.k
+        plan.W[:], plan.b[:] = views[:k + 1], views[k + 1:]
+        n_w = sum(x.size for x in views[:k + 1])
+        frozen = np.zeros(theta.size, dtype=bool)
+        pos = n_w
+        for l, x in enumerate(views[k + 1:]):
+            frozen[pos:pos + x.size] = not plan.trainable_bias(l)
+            pos += x.size
+        self._flat = (theta, n_w, np.flatnonzero(frozen) if frozen.any() else None)
+
+    def _update(self, X, Y):
+        plan = self.plan
+        if getattr(self, "_flat", None) is None or plan.W[0].base is not self._flat[0]:
+            self._flatten()
+        theta, n_w, frozen = self._flat
         M = X.shape[1]
         if self.mode == "exact":
             gW, gb, info = exact_gradients(plan, X, Y, self.loss, self.gamma, self.max_passes,
@@ -504,13 +534,13 @@ class SheafTrainer:
         else:
             raise SheafError("step() runs the exact and backprop-equivalent modes; paper mode "
                              "integrates its joint flow in train()")
-        info["potential"] = self.loss.value(info.pop("output"), Y)
-        for l in range(plan.k + 1):
-            if self.weight_decay:
-                gW[l] += self.weight_decay * plan.W[l]
-            if not plan.trainable_bias(l):
-                gb[l] = np.zeros_like(gb[l])
-        self.optimizer.step(plan.W + plan.b, [g / M for g in gW + gb])
+        g = np.concatenate([x.ravel() for x in gW + gb])
+        g *= 1.0 / M
+        if self.weight_decay:
+            g[:n_w] += (self.weight_decay / M) * theta[:n_w]
+        if frozen is not None:
+            g[frozen] = 0.0
+        self.optimizer.step([theta], [g])
         return info
 
     # -- bookkeeping ------------------------------------------------------------

@@ -130,7 +130,7 @@ def test_local_weight_update_is_minus_energy_gradient():  # §7 D17
         q = np.maximum(z[0], 0) - a[1]
         return 0.5 * (np.sum(r1 ** 2) + np.sum(r2 ** 2) + np.sum(q ** 2) + np.sum((z[1] - Y) ** 2))
     b0 = [v.copy() for v in tr.plan.b]
-    st = Stalks(tr.plan, X, False)
+    st = Stalks(tr.plan, X, False, ones=1.0)
     st.load(z, a, None)
     tr._paper_step(st, Y, 0.7)
     h = 1e-6

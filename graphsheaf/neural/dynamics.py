@@ -194,18 +194,32 @@ class Stalks:
     in the order of the computation -- the free coordinates of the cochain vector of
     :func:`graphsheaf.to_vector` -- and ``z`` (k + 1 views), ``a`` (``a[0]`` is the pinned
     input, then k views) and ``y`` (or None) are views of it, so a whole step is one
-    array operation on ``buf``.
+    array operation on ``buf``. With ``ones`` (a number) each a_ℓ block also carries the
+    stalk's pinned constant coordinate as a row of that value after it (1 in a state, 0
+    in a force, so that a step leaves it alone), and ``a_aug`` lists ``[a_ℓ; 1]`` (the
+    input's as a new array): one product with ``[W_ℓ | b_ℓ]`` then applies the affine map.
     """
 
-    def __init__(self, plan, X, with_y):
+    def __init__(self, plan, X, with_y, ones=None):
         k = plan.k
         sizes = [plan.dims[(i + 2) // 2] for i in range(2 * k + 1)]  # z1, a1, z2, ..., z_{k+1}
+        if ones is not None:  # each a_ℓ block carries its pinned constant as a last row
+            sizes = [s + i % 2 for i, s in enumerate(sizes)]
         if with_y:
             sizes.append(plan.dims[-1])
         self.buf = np.empty((sum(sizes), X.shape[1]))
         views = np.split(self.buf, np.cumsum(sizes)[:-1])
         self.z = views[0:2 * k + 1:2]
-        self.a = [X] + views[1:2 * k:2]
+        blocks = views[1:2 * k:2]
+        self.a_aug = None
+        if ones is not None:
+            for v in blocks:
+                v[-1] = ones
+            X_aug = np.empty((X.shape[0] + 1, X.shape[1]))
+            X_aug[:-1], X_aug[-1] = X, 1.0
+            self.a_aug = [X_aug] + blocks
+            blocks = [v[:-1] for v in blocks]
+        self.a = [X] + blocks
         self.y = views[-1] if with_y else None
         self.plan = plan
 
@@ -235,10 +249,11 @@ class _Flow:
 
     def residuals(self, st):
         """Edge residuals into buffers reused by every step (valid until the next call)."""
-        if self._r is None:
+        if self._r is None:  # (the weights are fixed during a flow: the biases repeated once)
             self._r = [np.empty_like(v) for v in st.z]
             self._q = [np.empty_like(v) for v in st.z[:self.plan.k]]
-        r, q = residuals(self.plan, st.z, st.a, self._r, self._q)
+            self._bias = [np.repeat(b[:, None], v.shape[1], axis=1) for b, v in zip(self.plan.b, st.z)]
+        r, q = residuals(self.plan, st.z, st.a, self._r, self._q, bias=self._bias)
         out = None
         if st.y is not None:
             out = self.plan.output_value(st.z[-1]) - st.y  # φ(z) - y

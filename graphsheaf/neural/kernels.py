@@ -14,6 +14,8 @@ is ``a_l`` with ``a[0] = X`` (l = 0..k), free coordinates only, samples as colum
 * :func:`edge_square_norms` -- ``‖(δc)_e‖²`` per edge, the one energy kernel.
 """
 
+from functools import lru_cache
+
 import numpy as np
 
 __all__ = ["edge_square_norms", "forward_sweep", "hidden_forces", "residuals", "transposed_sweep"]
@@ -96,7 +98,7 @@ def transposed_sweep(W, sigma, v, inject=None):
     for l in range(k - 1, -1, -1):
         y = yW[l + 1]
         if y.ndim == 2 and y.shape[0] == 1:
-            yR[l] = W[l + 1].T * y  # one row: an outer product, faster by broadcasting than BLAS
+            yR[l] = np.dot(W[l + 1].T, y)  # one row: an outer product (np.dot's is the fastest)
         elif y.ndim == 2:
             yR[l] = W[l + 1].T @ y
         else:  # several rows per sample: one product over the flattened trailing axes
@@ -108,39 +110,66 @@ def transposed_sweep(W, sigma, v, inject=None):
     return yW, yR
 
 
-def residuals(plan, z, a, r=None, q=None):
+@lru_cache(maxsize=32)
+def _zeros(shape):
+    """A read-only array of zeros (shared)."""
+    z = np.zeros(shape)
+    z.flags.writeable = False
+    return z
+
+
+def residuals(plan, z, a, r=None, q=None, *, augmented=None, bias=None):
     """Edge residuals ``r_ℓ = W_ℓ a_{ℓ-1} + b_ℓ - z_ℓ`` and ``q_ℓ = g_ℓ(z_ℓ) - a_ℓ``.
 
     ``r``, ``q`` are optional output lists (buffers reused by iterative callers).
+    ``augmented = (blocks, a_aug)`` gives each layer's ``[W_ℓ | b_ℓ]`` and ``[a_{ℓ-1}; 1]``,
+    so that the affine part is one product; ``bias`` the b_ℓ already repeated over the
+    samples (fixed weights: the same sums, without NumPy's slower broadcasting loop).
     """
     W, b, k = plan.W, plan.b, plan.k
     if r is None:
         r = [np.empty_like(v) for v in z]
         q = [np.empty_like(v) for v in z[:k]]
     for l in range(k + 1):
-        np.matmul(W[l], a[l], out=r[l])
-        r[l] += b[l] if r[l].ndim == 1 else b[l][:, None]
+        if augmented is not None:
+            np.matmul(augmented[0][l], augmented[1][l], out=r[l])
+        else:
+            np.matmul(W[l], a[l], out=r[l])
+            r[l] += bias[l] if bias is not None else b[l] if r[l].ndim == 1 else b[l][:, None]
         r[l] -= z[l]
+    relu = plan.gate_table().relu
     for l in range(k):
-        plan.gates[l].value(z[l], out=q[l])
+        if relu:  # (against a zero array: NumPy's scalar-broadcasting loop is twice as slow)
+            np.maximum(z[l], _zeros(z[l].shape), out=q[l])
+        else:
+            plan.gates[l].value(z[l], out=q[l])
         q[l] -= a[l + 1]
     return r, q
 
 
-def hidden_forces(plan, z, r, q, Fz, Fa):
+def hidden_forces(plan, z, r, q, Fz, Fa, last=True):
     """Minus the energy gradient in the hidden stalks, written into ``Fz``, ``Fa``.
 
     ``Fz[l] = r_l - σ_l(z_l) q_l`` (``Fz[k] = r_k``; the caller adds the output edge's
-    term), ``Fa[l] = q_{l-1} - W_lᵀ r_l`` for l = 1..k (``Fa[0]`` is not touched). At a
-    kink the gate's tie rule picks σ, the authors' generalised gradient.
+    term; ``last=False`` leaves ``Fz[k]`` to the caller), ``Fa[l] = q_{l-1} - W_lᵀ r_l`` for
+    l = 1..k (``Fa[0]`` is not touched). At a kink the gate's tie rule picks σ, the
+    authors' generalised gradient.
     """
     W, k = plan.W, plan.k
+    table = plan.gate_table()
     for l in range(k):
         F = Fz[l]
-        np.multiply(plan.gates[l].slope(z[l]), q[l], out=F)
+        if table.relu:  # the 0/1 slope as a mask (the same products, no float copy of it)
+            mask = np.greater(z[l], 0.0) if table.strict[0, 0] else np.greater_equal(z[l], 0.0)
+            np.multiply(q[l], mask, out=F)
+        else:
+            np.multiply(plan.gates[l].slope(z[l]), q[l], out=F)
         np.subtract(r[l], F, out=F)
-        np.subtract(q[l], W[l + 1].T @ r[l + 1], out=Fa[l + 1])
-    np.copyto(Fz[k], r[k])
+        y = r[l + 1]  # one output row: an outer product (np.dot's is the fastest, and exact)
+        np.subtract(q[l], np.dot(W[l + 1].T, y) if y.shape[0] == 1 else W[l + 1].T @ y,
+                    out=Fa[l + 1])
+    if last:
+        np.copyto(Fz[k], r[k])
 
 
 def _sq(x):

@@ -32,6 +32,7 @@ with a large response ``GGᵀ`` and rewards large weights; as γ → 0 the updat
 to the backprop gradient. The exact mode defaults to γ = 0.001.
 """
 
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -329,7 +330,7 @@ class SheafTrainer:
     # -- paper mode -------------------------------------------------------------
     def _init_state(self, X, init, draw):
         """Paper-mode cochain: the free stalks as views of one buffer (:class:`Stalks`)."""
-        st = Stalks(self.plan, X, False)
+        st = Stalks(self.plan, X, False, ones=1.0)
         z, a, _ = initial_stalks(self.plan, X, init, draw, False)
         st.load(z, a, None)
         return st
@@ -371,7 +372,8 @@ class SheafTrainer:
                              dt=self.dt, alpha=self.alpha, beta=self.beta, callback=callback)
         # the graph is the source of truth: read it again (it may have been edited)
         self.plan = NetworkPlan(self.S)
-        self._flatten()
+        self._flatten(augmented=self.mode == "paper")
+        self._bufs = (None,)
         X, Y = _check_xy(self.plan, X, Y)
         has_test = X_test is not None
         if has_test:
@@ -440,17 +442,21 @@ class SheafTrainer:
         if len(idx) == st.buf.shape[1]:
             self._paper_step(st, Y, beta)
             return
-        sub = Stalks(self.plan, st.a[0][:, idx], False)
+        sub = Stalks(self.plan, st.a[0][:, idx], False, ones=1.0)
         sub.buf[...] = st.buf[:, idx]
         self._paper_step(sub, Y[:, idx], beta)
         st.buf[:, idx] = sub.buf
 
     def _buffers(self, st):
-        """Force stalks and residual buffers for a batch of this size (made once)."""
+        """Force stalks, residual buffers and the flat gradient for a batch of this size
+        (made once; the gradient's blocks follow the parameter buffer's layout)."""
         M = st.buf.shape[1]
         if getattr(self, "_bufs", (None,))[0] != M:
-            F = Stalks(self.plan, st.a[0], False)
-            self._bufs = (M, F, [np.empty_like(v) for v in F.z], [np.empty_like(v) for v in F.z[:-1]])
+            F = Stalks(self.plan, st.a[0], False, ones=0.0)  # the constant rows do not move
+            g = np.empty_like(self._flat[0])
+            blocks = [g[p:p + math.prod(s)].reshape(s) for p, s in self._layout]
+            self._bufs = (M, F, [np.empty_like(v) for v in F.z], [np.empty_like(v) for v in F.z[:-1]],
+                          g, blocks)
         return self._bufs[1:]
 
     def _paper_step(self, st, Y, beta):
@@ -458,24 +464,37 @@ class SheafTrainer:
 
         The cochain moves by ``α Δt`` times the heat equation's forces (one kernel,
         :func:`.kernels.hidden_forces`) plus the output edge's ``-γ ∇U``; each weight
-        by ``-Δt β/γ r aᵀ`` from its own edge's residual and tail stalk.
+        by ``-Δt β/γ r aᵀ`` from its own edge's residual and tail stalk. The parameters
+        are one buffer of ``[W_ℓ | b_ℓ]`` blocks and the stalks carry their pinned 1
+        (:meth:`_flatten`), so each affine edge's residual is one product and its local
+        rule ``r [a; 1]ᵀ`` another, and every parameter moves in one operation.
         """
         plan, k = self.plan, self.plan.k
+        if getattr(self, "_blocks", None) is None:  # (a step outside train())
+            self._flatten(augmented=True)
+            self._bufs = (None,)
+        if st.a_aug is None:
+            raise SheafError("paper-mode steps take stalks that carry their pinned 1 "
+                             "(Stalks(..., ones=1.0))")
         eta, wstep = self.alpha * self.dt, self.dt * beta / self.gamma
-        F, rb, qb = self._buffers(st)
-        r, q = residuals(plan, st.z, st.a, rb, qb)
-        gW = [r[l] @ st.a[l].T for l in range(k + 1)]  # before any stalk moves
-        gb = [r[l].sum(axis=1) for l in range(k + 1)]
-        hidden_forces(plan, st.z, r, q, F.z, F.a)
-        F.z[k] -= self.gamma * self.loss.grad(st.z[k], Y)
+        F, rb, qb, g, grads = self._buffers(st)
+        theta, decay, frozen = self._flat
+        r, q = residuals(plan, st.z, st.a, rb, qb, augmented=(self._blocks, st.a_aug))
+        for l in range(k + 1):  # before any stalk moves
+            np.matmul(r[l], st.a_aug[l].T, out=grads[l])
+        hidden_forces(plan, st.z, r, q, F.z, F.a, last=False)
+        pull = self.loss.grad(st.z[k], Y)
+        if self.gamma != 1.0:
+            pull = self.gamma * pull
+        np.subtract(r[k], pull, out=F.z[k])
         F.buf *= eta
         st.buf += F.buf
-        for l in range(k + 1):
-            if self.weight_decay:
-                gW[l] += self.weight_decay * plan.W[l]
-            plan.W[l] -= wstep * gW[l]
-            if plan.trainable_bias(l):
-                plan.b[l] -= wstep * gb[l]
+        if self.weight_decay:
+            g[decay] += self.weight_decay * theta[decay]
+        if frozen is not None:
+            g[frozen] = 0.0
+        g *= wstep
+        theta -= g
 
     def _discord(self, st, Y):
         plan = self.plan
@@ -498,32 +517,54 @@ class SheafTrainer:
         info["potential"] = self.loss.value(info.pop("output"), Y)
         return info
 
-    def _flatten(self):
+    def _flatten(self, augmented=False):
         """Make the plan's W_ℓ and b_ℓ views of one buffer, so that the optimiser moves
         every parameter in one pass (a handful of NumPy calls per update instead of a
-        handful per array); the weight-decay and frozen-bias parts are its slices."""
-        plan = self.plan
-        arrays = plan.W + plan.b
-        theta = np.concatenate([x.ravel() for x in arrays])
-        views, pos = [], 0
-        for x in arrays:
-            views.append(theta[pos:pos + x.size].reshape(x.shape))
-            pos += x.size
-        k = plan.k
-        plan.W[:], plan.b[:] = views[:k + 1], views[k + 1:]
-        n_w = sum(x.size for x in views[:k + 1])
+        handful per array).
+
+        By default the buffer holds every W_ℓ, then every b_ℓ. ``augmented`` lays out each
+        layer as the block ``[W_ℓ | b_ℓ]`` (the affine edge's map on the stalk with its
+        pinned 1, the sheaf's own form), so that ``W_ℓ a + b_ℓ`` and the local rule's
+        ``(r aᵀ, Σ r)`` are each one product with ``[a; 1]`` (paper mode). Sets
+        ``self._flat = (theta, decay, frozen)`` — the buffer, the index of the weights
+        (for weight decay) and of the frozen biases (or None) — ``self._layout``, the
+        gradient's ``(offset, shape)`` per block, and ``self._blocks``, the layers'
+        ``[W_ℓ | b_ℓ]`` views (augmented only).
+        """
+        plan, k = self.plan, self.plan.k
+        shapes = ([(W.shape[0], W.shape[1] + 1) for W in plan.W] if augmented else
+                  [W.shape for W in plan.W] + [v.shape for v in plan.b])
+        theta = np.empty(sum(math.prod(s) for s in shapes))
+        self._layout, pos = [], 0
+        for s in shapes:
+            self._layout.append((pos, s))
+            pos += math.prod(s)
+        blocks = [theta[p:p + math.prod(s)].reshape(s) for p, s in self._layout]
+        is_bias = np.zeros(theta.size, dtype=bool)
         frozen = np.zeros(theta.size, dtype=bool)
-        pos = n_w
-        for l, x in enumerate(views[k + 1:]):
-            frozen[pos:pos + x.size] = not plan.trainable_bias(l)
-            pos += x.size
-        self._flat = (theta, n_w, np.flatnonzero(frozen) if frozen.any() else None)
+        for l in range(k + 1):
+            d, f = plan.W[l].shape
+            if augmented:  # the bias is the block's last column
+                blocks[l][:, :f], blocks[l][:, f] = plan.W[l], plan.b[l]
+                W, bias = blocks[l][:, :f], blocks[l][:, f]
+                at = self._layout[l][0] + np.arange(d) * (f + 1) + f
+            else:
+                blocks[l][...], blocks[k + 1 + l][...] = plan.W[l], plan.b[l]
+                W, bias = blocks[l], blocks[k + 1 + l]
+                at = self._layout[k + 1 + l][0] + np.arange(d)
+            plan.W[l], plan.b[l] = W, bias
+            is_bias[at] = True
+            frozen[at] = not plan.trainable_bias(l)
+        decay = slice(0, sum(W.size for W in plan.W)) if not augmented else np.flatnonzero(~is_bias)
+        self._flat = (theta, decay, np.flatnonzero(frozen) if frozen.any() else None)
+        self._blocks = blocks[:k + 1] if augmented else None
 
     def _update(self, X, Y):
         plan = self.plan
-        if getattr(self, "_flat", None) is None or plan.W[0].base is not self._flat[0]:
+        if (getattr(self, "_flat", None) is None or plan.W[0].base is not self._flat[0]
+                or self._blocks is not None):
             self._flatten()
-        theta, n_w, frozen = self._flat
+        theta, decay, frozen = self._flat
         M = X.shape[1]
         if self.mode == "exact":
             gW, gb, info = exact_gradients(plan, X, Y, self.loss, self.gamma, self.max_passes,
@@ -535,9 +576,9 @@ class SheafTrainer:
             raise SheafError("step() runs the exact and backprop-equivalent modes; paper mode "
                              "integrates its joint flow in train()")
         g = np.concatenate([x.ravel() for x in gW + gb])
-        g *= 1.0 / M
         if self.weight_decay:
-            g[:n_w] += (self.weight_decay / M) * theta[:n_w]
+            g[decay] += self.weight_decay * theta[decay]
+        g /= M  # (the penalty, then a division: the same roundings as per array)
         if frozen is not None:
             g[frozen] = 0.0
         self.optimizer.step([theta], [g])

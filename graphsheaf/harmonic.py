@@ -286,15 +286,21 @@ def _iterate(G, table, free, pinned, values, state, allow_nonunique, tol, kind, 
     """PCG on the assembled L[Ω,Ω] (one CSR product per iteration), preconditioned by AMG
     on meshes and block Jacobi on expanders; every right-hand side at once."""
     n = int(table.node_start[-1])
-    L = laplacian_of(G, table, state, **kw)
-    L_f = L[free]
-    L_ff, L_fb = L_f[:, free], L_f[:, pinned]
-    rhs = -(L_fb @ values)
     dims = np.diff(table.node_start)
     pinned_mask = np.zeros(n, dtype=bool)
     pinned_mask[pinned] = True
-    whole = np.add.reduceat(pinned_mask, table.node_start[:-1]) == dims if n else np.zeros(0, bool)
-    whole &= dims > 0
+    pinned_count = np.add.reduceat(pinned_mask, table.node_start[:-1]) if n else np.zeros(0, int)
+    whole = (pinned_count == dims) & (dims > 0)
+    blocks = None
+    if np.all(whole | (pinned_count == 0)):  # whole stalks pinned: assemble the blocks directly
+        blocks = laplacian_of(G, table, state, split=~whole, **kw)
+    if blocks is not None:
+        L_ff, L_fb, L_bb = blocks
+    else:
+        L = laplacian_of(G, table, state, **kw)
+        L_f = L[free]
+        L_ff, L_fb = L_f[:, free], L_f[:, pinned]
+    rhs = -(L_fb @ values)
     sure = not table.has_state_maps and pins_determine(table, uniform_maps(table), whole)
     info["uniqueness"] = "structural" if sure else "probe"
     node_of, local_of = _blocks_of(free, table.node_start)
@@ -315,8 +321,13 @@ def _iterate(G, table, free, pinned, values, state, allow_nonunique, tol, kind, 
     vec = np.zeros((n,) + values.shape[1:])
     vec[pinned] = values
     vec[free] = x_f
-    V = vec.reshape(n, -1)
-    energy = 0.5 * np.einsum("ij,ij->j", V, L @ V)
+    if blocks is not None:  # ½ xᵀLx from the blocks: x_fᵀ L_ff x_f + 2 x_fᵀ L_fb x_U + x_Uᵀ L_bb x_U
+        Xf, Xb = x_f.reshape(free.size, -1), values.reshape(pinned.size, -1)
+        energy = 0.5 * (np.einsum("ij,ij->j", Xf, L_ff @ Xf + 2 * (L_fb @ Xb))
+                        + np.einsum("ij,ij->j", Xb, L_bb @ Xb))
+    else:
+        V = vec.reshape(n, -1)
+        energy = 0.5 * np.einsum("ij,ij->j", V, L @ V)
     energy = energy if vec.ndim == 2 else energy[0]
     basis = np.zeros((n, 0))
     if as_vector:

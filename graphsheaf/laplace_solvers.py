@@ -29,11 +29,14 @@ __all__ = ["graph_kind", "pins_determine", "solve"]
 
 
 def _node_graph(table):
-    n = len(table.nodelist)
-    u, v = table.tails, table.heads
-    return sp.csr_array((np.ones(2 * u.size, dtype=np.int8), (np.concatenate([u, v]),
-                                                                 np.concatenate([v, u]))),
-                        shape=(n, n))
+    """The undirected node graph of the table (built once per table)."""
+    if "node_graph" not in table.derived:
+        n = len(table.nodelist)
+        u, v = table.tails, table.heads
+        table.derived["node_graph"] = sp.csr_array(
+            (np.ones(2 * u.size, dtype=np.int8), (np.concatenate([u, v]), np.concatenate([v, u]))),
+            shape=(n, n))
+    return table.derived["node_graph"]
 
 
 def graph_kind(table):

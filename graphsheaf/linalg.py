@@ -375,16 +375,24 @@ def _coo_to_csr(rows, cols, data, shape):
     return out
 
 
-def laplacian_of(G, table, state=None, dim="dim", source_map="source_map", target_map="target_map"):
+def laplacian_of(G, table, state=None, dim="dim", source_map="source_map", target_map="target_map",
+                 split=None):
     """L = δᵀδ of an already built edge table (callers that hold one skip re-reading the
-    graph); internal building block of :func:`sheaf_laplacian`."""
+    graph); internal building block of :func:`sheaf_laplacian`.
+
+    ``split`` (a bool per node, True for the free ones) asks for the blocks
+    ``(L[Ω,Ω], L[Ω,U], L[U,U])`` of whole free and pinned stalks instead, assembled
+    directly (no slicing of L); it returns None where the stalks and maps are not uniform.
+    """
     ev = _Evaluated(G, table, state, dim, source_map, target_map)
     if ev.uniform is not None:
         A, B = ev.uniform
         d = A.shape[2]
         if B.shape[2] == d and d > 0 and np.all(table.dims == d) \
                 and not (np.iscomplexobj(A) or np.iscomplexobj(B)):
-            return _laplacian_uniform(table, A, B)
+            return _laplacian_uniform(table, A, B, split)
+    if split is not None:
+        return None
     rows, cols, data = [], [], []
     for idx in ev.groups():
         t0, h0 = table.node_start[table.tails[idx]], table.node_start[table.heads[idx]]
@@ -415,10 +423,10 @@ def laplacian_of(G, table, state=None, dim="dim", source_map="source_map", targe
     return _coo_to_csr(rows, cols, data, (n, n))
 
 
-def _laplacian_uniform(table, A, B):
+def _laplacian_uniform(table, A, B, split=None):
     """L for stalks all of dim d and maps (E, r, d): d×d blocks summed per node pair, then
     one block-sparse (BSR) array converted to CSR, so the work and memory stay near the
-    size of the nonzeros."""
+    size of the nonzeros. With ``split`` (free nodes): the three blocks of whole stalks."""
     E, _, d = A.shape
     n = len(table.dims)
     t, h = table.tails, table.heads
@@ -441,14 +449,31 @@ def _laplacian_uniform(table, A, B):
         t, h, AtB = t[keep], h[keep], AtB[keep]
     m = len(t)
     # block (row, col) keys: the diagonal, then (t, h) for -AᵀB, then (h, t) for -BᵀA
-    key = np.empty(n + 2 * m, dtype=np.int64)
-    key[:n] = np.arange(n, dtype=np.int64) * (n + 1)
-    np.multiply(t, n, out=key[n:n + m])
-    key[n:n + m] += h
-    np.multiply(h, n, out=key[n + m:])
-    key[n + m:] += t
+    source = None
+    if split is None:
+        key = np.empty(n + 2 * m, dtype=np.int64)
+        key[:n] = np.arange(n, dtype=np.int64) * (n + 1)
+        np.multiply(t, n, out=key[n:n + m])
+        key[n:n + m] += h
+        np.multiply(h, n, out=key[n + m:])
+        key[n + m:] += t
+    else:  # the blocks of (free, free), (free, pinned), (pinned, pinned) node pairs, keyed
+        # part-major with each side renumbered in order, so that every part comes out sorted
+        new = np.empty(n, dtype=np.int64)
+        nf = int(split.sum())
+        new[split] = np.arange(nf)
+        new[~split] = np.arange(n - nf)
+        r = np.concatenate([np.arange(n), t, h])
+        c = np.concatenate([np.arange(n), h, t])
+        part = np.where(split[r], np.where(split[c], 0, 1), np.where(split[c], 3, 2))
+        source = np.flatnonzero(part != 3)  # (pinned rows, free columns: not needed)
+        key = part[source] * (n * n) + new[r[source]] * n + new[c[source]]
+        del r, c, part
     order = np.argsort(key, kind="stable")
     key = key[order]
+    if source is not None:
+        order = source[order]
+        del source
     # gather the blocks in sorted order straight from their three sources
     blocks = np.empty((len(order), d, d))
     src = order < n
@@ -462,12 +487,21 @@ def _laplacian_uniform(table, A, B):
     if len(starts) < len(key):  # parallel or antiparallel edges share a block: sum them
         blocks = np.add.reduceat(blocks, starts, axis=0)
         key = key[starts]
-    rows = key // n
-    indptr = np.zeros(n + 1, dtype=itype)
-    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    indices = (key - rows * n).astype(itype)
-    del key, rows
-    L = sp.bsr_array((blocks, indices, indptr), shape=(n * d, n * d)).tocsr()
+    if split is None:
+        rows = key // n
+        return _block_csr(blocks, rows, key - rows * n, n, n, d, itype)
+    part, key = np.divmod(key, n * n)
+    rows, cols = np.divmod(key, n)
+    cut = np.searchsorted(part, [0, 1, 2, 3])
+    return tuple(_block_csr(blocks[a:b], rows[a:b], cols[a:b], *shape, d, itype)
+                 for a, b, shape in zip(cut[:-1], cut[1:], ((nf, nf), (nf, n - nf), (n - nf, n - nf))))
+
+
+def _block_csr(blocks, rows, cols, n_rows, n_cols, d, itype):
+    """CSR array of d×d blocks at block positions (rows, cols), sorted by row then column."""
+    indptr = np.zeros(n_rows + 1, dtype=itype)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    L = sp.bsr_array((blocks, cols.astype(itype), indptr), shape=(n_rows * d, n_cols * d)).tocsr()
     L.eliminate_zeros()
     return L
 

@@ -102,6 +102,7 @@ class EdgeTable:
     """
 
     def __init__(self, G, nodelist, edgelist, source_map, target_map):
+        self.derived = {}  # what solvers compute from the table once (e.g. its node graph)
         with _gc_paused():  # building ~|E| small objects: the cyclic GC would dominate
             self._build(G, nodelist, edgelist, source_map, target_map)
 

@@ -4,6 +4,7 @@ import pytest
 import scipy.sparse as sp
 
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import graphsheaf as gs
 
@@ -178,3 +179,41 @@ def test_stacked_maps_report_the_bad_edge():
     G.add_edge(99, 0, source_map=np.ones((2, 2)), target_map=np.ones((2, 2)))
     with pytest.raises(gs.SheafError, match=r"edge 99 -> 0: source_map has shape \(2, 2\), but node 99 has dim 3"):
         gs.coboundary_matrix(G)
+
+
+@settings(max_examples=60, deadline=None)
+@given(uniform_sheaves(), st.integers(0, 2**32 - 1))
+def test_split_laplacian_blocks_are_the_slices_of_L(G, seed):
+    # the harmonic extension's direct assembly of L[Ω,Ω], L[Ω,U], L[U,U] for whole pinned
+    # stalks equals slicing the assembled L (parallel, antiparallel edges and self-loops)
+    from graphsheaf.linalg import edge_table, laplacian_of
+    table = edge_table(G)
+    blocks = laplacian_of(G, table, split=np.random.default_rng(seed).random(len(G)) < 0.7)
+    L = laplacian_of(G, table).toarray()
+    dims = np.diff(table.node_start)
+    if blocks is None:  # maps not stackable into one float stack: the caller slices L instead
+        return
+    free_nodes = np.random.default_rng(seed).random(len(G)) < 0.7
+    coords = np.repeat(free_nodes, dims)
+    f, b = np.flatnonzero(coords), np.flatnonzero(~coords)
+    for got, want in zip(blocks, (L[np.ix_(f, f)], L[np.ix_(f, b)], L[np.ix_(b, b)])):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got.toarray(), want, atol=1e-12)
+
+
+def test_split_laplacian_blocks_of_a_connection_sheaf_with_loops_and_parallel_edges():
+    from graphsheaf.linalg import edge_table, laplacian_of
+    rng = np.random.default_rng(5)
+    G = nx.MultiDiGraph()
+    G.add_nodes_from(range(12), dim=3)
+    for u, v in list(zip(rng.integers(0, 12, 40), rng.integers(0, 12, 40))) + [(3, 3), (4, 5), (5, 4)]:
+        G.add_edge(int(u), int(v), source_map=np.linalg.qr(rng.standard_normal((3, 3)))[0],
+                   target_map=np.linalg.qr(rng.standard_normal((3, 3)))[0])
+    table = edge_table(G)
+    free_nodes = rng.random(12) < 0.6
+    blocks = laplacian_of(G, table, split=free_nodes)
+    L = laplacian_of(G, table).toarray()
+    coords = np.repeat(free_nodes, 3)
+    f, b = np.flatnonzero(coords), np.flatnonzero(~coords)
+    for got, want in zip(blocks, (L[np.ix_(f, f)], L[np.ix_(f, b)], L[np.ix_(b, b)])):
+        np.testing.assert_allclose(got.toarray(), want, atol=1e-12)

@@ -15,7 +15,7 @@ import time
 import warnings
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import best_of, machine, set_threads  # noqa: E402
+from _common import machine, set_threads  # noqa: E402
 
 
 def run(task, dims, data, output, epochs, paper_steps, lr_adam, lr_gd, seed=0, repeats=3):
@@ -92,29 +92,59 @@ def run(task, dims, data, output, epochs, paper_steps, lr_adam, lr_gd, seed=0, r
 
 
 def step_cost():
+    """One paper-mode joint step against a NumPy forward+backward pass, and one step of the
+    neural heat equation against a NumPy forward+transposed pass (issue 19), alternating
+    rounds of 1,000 calls each, best of 15."""
+    import timeit
+
     import numpy as np
 
     import graphsheaf as gs
     import graphsheaf.neural as gn
+
+    def best(fns, number=1000, rounds=15):
+        times = [[] for _ in fns]
+        for _ in range(rounds):
+            for t, fn in zip(times, fns):
+                t.append(timeit.timeit(fn, number=number) / number)
+        return [min(t) for t in times]
+
     d = gs.datasets.paraboloid(rng=0)
     W, b = gn.init_weights([2, 30, 1], rng=0)
-    S = gn.neural_sheaf(W, b)
-    tr = gn.SheafTrainer(S, mode="paper", dt=0.005)
+    tr = gn.SheafTrainer(gn.neural_sheaf(W, b), mode="paper", dt=0.005)
     X, Y = d.X_train, d.Y_train
     st = tr._init_state(X, "random", np.random.default_rng(0).standard_normal)
-    t_step = best_of(lambda: tr._paper_step(st, Y, 1 / 300), 5, 200)
+    M = X.shape[1]
 
     def fwd_bwd():
         z1 = W[0] @ X + b[0][:, None]
         a1 = np.maximum(z1, 0)
         z2 = W[1] @ a1 + b[1][:, None]
-        g = (z2 - Y) / 300
+        g = (z2 - Y) / M
         gW2, gb2 = g @ a1.T, g.sum(1)
         d1 = (W[1].T @ g) * (z1 > 0)
         return d1 @ X.T, d1.sum(1), gW2, gb2
-    t_np = best_of(fwd_bwd, 5, 200)
-    print(f"\none paper-mode joint step ([2,30,1], 300 samples): {t_step * 1e6:.0f} µs; NumPy "
-          f"forward+backward {t_np * 1e6:.0f} µs; ratio {t_step / t_np:.2f}x (target <= 3x)")
+    t_step, t_np = best([lambda: tr._paper_step(st, Y, 1 / M), fwd_bwd])
+    print(f"\none paper-mode joint step ([2,30,1], {M} samples): {t_step * 1e6:.1f} µs; NumPy "
+          f"forward+backward {t_np * 1e6:.1f} µs; ratio {t_step / t_np:.2f}x (target <= 1.2x)")
+    S = gn.neural_sheaf(W, b)
+    for m in (1, M):
+        x = X[:, :m]
+
+        def fwd_t(x=x):
+            z1 = W[0] @ x + b[0][:, None]
+            a1 = np.maximum(z1, 0)
+            z2 = W[1] @ a1 + b[1][:, None]
+            return (W[1].T @ z2) * (z1 > 0)
+        for record in (False, True):
+            def heat(steps, x=x, record=record):
+                return lambda: gn.heat_equation(S, x, steps=steps, tol=0.0, record=record, rng=0)
+            long, short = best([heat(600), heat(100)], number=1)
+            t_np = best([fwd_t])[0]
+            per = (long - short) / 500
+            print(f"one neural heat-equation step ([2,30,1], {m} sample{'s' if m > 1 else ''}, "
+                  f"record={record}): {per * 1e6:.1f} µs; NumPy forward+transposed "
+                  f"{t_np * 1e6:.1f} µs; ratio {per / t_np:.2f}x (target <= 2x)")
 
 
 def sweep_counts(dt=0.05):

@@ -10,6 +10,7 @@ the (generalised) gradient flow of the Dirichlet energy
 and converges to the forward pass (the harmonic extension) from any start.
 """
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -253,7 +254,10 @@ class _Flow:
             self._r = [np.empty_like(v) for v in st.z]
             self._q = [np.empty_like(v) for v in st.z[:self.plan.k]]
             self._bias = [np.repeat(b[:, None], v.shape[1], axis=1) for b, v in zip(self.plan.b, st.z)]
-        r, q = residuals(self.plan, st.z, st.a, self._r, self._q, bias=self._bias)
+            self._input = self.plan.W[0] @ st.a[0]  # (the same two operations as every step's)
+            self._input += self._bias[0]
+        r, q = residuals(self.plan, st.z, st.a, self._r, self._q, bias=self._bias,
+                         input_term=self._input)
         out = None
         if st.y is not None:
             out = self.plan.output_value(st.z[-1]) - st.y  # φ(z) - y
@@ -412,6 +416,8 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
     for node, (coords, vals) in hard.items():
         st.node(node)[coords] = vals
     table = plan.gate_table()
+    scratch = np.empty_like(F.buf)
+    plain = not (with_y or soft or hard)
     energies, totals, outs, switches, counts = [], [], [], [], []
     edge_hist = {}
     prev_pattern = None
@@ -430,7 +436,8 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
                 for e, v in disc.items():
                     edge_hist.setdefault(e, []).append(v)
                 outs.append((st.y if with_y else st.z[-1]).copy())
-                pattern = table.regions(np.concatenate(st.z[:plan.k])) if plan.k else None
+                pattern = (table.regions(st.z[0] if plan.k == 1 else np.concatenate(st.z[:plan.k]))
+                           if plan.k else None)
                 if prev_pattern is not None:
                     changed = int(np.count_nonzero(pattern != prev_pattern))
                     if changed:
@@ -439,14 +446,17 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
                 prev_pattern = pattern
             if converged or step >= max_steps:
                 break
-            flow.forces(F, st, r, q, out, soft, hard)
+            if plain:  # no output node, no pins inside: the hidden forces are all there is
+                hidden_forces(plan, st.z, r, q, F.z, F.a)
+            else:
+                flow.forces(F, st, r, q, out, soft, hard)
             # largest change of this step (pinned coordinates have force 0); a non-finite
             # state makes its forces non-finite, so delta sees it too
             F.buf *= eta
-            delta = float(np.abs(F.buf).max(initial=0.0))
+            delta = float(np.abs(F.buf, out=scratch).max()) if scratch.size else 0.0
             st.buf += F.buf
             step += 1
-            if not np.isfinite(delta):
+            if not math.isfinite(delta):
                 raise DivergenceError(
                     f"heat equation blew up at step {step}: alpha*dt = {eta:g} is too large for "
                     "this network; it needs alpha*dt*λ_max < 2 (λ_max from "

@@ -118,19 +118,24 @@ def _zeros(shape):
     return z
 
 
-def residuals(plan, z, a, r=None, q=None, *, augmented=None, bias=None):
+def residuals(plan, z, a, r=None, q=None, *, augmented=None, bias=None, input_term=None):
     """Edge residuals ``r_ℓ = W_ℓ a_{ℓ-1} + b_ℓ - z_ℓ`` and ``q_ℓ = g_ℓ(z_ℓ) - a_ℓ``.
 
     ``r``, ``q`` are optional output lists (buffers reused by iterative callers).
     ``augmented = (blocks, a_aug)`` gives each layer's ``[W_ℓ | b_ℓ]`` and ``[a_{ℓ-1}; 1]``,
     so that the affine part is one product; ``bias`` the b_ℓ already repeated over the
-    samples (fixed weights: the same sums, without NumPy's slower broadcasting loop).
+    samples (fixed weights: the same sums, without NumPy's slower broadcasting loop);
+    ``input_term`` the first edge's ``W_1 a_0 + b_1``, constant while the input is pinned
+    and the weights are fixed.
     """
     W, b, k = plan.W, plan.b, plan.k
     if r is None:
         r = [np.empty_like(v) for v in z]
         q = [np.empty_like(v) for v in z[:k]]
     for l in range(k + 1):
+        if l == 0 and input_term is not None:
+            np.subtract(input_term, z[0], out=r[0])
+            continue
         if augmented is not None:
             np.matmul(augmented[0][l], augmented[1][l], out=r[l])
         else:

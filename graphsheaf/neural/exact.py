@@ -223,7 +223,7 @@ def _settle(plan, X, Y, loss, gamma, P, wrong, z_eq, z_first, v_first, max_passe
                                          t0, with_energy=with_energy, v0=v0)
             sweeps = n + 4
         else:
-            z, a, r, energy, sweeps = _pattern_pass(plan, Xs, Ys, P, loss, gamma)
+            z, a, r, energy, sweeps = _pattern_pass(plan, Xs, Ys, P, loss, gamma, with_energy)
         out["sweeps"] += sweeps
         out["sample_sweeps"] += sweeps * pos.size
         out["passes"][pos] += 1
@@ -505,14 +505,14 @@ def _forward_pattern_gram(W, sig, sig2, n, rows=False):
 
 # ------------------------------------------------------------ kinks in deeper layers
 
-def _pattern_pass(plan, X, Y, P, loss, gamma):
+def _pattern_pass(plan, X, Y, P, loss, gamma, with_energy=True):
     """One solve for any pattern ``P`` (stacked (H, B) states) with kinks anywhere.
 
     Kinks below the first hidden layer couple to everything beneath them, so each
     adds a row to the Gram matrix; the r = n_out + (kinks) rows of every sample go
     through one batched transposed sweep, a kink's row starting at its own affine
     edge. Returns the solved z, hidden a, r = residual/γ (feature-major lists),
-    energy and sweeps.
+    energy (None without ``with_energy``) and sweeps.
     """
     W, k = plan.W, plan.k
     table = plan.gate_table()
@@ -526,7 +526,7 @@ def _pattern_pass(plan, X, Y, P, loss, gamma):
     q = int(count.max())
     r = n + q
     row = np.cumsum(kinkP, axis=0) + (n - 1)  # G rows first, then one row per kink
-    starts = np.concatenate([[0], np.cumsum(table.sizes)])
+    starts = table.starts
     h = np.zeros((B, r))  # the kink coordinates' distance from their breakpoints
 
     def inject(l, Yw):  # Yw: (d_l, r, B); z_j = ... + s^W_j, and nothing above depends on it
@@ -563,5 +563,5 @@ def _pattern_pass(plan, X, Y, P, loss, gamma):
     acts = [af[l + 1] + ua[l + 1] for l in range(k)]
     for l in range(k):
         zs[l][kink[l]] = t_k[l][kink[l]]  # held exactly, not up to rounding
-    energy = 0.5 * sum(np.einsum("db,db->b", s, s) for s in sW + sR)
+    energy = 0.5 * sum(np.einsum("db,db->b", s, s) for s in sW + sR) if with_energy else None
     return zs, acts, [-s / gamma for s in sW], energy, r + 2

@@ -422,6 +422,7 @@ class GateTable:
         self.gates = list(gates)
         self.sizes = [g.n for g in gates]
         self._starts = [0] + [int(x) for x in np.cumsum(self.sizes)]
+        self.starts = np.array(self._starts, dtype=np.int64)  # first stacked row of each layer
         H = sum(self.sizes)
         J = max([g.breakpoints.size for g in gates] + [1])  # (at least one, maybe unreachable)
         self.relu = bool(gates) and all(g._relu and g.strict == gates[0].strict for g in gates)

@@ -129,11 +129,25 @@ def pushforward(F, f, *, target=None, dim="dim", source_map="source_map",
         Kq, off_q = bases.get(q, (np.zeros((0, 0)), {}))
         rows_p, rows_q = [], []
         for Ma, a, Mb, b in groups.get((p, q), []):
-            rows_p.append(Ma @ Kp[off_p[a]:off_p[a] + Ma.shape[1]])
-            rows_q.append(Mb @ Kq[off_q[b]:off_q[b] + Mb.shape[1]])
+            rows_p.append(_restricted(Ma, Kp[off_p[a]:off_p[a] + Ma.shape[1]]))
+            rows_q.append(_restricted(Mb, Kq[off_q[b]:off_q[b] + Mb.shape[1]]))
         H.edges[p, q][source_map] = np.vstack(rows_p) if rows_p else np.zeros((0, Kp.shape[1]))
         H.edges[p, q][target_map] = np.vstack(rows_q) if rows_q else np.zeros((0, Kq.shape[1]))
     return H
+
+
+def _restricted(M, K):
+    """``M K``: a crossing edge's map on the fibre's sections (K orthonormal columns).
+
+    Entries at the level of the product's rounding (c·ε·max|M|·64, c the inner length) are
+    set to exactly 0: a map that kills the fibre's sections must come out as the zero map,
+    not as noise whose numerical rank the cohomology of ``f_*F`` cannot decide.
+    """
+    X = M @ K
+    if X.size and np.issubdtype(X.dtype, np.inexact):
+        noise = 64 * np.finfo(X.dtype).eps * max(M.shape[1], 1) * float(np.abs(M).max(initial=0.0))
+        X[np.abs(X) <= noise] = 0
+    return X
 
 
 def _default_domain(F, f):

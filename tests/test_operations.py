@@ -554,3 +554,24 @@ def test_dag_builder_names_what_an_operation_lacks():
         gn.dag_sheaf([{"name": "h", "op": "relu", "input": "nope"}], input_shape=(3,))
     with pytest.raises(gs.SheafError, match="op 'tanh' is not supported"):
         gn.dag_sheaf([{"name": "h", "op": "tanh", "input": "x"}], input_shape=(3,))
+
+
+def test_pushforward_map_that_kills_the_fibre_sections_is_exactly_zero():
+    # regression (hypothesis found it): a crossing edge whose map annihilates the fibre's
+    # sections must push forward to the zero map, not to rounding noise whose numerical
+    # rank makes h0(f_*F) = 0 while h0(F) = 1
+    Q = np.linalg.qr(np.random.default_rng(3).standard_normal((2, 2)))[0]
+    G = nx.DiGraph()
+    for v, d in (("u", 2), ("v", 1), ("w", 1), ("z1", 1), ("z2", 1)):
+        G.add_node(v, dim=d)
+    one, zero = np.ones((1, 1)), np.zeros((1, 1))
+    G.add_edge("u", "v", source_map=np.array([[1.0, 0.0]]) @ Q, target_map=one)
+    G.add_edge("u", "w", source_map=np.array([[0.0, 1.0]]) @ Q, target_map=one)
+    G.add_edge("v", "w", source_map=one, target_map=one)  # sections: u₁ = u₂ (rotated by Q)
+    G.add_edge("z1", "z2", source_map=one, target_map=zero)  # x_z1 = 0
+    G.add_edge("z2", "z1", source_map=one, target_map=zero)  # x_z2 = 0: no sections there
+    G.add_edge("u", "z1", source_map=np.array([[1.0, -1.0]]) @ Q, target_map=one)
+    P = gs.pushforward(G, {"u": 0, "v": 0, "w": 0, "z1": 1, "z2": 1})
+    assert np.all(P.edges[0, 1]["source_map"] == 0)
+    assert gs.cohomology(G, bases=False, method="dense").h0 == 1
+    assert gs.cohomology(P, bases=False, method="dense").h0 == 1

@@ -345,10 +345,15 @@ def _scratch(plan, M, slot):
     key = ("relu pass", slot, M)
     ws = plan.scratch.get(key)
     if ws is None:
-        if len(plan.scratch) > 8:
-            plan.scratch.clear()
-        ws = plan.scratch[key] = _Scratch(plan.gate_table(), M)
+        ws = _Scratch(plan.gate_table(), M)
+        if ws.arrays.nbytes <= _SCRATCH_BYTES:  # (large batches: not kept between calls)
+            if len(plan.scratch) > 8:
+                plan.scratch.clear()
+            plan.scratch[key] = ws
     return ws
+
+
+_SCRATCH_BYTES = 64 << 20
 
 
 def _relu_gradients(plan, X, Y, loss, gamma, max_passes):

@@ -14,6 +14,7 @@ is ``a_l`` with ``a[0] = X`` (l = 0..k), free coordinates only, samples as colum
 * :func:`edge_square_norms` -- ``‖(δc)_e‖²`` per edge, the one energy kernel.
 """
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -110,9 +111,13 @@ def transposed_sweep(W, sigma, v, inject=None):
     return yW, yR
 
 
-@lru_cache(maxsize=32)
 def _zeros(shape):
-    """A read-only array of zeros (shared)."""
+    """An array of zeros: shared and read-only for small shapes (kept), fresh for large ones."""
+    return _small_zeros(shape) if math.prod(shape) <= 1 << 16 else np.zeros(shape)
+
+
+@lru_cache(maxsize=32)
+def _small_zeros(shape):
     z = np.zeros(shape)
     z.flags.writeable = False
     return z

@@ -442,3 +442,23 @@ def test_trainer_keeps_every_parameter_in_one_buffer_and_writes_back():
     tr.step(X, Y)  # step() after train() moves the same buffer with the same optimiser state
     assert tr.optimizer.t == t + 1 and tr._flat[0] is theta
     assert not np.array_equal(tr.plan.W[0], W[0])
+
+
+@pytest.mark.parametrize("mode", ["paper", "exact"])
+def test_layer_without_bias_stays_without_bias_in_the_flat_buffer(mode):
+    # a layer whose tail stalk has no pinned 1 (torch's Linear(bias=False)) has a frozen
+    # bias: the one-buffer update (either layout) must leave it at 0, with weight decay too
+    S = net((2, 5, 1))
+    n_free = S.nodes["x"]["dim"] - len(S.graph["constant"]["x"])
+    S.nodes["x"]["dim"] = n_free  # drop the input's pinned constants: layer 1 has no bias
+    del S.graph["constant"]["x"]
+    A = S.edges["x", "z1"]["source_map"]
+    S.edges["x", "z1"]["source_map"] = np.asarray(A)[:, :n_free]
+    X, Y = data(40)
+    W0, b0 = gn.to_weights(S)
+    tr = gn.SheafTrainer(S, mode=mode, weight_decay=0.01, learning_rate=0.01, dt=0.005)
+    tr.train(X, Y, epochs=3, steps_per_epoch=50 if mode == "paper" else None)
+    W1, b1 = gn.to_weights(S)
+    assert not tr.plan.trainable_bias(0) and tr.plan.trainable_bias(1)
+    assert np.all(tr.plan.b[0] == 0) and np.all(b1[0] == 0) and not np.allclose(b1[1], b0[1])
+    assert not np.allclose(W1[0], W0[0]) and not np.allclose(W1[1], W0[1])

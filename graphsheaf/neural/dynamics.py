@@ -195,20 +195,21 @@ class Stalks:
     in the order of the computation -- the free coordinates of the cochain vector of
     :func:`graphsheaf.to_vector` -- and ``z`` (k + 1 views), ``a`` (``a[0]`` is the pinned
     input, then k views) and ``y`` (or None) are views of it, so a whole step is one
-    array operation on ``buf``. With ``ones`` (a number) each a_ℓ block also carries the
+    array operation on ``buf`` (``buf=`` supplies that array). With ``ones`` (a number) each
+    a_ℓ block also carries the
     stalk's pinned constant coordinate as a row of that value after it (1 in a state, 0
     in a force, so that a step leaves it alone), and ``a_aug`` lists ``[a_ℓ; 1]`` (the
     input's as a new array): one product with ``[W_ℓ | b_ℓ]`` then applies the affine map.
     """
 
-    def __init__(self, plan, X, with_y, ones=None):
+    def __init__(self, plan, X, with_y, ones=None, buf=None):
         k = plan.k
         sizes = [plan.dims[(i + 2) // 2] for i in range(2 * k + 1)]  # z1, a1, z2, ..., z_{k+1}
         if ones is not None:  # each a_ℓ block carries its pinned constant as a last row
             sizes = [s + i % 2 for i, s in enumerate(sizes)]
         if with_y:
             sizes.append(plan.dims[-1])
-        self.buf = np.empty((sum(sizes), X.shape[1]))
+        self.buf = np.empty((sum(sizes), X.shape[1])) if buf is None else buf
         views = np.split(self.buf, np.cumsum(sizes)[:-1])
         self.z = views[0:2 * k + 1:2]
         blocks = views[1:2 * k:2]
@@ -415,12 +416,9 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
                                   with_y)))
     for node, (coords, vals) in hard.items():
         st.node(node)[coords] = vals
-    table = plan.gate_table()
     scratch = np.empty_like(F.buf)
     plain = not (with_y or soft or hard)
-    energies, totals, outs, switches, counts = [], [], [], [], []
-    edge_hist = {}
-    prev_pattern = None
+    recorder = _Recorder(plan, X2, st, soft, flow) if record else None
     converged = False
     step = 0
     prev_delta, distance = np.inf, np.inf
@@ -430,20 +428,7 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
             for node, hist in traced.items():
                 hist.append(st.node(node).copy())
             if record:
-                E, disc = flow.energy_terms(st, r, q, out, soft)
-                energies.append(E)
-                totals.append(sum(disc.values()))
-                for e, v in disc.items():
-                    edge_hist.setdefault(e, []).append(v)
-                outs.append((st.y if with_y else st.z[-1]).copy())
-                pattern = (table.regions(st.z[0] if plan.k == 1 else np.concatenate(st.z[:plan.k]))
-                           if plan.k else None)
-                if prev_pattern is not None:
-                    changed = int(np.count_nonzero(pattern != prev_pattern))
-                    if changed:
-                        switches.append(step)
-                        counts.append(changed)
-                prev_pattern = pattern
+                recorder.add(st, r, q, out)
             if converged or step >= max_steps:
                 break
             if plain:  # no output node, no pins inside: the hidden forces are all there is
@@ -474,13 +459,122 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
     res.distance = float(distance)
     res.trace = {node: np.array(hist) for node, hist in traced.items()}
     if record:
-        res.energy = np.array(energies)
-        res.total_discord = np.array(totals)
-        res.edge_discord = {e: np.array(v) for e, v in edge_hist.items()}
-        res.output = np.array(outs)
-        res.switches = switches
-        res.switch_counts = counts
+        recorder.finish(res)
     return res
+
+
+class _Recorder:
+    """What a heat-equation run records at every step -- its energy, each edge's discord
+    (batch-mean ‖(δc)_e‖²), the output stalk and the activation switches.
+
+    Small states (up to 1,024 coordinates, e.g. one input of a small net) are recorded in
+    blocks: a step only copies its state, and a block of T steps goes through the residual
+    kernel as one cochain of T·M columns -- on small nets the per-step bookkeeping cost
+    about what the step itself costs. Larger states are recorded from the step's own
+    residuals, as they come.
+    """
+
+    SMALL = 1024  # coordinates in a state up to which steps are recorded in blocks
+    BLOCK = 1024  # steps in a block at most
+
+    def __init__(self, plan, X, st, soft, flow):
+        self.plan, self.X, self.soft, self.flow = plan, X, soft, flow
+        self.with_y = st.y is not None
+        rows, M = st.buf.shape
+        self.block = None
+        if st.buf.size <= self.SMALL:
+            self.T = max(1, min(self.BLOCK, (1 << 16) // max(st.buf.size, 1)))
+            self.block = np.empty((self.T, rows, M))  # one state per step, contiguous
+        self.n = self.seen = 0
+        self.energy, self.total, self.outs, self.edges = [], [], [], {}
+        self.switches, self.counts = [], []
+        self.prev = None
+        self._X = None
+
+    def add(self, st, r, q, out):
+        if self.block is None:
+            self._record_step(st, r, q, out)
+            return
+        self.block[self.n] = st.buf
+        self.n += 1
+        if self.n == self.T:
+            self.flush()
+
+    def flush(self):
+        n, plan = self.n, self.plan
+        if not n:
+            return
+        _, rows, M = self.block.shape
+        if self._X is None or self._X.shape[1] != n * M:
+            self._X = np.tile(self.X, n)  # columns: (step, sample)
+        buf = np.ascontiguousarray(self.block[:n].transpose(1, 0, 2)).reshape(rows, n * M)
+        sb = Stalks(plan, self._X, self.with_y, buf=buf)
+        r, q = residuals(plan, sb.z, sb.a)
+        out = plan.output_value(sb.z[-1]) - sb.y if self.with_y else None
+        self._record(sb, r, q, out, n, M)
+        self.n = 0
+
+    def _record_step(self, st, r, q, out):
+        """One step's records from its own residuals."""
+        plan = self.plan
+        E, disc = self.flow.energy_terms(st, r, q, out, self.soft)
+        self.energy.append([E])
+        self.total.append([sum(disc.values())])
+        for e, v in disc.items():
+            self.edges.setdefault(e, []).append([v])
+        self.outs.append((st.y if self.with_y else st.z[-1])[None].copy())
+        if plan.k:
+            pattern = plan.gate_table().regions(st.z[0] if plan.k == 1 else np.concatenate(st.z[:plan.k]))
+            if self.prev is not None:
+                changed = int(np.count_nonzero(pattern != self.prev))
+                if changed:
+                    self.switches.append(self.seen)
+                    self.counts.append(changed)
+            self.prev = pattern
+        self.seen += 1
+
+    def _record(self, sb, r, q, out, n, M):
+        """Append the records of n steps whose states are the (step, sample) columns of sb."""
+        plan = self.plan
+        per_step = lambda x: x.reshape(n, M).sum(axis=1)  # noqa: E731
+        E = np.zeros(n)
+        total = np.zeros(n)
+        for e, v in edge_square_norms(plan, r, q, out).items():
+            s = per_step(v)
+            E += s
+            total += s / M
+            self.edges.setdefault(e, []).append(s / M)
+        E *= 0.5
+        for node, (coords, target, gamma) in self.soft.items():
+            target = np.asarray(target, dtype=float)
+            dv = sb.node(node)[coords].reshape(len(coords), n, M) - \
+                (target[:, None, :] if target.ndim == 2 else target.reshape(-1, 1, 1))
+            E += 0.5 * gamma * np.einsum("cnm,cnm->n", dv, dv)
+        self.energy.append(E)
+        self.total.append(total)
+        o = sb.y if self.with_y else sb.z[-1]
+        self.outs.append(o.reshape(o.shape[0], n, M).transpose(1, 0, 2).copy())
+        if plan.k:
+            z = sb.z[0] if plan.k == 1 else np.concatenate(sb.z[:plan.k])
+            P = plan.gate_table().regions(z).reshape(z.shape[0], n, M)
+            if self.prev is not None:
+                P = np.concatenate([self.prev[:, None], P], axis=1)
+            changed = np.count_nonzero(P[:, 1:] != P[:, :-1], axis=(0, 2))
+            first = self.seen + (0 if self.prev is not None else 1)
+            for i in np.flatnonzero(changed):
+                self.switches.append(int(first + i))
+                self.counts.append(int(changed[i]))
+            self.prev = P[:, -1].copy()
+        self.seen += n
+
+    def finish(self, res):
+        self.flush()
+        res.energy = np.concatenate(self.energy)
+        res.total_discord = np.concatenate(self.total)
+        res.edge_discord = {e: np.concatenate(v) for e, v in self.edges.items()}
+        res.output = np.concatenate(self.outs)
+        res.switches = self.switches
+        res.switch_counts = self.counts
 
 
 def _dag_heat(S, X, **kw):

@@ -272,35 +272,20 @@ def _relu_pass(plan, X, Y, loss, gamma, on=None):
     residuals/γ per affine edge, the equilibrium's activations (``acts[0]`` is X), its
     stacked hidden z, the pattern, the output pull v and the pattern's output f.
     """
-    W, b, k = plan.W, plan.b, plan.k
+    W, k = plan.W, plan.k
     table = plan.gate_table()
     n, M = W[k].shape[0], X.shape[1]
     ws = _scratch(plan, M, "first" if on is None else "again")
     Zh, Ah, YW, YR, U, UA = ws.arrays
     z, a, yW, yR, u, ua = ws.parts
-    sig = ws.sig if on is None else table.split(on.view(np.int8))
-    prev = X
-    for l in range(k):
-        np.matmul(W[l], prev, out=z[l])
-        z[l] += b[l][:, None]
-        if on is None:
-            prev = np.maximum(z[l], 0.0, out=a[l])
-        else:
-            prev = np.multiply(z[l], sig[l], out=a[l])
-    f = W[k] @ prev
-    f += b[k][:, None]
+    sig = None if on is None else table.split(on.view(np.int8))
+    zs, _ = forward_sweep(plan, X, z=z + [None], a=[None] + a, sigma=sig)
+    f = zs[k]
     if on is None:  # 0/1 slopes: ws.sig views this bool array as int8 (no copy)
         on = np.greater(Zh, 0, out=ws.on) if table.strict[0, 0] else np.greater_equal(Zh, 0, out=ws.on)
-    C = W[k]
-    if n == 1:  # one seed: yW_l(v) = yW_l(1) v, and K = ‖G‖² per sample
-        np.copyto(yR[k - 1], C.T)
-        np.multiply(yR[k - 1], sig[k - 1], out=yW[k - 1])
-        for l in range(k - 2, -1, -1):
-            np.matmul(W[l + 1].T, yW[l + 1], out=yR[l])
-            np.multiply(yR[l], sig[l], out=yW[l])
-        K = np.einsum("hm,hm->m", YR, YR)
-        K += np.einsum("hm,hm->m", YW, YW)
-        K += 1.0
+        sig = ws.sig
+    if n == 1:  # K = ‖G‖² per sample; the residuals are the seed's rows scaled by v
+        K, _, _ = _seed_gram(W, sig, M, stacked=(YW, YR, yW, yR))
         v = output_dual(f, Y, K, loss, gamma)
         YW *= v
         YR *= v
@@ -309,17 +294,11 @@ def _relu_pass(plan, X, Y, loss, gamma, on=None):
         K, blocks = _forward_pattern_gram(W, sig, sig, n, rows=True)
         v = output_dual(f, Y, K, loss, gamma)
         vt = v.T[:, None, :]
-        q = [(vt @ Rt)[:, 0, :].T for Rt in blocks] + [C.T @ v]
+        q = [(vt @ Rt)[:, 0, :].T for Rt in blocks] + [W[k].T @ v]
         r = [s * x for s, x in zip(sig, q)] + [v]
     # the tangent sweep u = δ_Ω⁻¹ (r, q): the equilibrium is the pattern's sweep - γ u
-    for l in range(k):
-        if l == 0:
-            np.copyto(u[0], r[0])
-        else:
-            np.matmul(W[l], ua[l - 1], out=u[l])
-            u[l] += r[l]
-        np.multiply(sig[l], u[l], out=ua[l])
-        ua[l] += q[l]
+    forward_sweep(plan, None, z=u + [None], a=[None] + ua, sigma=sig, edge=(r, q), bias=False,
+                  output=False)
     U *= -gamma
     U += Zh
     UA *= -gamma
@@ -466,6 +445,27 @@ def _fast_pass(plan, Y, loss, gamma, zs, acts, sig, sig2, kink0=None, t0=None, w
     return z_eq, a_eq, yW, energy
 
 
+def _seed_gram(W, sig, M, stacked=None):
+    """One output: the rows of G -- one transposed sweep from the seed 1 (the sweep from any
+    output pull v is this one scaled by v per sample) -- and K = ‖G‖² per sample.
+
+    ``stacked = (YW, YR, yW, yR)``: stacked (H, M) arrays and their per-layer views that
+    receive the hidden rows (K is then two reductions). Returns ``(K, yW, yR)``, the
+    rows as per-layer lists (``yW[k]`` is the seed)."""
+    k = len(sig)
+    out = {} if stacked is None else {"yW": stacked[2], "yR": stacked[3]}
+    yW, yR = transposed_sweep(W, sig, np.ones((1, M)), **out)
+    if stacked is None:
+        K = np.ones(M)
+        for Y in yW[:k] + yR:
+            K += np.einsum("dm,dm->m", Y, Y)
+    else:
+        K = np.einsum("hm,hm->m", stacked[1], stacked[1])
+        K += np.einsum("hm,hm->m", stacked[0], stacked[0])
+        K += 1.0
+    return K, yW, yR
+
+
 def _forward_pattern_gram(W, sig, sig2, n, rows=False):
     """K = G Gᵀ per sample for kink-free patterns with slopes ``sig`` (feature-major).
 
@@ -484,13 +484,7 @@ def _forward_pattern_gram(W, sig, sig2, n, rows=False):
     M = sig[0].shape[1]
     # the last hidden layer's rows in closed form; deeper layers through the transposed sweep
     if n == 1:
-        c2 = C[0] * C[0]
-        K = (1.0 + c2.sum()) + c2 @ sig2[k - 1]
-        if k > 1:
-            yW, yR = transposed_sweep(W[:k], sig[:k - 1], C.T * sig[k - 1])
-            for Y in yR + yW[:k - 1]:
-                K += np.einsum("dm,dm->m", Y, Y)
-        return K
+        return _seed_gram(W, sig, M)[0]
     if k == 1:
         K = MaskedGram(C, sig2[0])
         return (K, []) if rows else K

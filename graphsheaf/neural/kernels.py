@@ -23,7 +23,7 @@ __all__ = ["edge_square_norms", "forward_sweep", "hidden_forces", "residuals", "
 
 
 def forward_sweep(plan, X, *, z=None, a=None, first=None, sigma=None, tau=None, edge=None,
-                  bias=True):
+                  bias=True, output=True):
     """``δ_Ω⁻¹``: ``z_ℓ = W_ℓ a_{ℓ-1} + b_ℓ``, ``a_ℓ = g_ℓ(z_ℓ)`` (or ``σ_ℓ z_ℓ + τ_ℓ``).
 
     With the defaults this is the forward pass (Lemma 3.2: block forward substitution).
@@ -46,6 +46,8 @@ def forward_sweep(plan, X, *, z=None, a=None, first=None, sigma=None, tau=None, 
         ``s^W`` (k + 1 arrays) and ``s^R`` (k arrays) added on the edges.
     bias : bool
         Add the biases ``b_ℓ`` (the pinned constants' share).
+    output : bool
+        Also compute z_{k+1} (else ``z[k]`` is left None: the hidden layers only).
 
     Returns
     -------
@@ -56,7 +58,8 @@ def forward_sweep(plan, X, *, z=None, a=None, first=None, sigma=None, tau=None, 
     acts = a if a is not None else [None] * (k + 1)
     acts[0] = X
     prev = X
-    for l in range(k + 1):
+    relu = sigma is None and plan.gate_table().relu
+    for l in range(k + 1 if output else k):
         if l == 0 and first is not None:
             zl = first
         else:
@@ -71,7 +74,9 @@ def forward_sweep(plan, X, *, z=None, a=None, first=None, sigma=None, tau=None, 
         zs[l] = zl
         if l < k:
             out = a[l + 1] if a is not None else None
-            if sigma is None:
+            if relu:  # (against a zero array, as in residuals: the same values, faster)
+                al = np.maximum(zl, _zeros(zl.shape), out=out)
+            elif sigma is None:
                 al = plan.gates[l].value(zl, out=out)
             else:
                 al = np.multiply(sigma[l], zl, out=out)
@@ -84,28 +89,33 @@ def forward_sweep(plan, X, *, z=None, a=None, first=None, sigma=None, tau=None, 
     return zs, acts
 
 
-def transposed_sweep(W, sigma, v, inject=None):
+def transposed_sweep(W, sigma, v, inject=None, *, yW=None, yR=None):
     """``δ_Ω⁻ᵀ`` on an output-side vector: the edge blocks ``y^W_ℓ``, ``y^R_ℓ``.
 
     ``y^W_{k+1} = v``, ``y^R_ℓ = W_{ℓ+1}ᵀ y^W_{ℓ+1}``, ``y^W_ℓ = σ_ℓ ⊙ y^R_ℓ``. With
     ``v = ∂U/∂z_{k+1}`` the affine blocks are backpropagation's deltas. ``v`` may carry
     extra axes after the feature axis (several rows per sample: shape (n, r, M) with
     ``sigma`` of shape (d, M)). ``inject(l, yW_l)`` may edit each affine block in
-    place before it travels on (rows that start inside the network).
+    place before it travels on (rows that start inside the network). ``yW``, ``yR``
+    (lists of k arrays, one row per sample) receive the hidden blocks in place.
     """
     k = len(sigma)
+    out_w, out_r = yW, yR
     yW, yR = [None] * (k + 1), [None] * k
     yW[k] = v
     for l in range(k - 1, -1, -1):
         y = yW[l + 1]
+        r = None if out_r is None else out_r[l]
         if y.ndim == 2 and y.shape[0] == 1:
-            yR[l] = np.dot(W[l + 1].T, y)  # one row: an outer product (np.dot's is the fastest)
+            # one row: an outer product (np.dot's is the fastest, and exact)
+            yR[l] = np.dot(W[l + 1].T, y, out=r)
         elif y.ndim == 2:
-            yR[l] = W[l + 1].T @ y
+            yR[l] = np.matmul(W[l + 1].T, y, out=r)
         else:  # several rows per sample: one product over the flattened trailing axes
             yR[l] = (W[l + 1].T @ y.reshape(y.shape[0], -1)).reshape((-1,) + y.shape[1:])
         s = sigma[l]
-        yW[l] = yR[l] * (s if yR[l].ndim == s.ndim else s[:, None, :])
+        yW[l] = np.multiply(yR[l], s if yR[l].ndim == s.ndim else s[:, None, :],
+                            out=None if out_w is None else out_w[l])
         if inject is not None:
             inject(l, yW[l])
     return yW, yR

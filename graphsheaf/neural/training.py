@@ -245,8 +245,7 @@ class SheafTrainer:
                              dt=self.dt, alpha=self.alpha, beta=self.beta, callback=callback)
         # the graph is the source of truth: read it again (it may have been edited)
         self.plan = NetworkPlan(self.S)
-        self._flatten(augmented=self.mode == "paper")
-        self._bufs = (None,)
+        self._parameters(augmented=self.mode == "paper")
         X, Y = check_xy(self.plan, X, Y)
         has_test = X_test is not None
         if has_test:
@@ -343,15 +342,12 @@ class SheafTrainer:
         rule ``r [a; 1]ᵀ`` another, and every parameter moves in one operation.
         """
         plan, k = self.plan, self.plan.k
-        if getattr(self, "_blocks", None) is None:  # (a step outside train())
-            self._flatten(augmented=True)
-            self._bufs = (None,)
+        theta, decay, frozen = self._parameters(augmented=True)
         if st.a_aug is None:
             raise SheafError("paper-mode steps take stalks that carry their pinned 1 "
                              "(Stalks(..., ones=1.0))")
         eta, wstep = self.alpha * self.dt, self.dt * beta / self.gamma
         F, rb, qb, g, grads = self._buffers(st)
-        theta, decay, frozen = self._flat
         r, q = residuals(plan, st.z, st.a, rb, qb, augmented=(self._blocks, st.a_aug))
         for l in range(k + 1):  # before any stalk moves
             np.matmul(r[l], st.a_aug[l].T, out=grads[l])
@@ -431,13 +427,20 @@ class SheafTrainer:
         decay = slice(0, sum(W.size for W in plan.W)) if not augmented else np.flatnonzero(~is_bias)
         self._flat = (theta, decay, np.flatnonzero(frozen) if frozen.any() else None)
         self._blocks = blocks[:k + 1] if augmented else None
+        self._bufs = (None,)  # (the paper step's buffers follow the layout)
+
+    def _parameters(self, augmented):
+        """``self._flat`` in the layout asked for, made again when the plan's arrays are not
+        views of it (a new plan, or the other layout)."""
+        flat = getattr(self, "_flat", None)
+        if (flat is None or self.plan.W[0].base is not flat[0]
+                or (self._blocks is not None) != augmented):
+            self._flatten(augmented)
+        return self._flat
 
     def _update(self, X, Y):
         plan = self.plan
-        if (getattr(self, "_flat", None) is None or plan.W[0].base is not self._flat[0]
-                or self._blocks is not None):
-            self._flatten()
-        theta, decay, frozen = self._flat
+        theta, decay, frozen = self._parameters(augmented=False)
         M = X.shape[1]
         if self.mode == "exact":
             gW, gb, info = exact_gradients(plan, X, Y, self.loss, self.gamma, self.max_passes,

@@ -417,7 +417,6 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
     for node, (coords, vals) in hard.items():
         st.node(node)[coords] = vals
     scratch = np.empty_like(F.buf)
-    plain = not (with_y or soft or hard)
     recorder = _Recorder(plan, X2, st, soft, flow) if record else None
     converged = False
     step = 0
@@ -431,10 +430,7 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
                 recorder.add(st, r, q, out)
             if converged or step >= max_steps:
                 break
-            if plain:  # no output node, no pins inside: the hidden forces are all there is
-                hidden_forces(plan, st.z, r, q, F.z, F.a)
-            else:
-                flow.forces(F, st, r, q, out, soft, hard)
+            flow.forces(F, st, r, q, out, soft, hard)
             # largest change of this step (pinned coordinates have force 0); a non-finite
             # state makes its forces non-finite, so delta sees it too
             F.buf *= eta

@@ -36,6 +36,20 @@ def best_of(fn, repeat=5, number=1):
     return min(times)
 
 
+def best_of_alternating(fns, repeat=5, number=1):
+    """Minimum wall time per call of each of ``fns``, over ``repeat`` rounds in which the
+    functions take turns (``number`` calls each), so that load on the machine and first
+    touches of memory fall on every contender alike. Returns one time per function."""
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for t, fn in zip(times, fns):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            t.append((time.perf_counter() - start) / number)
+    return [min(t) for t in times]
+
+
 def machine():
     return (f"python {sys.version.split()[0]}, {platform.machine()}, "
             f"{os.cpu_count()} cores, {platform.platform()}")

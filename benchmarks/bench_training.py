@@ -15,7 +15,7 @@ import time
 import warnings
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import machine, set_threads  # noqa: E402
+from _common import best_of_alternating, machine, set_threads  # noqa: E402
 
 
 def run(task, dims, data, output, epochs, paper_steps, lr_adam, lr_gd, seed=0, repeats=3):
@@ -95,19 +95,13 @@ def step_cost():
     """One paper-mode joint step against a NumPy forward+backward pass, and one step of the
     neural heat equation against a NumPy forward+transposed pass (issue 19), alternating
     rounds of 1,000 calls each, best of 15."""
-    import timeit
-
     import numpy as np
 
     import graphsheaf as gs
     import graphsheaf.neural as gn
 
-    def best(fns, number=1000, rounds=15):
-        times = [[] for _ in fns]
-        for _ in range(rounds):
-            for t, fn in zip(times, fns):
-                t.append(timeit.timeit(fn, number=number) / number)
-        return [min(t) for t in times]
+    def best(fns, number=1000):
+        return best_of_alternating(fns, repeat=15, number=number)
 
     d = gs.datasets.paraboloid(rng=0)
     W, b = gn.init_weights([2, 30, 1], rng=0)
@@ -136,11 +130,11 @@ def step_cost():
             a1 = np.maximum(z1, 0)
             z2 = W[1] @ a1 + b[1][:, None]
             return (W[1].T @ z2) * (z1 > 0)
+        t_np = best([fwd_t])[0]
         for record in (False, True):
             def heat(steps, x=x, record=record):
                 return lambda: gn.heat_equation(S, x, steps=steps, tol=0.0, record=record, rng=0)
             long, short = best([heat(600), heat(100)], number=1)
-            t_np = best([fwd_t])[0]
             per = (long - short) / 500
             print(f"one neural heat-equation step ([2,30,1], {m} sample{'s' if m > 1 else ''}, "
                   f"record={record}): {per * 1e6:.1f} µs; NumPy forward+transposed "

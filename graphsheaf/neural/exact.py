@@ -285,7 +285,7 @@ def _relu_pass(plan, X, Y, loss, gamma, on=None):
         on = np.greater(Zh, 0, out=ws.on) if table.strict[0, 0] else np.greater_equal(Zh, 0, out=ws.on)
         sig = ws.sig
     if n == 1:  # K = ‖G‖² per sample; the residuals are the seed's rows scaled by v
-        K, _, _ = _seed_gram(W, sig, M, stacked=(YW, YR, yW, yR))
+        K, _, _ = _seed_gram(W, sig, M, stacked=(YW, YR, yW, yR), seed=ws.ones)
         v = output_dual(f, Y, K, loss, gamma)
         YW *= v
         YR *= v
@@ -316,6 +316,7 @@ class _Scratch:
         self.parts = [table.split(x) for x in self.arrays]
         self.on = np.empty((self.arrays.shape[1], M), dtype=bool)
         self.sig = table.split(self.on.view(np.int8))
+        self.ones = np.ones((1, M))  # the seed of the one-output transposed sweep
 
 
 def _scratch(plan, M, slot):
@@ -445,16 +446,17 @@ def _fast_pass(plan, Y, loss, gamma, zs, acts, sig, sig2, kink0=None, t0=None, w
     return z_eq, a_eq, yW, energy
 
 
-def _seed_gram(W, sig, M, stacked=None):
+def _seed_gram(W, sig, M, stacked=None, seed=None):
     """One output: the rows of G -- one transposed sweep from the seed 1 (the sweep from any
     output pull v is this one scaled by v per sample) -- and K = ‖G‖² per sample.
 
     ``stacked = (YW, YR, yW, yR)``: stacked (H, M) arrays and their per-layer views that
-    receive the hidden rows (K is then two reductions). Returns ``(K, yW, yR)``, the
-    rows as per-layer lists (``yW[k]`` is the seed)."""
+    receive the hidden rows (K is then two reductions); ``seed`` an array of ones (1, M)
+    to start from. Returns ``(K, yW, yR)``, the rows as per-layer lists (``yW[k]`` is
+    the seed)."""
     k = len(sig)
     out = {} if stacked is None else {"yW": stacked[2], "yR": stacked[3]}
-    yW, yR = transposed_sweep(W, sig, np.ones((1, M)), **out)
+    yW, yR = transposed_sweep(W, sig, np.ones((1, M)) if seed is None else seed, **out)
     if stacked is None:
         K = np.ones(M)
         for Y in yW[:k] + yR:

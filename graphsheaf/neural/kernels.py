@@ -14,9 +14,6 @@ is ``a_l`` with ``a[0] = X`` (l = 0..k), free coordinates only, samples as colum
 * :func:`edge_square_norms` -- ``‖(δc)_e‖²`` per edge, the one energy kernel.
 """
 
-import math
-from functools import lru_cache
-
 import numpy as np
 
 __all__ = ["edge_square_norms", "forward_sweep", "hidden_forces", "residuals", "transposed_sweep"]
@@ -121,15 +118,18 @@ def transposed_sweep(W, sigma, v, inject=None, *, yW=None, yR=None):
     return yW, yR
 
 
+_ZEROS = {}
+
+
 def _zeros(shape):
-    """An array of zeros: shared and read-only for small shapes (kept), fresh for large ones."""
-    return _small_zeros(shape) if math.prod(shape) <= 1 << 16 else np.zeros(shape)
-
-
-@lru_cache(maxsize=32)
-def _small_zeros(shape):
-    z = np.zeros(shape)
-    z.flags.writeable = False
+    """An array of zeros: shared and read-only for small shapes (up to 32 of them kept),
+    fresh for large ones (a dict lookup: this runs once per layer of every sweep)."""
+    z = _ZEROS.get(shape)
+    if z is None:
+        z = np.zeros(shape)
+        if z.size <= 1 << 16 and len(_ZEROS) < 32:
+            z.flags.writeable = False
+            _ZEROS[shape] = z
     return z
 
 

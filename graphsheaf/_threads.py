@@ -1,10 +1,13 @@
-"""Keep BLAS to one thread inside hot loops on small matrices.
+"""Threads: BLAS kept to one thread in hot loops on small matrices, and a shared pool for
+splitting large sparse kernels (which release the GIL) over the cores.
 
 On small matrices OpenBLAS threading costs far more than it saves (a small MLP
 training step can be 30x slower). threadpoolctl (``pip install graphsheaf[speed]``)
 is used when installed; otherwise this is a no-op.
 """
 import contextlib
+
+import numpy as np
 
 
 def single_blas_thread():
@@ -14,3 +17,31 @@ def single_blas_thread():
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
+
+
+def available_workers():
+    """Number of CPU cores this process may run on (the default ``workers`` of the solvers)."""
+    import os
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+_POOLS = {}
+
+
+def thread_pool(workers):
+    """One shared thread pool per size, reused across products and solves."""
+    if workers not in _POOLS:
+        from concurrent.futures import ThreadPoolExecutor
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="graphsheaf")
+    return _POOLS[workers]
+
+
+def row_ranges(indptr, parts):
+    """Split the rows of a CSR/BSR ``indptr`` into at most ``parts`` contiguous ranges of
+    about equal stored entries; returns the range bounds (0, ..., n_rows)."""
+    n_rows = len(indptr) - 1
+    cuts = np.searchsorted(indptr, np.linspace(0, indptr[-1], parts + 1)[1:-1])
+    return np.unique(np.concatenate([[0], np.minimum(cuts, n_rows), [n_rows]]))

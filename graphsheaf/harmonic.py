@@ -22,7 +22,8 @@ from .complex_sheaves import (complex_assignment, complex_span, is_complex_sheaf
 from .layout import assignment_of, boundary_coordinates, boundary_of, complement
 from .linalg import _coboundary_of, edge_table, laplacian_of, uniform_maps
 from .maps import is_state_dependent
-from .solvers import BlockJacobi, accumulate_product, direct_fill_limit, factor_fill_estimate, pcg
+from .solvers import (BlockJacobi, accumulate_product, available_workers, direct_fill_limit,
+                      factor_fill_estimate, pcg)
 
 __all__ = ["HarmonicExtension", "harmonic_extension", "restricted_laplacian"]
 
@@ -94,8 +95,8 @@ def restricted_laplacian(G, boundary, *, state=None, dim="dim", source_map="sour
 
 
 def harmonic_extension(G, boundary, *, state=None, allow_nonunique=False, tol=None,
-                       method="auto", rtol=1e-10, maxiter=None, dim="dim", source_map="source_map",
-                       target_map="target_map", validate=True):
+                       method="auto", rtol=1e-10, maxiter=None, workers=None, dim="dim",
+                       source_map="source_map", target_map="target_map", validate=True):
     """Extend boundary data to the whole sheaf by minimising the Dirichlet energy.
 
     Parameters
@@ -135,6 +136,11 @@ def harmonic_extension(G, boundary, *, state=None, allow_nonunique=False, tol=No
         Relative residual at which conjugate gradients stop.
     maxiter : int, optional
         Conjugate-gradient iteration limit (a :class:`ConvergenceWarning` when reached).
+    workers : int, optional
+        Threads for the sparse products of "cg" and "amg" on large problems (rows split
+        in ranges; results do not depend on it beyond rounding order, which is unchanged:
+        each row is summed by one thread). Defaults to the cores this process may use
+        (:func:`graphsheaf.solvers.available_workers`); 1 keeps everything on one thread.
 
     Returns
     -------
@@ -161,7 +167,8 @@ def harmonic_extension(G, boundary, *, state=None, allow_nonunique=False, tol=No
     b = boundary_of(G, table.nodelist, table.node_start, boundary, require_values=True)
     stateful = table.has_state_maps
     kw = dict(dim=dim, source_map=source_map, target_map=target_map)
-    solver = dict(rtol=rtol, maxiter=maxiter)
+    solver = dict(rtol=rtol, maxiter=maxiter,
+                  workers=available_workers() if workers is None else int(workers))
     batched_state = stateful and state is not None and _state_batch(state) is not None
     if not batched_state:
         return _solve(G, table, b.index, b.values, state, allow_nonunique, tol, method, kw, solver)
@@ -293,9 +300,10 @@ def _iterate(G, table, free, pinned, values, state, allow_nonunique, tol, kind, 
     whole = (pinned_count == dims) & (dims > 0)
     blocks = None
     if np.all(whole | (pinned_count == 0)):  # whole stalks pinned: assemble the blocks directly
-        blocks = laplacian_of(G, table, state, split=~whole, **kw)
+        blocks = laplacian_of(G, table, state, split=~whole, workers=solver["workers"], **kw)
+    diagonal = None
     if blocks is not None:
-        L_ff, L_fb, L_bb = blocks
+        L_ff, L_fb, L_bb, diagonal = blocks
     else:
         L = laplacian_of(G, table, state, **kw)
         L_f = L[free]
@@ -305,7 +313,7 @@ def _iterate(G, table, free, pinned, values, state, allow_nonunique, tol, kind, 
     info["uniqueness"] = "structural" if sure else "probe"
     node_of, local_of = _blocks_of(free, table.node_start)
     x_f, k, its, converged = laplace_solve(L_ff, rhs, node_of, local_of, kind, probe=not sure,
-                                           **solver)
+                                           diagonal=diagonal, **solver)
     info["iterations"] = its
     if k is not None:
         # a probe left a component: is it a genuine kernel direction (σ_min threshold)?
@@ -323,7 +331,9 @@ def _iterate(G, table, free, pinned, values, state, allow_nonunique, tol, kind, 
     vec[free] = x_f
     if blocks is not None:  # ½ xᵀLx from the blocks: x_fᵀ L_ff x_f + 2 x_fᵀ L_fb x_U + x_Uᵀ L_bb x_U
         Xf, Xb = x_f.reshape(free.size, -1), values.reshape(pinned.size, -1)
-        energy = 0.5 * (np.einsum("ij,ij->j", Xf, L_ff @ Xf + 2 * (L_fb @ Xb))
+        LX = 2 * (L_fb @ Xb)
+        accumulate_product(L_ff, workers=solver["workers"])(Xf, LX)  # L_ff X_f + 2 L_fb X_U
+        energy = 0.5 * (np.einsum("ij,ij->j", Xf, LX)
                         + np.einsum("ij,ij->j", Xb, L_bb @ Xb))
     else:
         V = vec.reshape(n, -1)
@@ -351,7 +361,7 @@ def _singular_threshold(D_f, n, tol):
     return np.sqrt(n * np.finfo(float).eps) * np.sqrt(scale)
 
 
-def _cg_solve(D_f, rhs, tol, allow_nonunique, precond, rtol=1e-10, maxiter=None):
+def _cg_solve(D_f, rhs, tol, allow_nonunique, precond, rtol=1e-10, maxiter=None, workers=1):
     """Matrix-free PCG on δ_fᵀδ_f x = δ_fᵀ rhs, with one extra probe column for uniqueness.
 
     The probe solves L x = L z for a random z. PCG iterates stay in M⁻¹ range(L), so at
@@ -364,7 +374,8 @@ def _cg_solve(D_f, rhs, tol, allow_nonunique, precond, rtol=1e-10, maxiter=None)
     cols = rhs.reshape(m, -1)
     z = np.random.default_rng(0).standard_normal(n)
     B = np.column_stack([DT @ cols, DT @ (D_f @ z)])
-    forward, backward = accumulate_product(D_f), accumulate_product(D_f, transpose=True)
+    forward = accumulate_product(D_f, workers=workers)
+    backward = accumulate_product(D_f, transpose=True)
     edge_buf, node_buf = np.empty((m, B.shape[1])), np.empty((n, B.shape[1]))
 
     def normal(P):  # δ_fᵀ δ_f P into reused buffers

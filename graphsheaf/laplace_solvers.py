@@ -100,12 +100,16 @@ def _det(Y):
     return np.linalg.det(Y)
 
 
-def solve(L_ff, rhs, node_of, local_of, kind, *, probe=True, rtol=1e-10, maxiter=None):
+def solve(L_ff, rhs, node_of, local_of, kind, *, probe=True, rtol=1e-10, maxiter=None, workers=1,
+          diagonal=None):
     """PCG on the assembled L[Ω,Ω] with AMG (``kind="amg"``) or block Jacobi (``"cg"``).
 
     With ``probe`` a random column z is solved for with right-hand side L z: PCG iterates
     stay in M⁻¹ range(L), so ``k = z - x`` lies in ker L at convergence and vanishes
-    (for almost every z) exactly when the kernel is trivial. Returns ``(x, kernel
+    (for almost every z) exactly when the kernel is trivial. The products with L[Ω,Ω] run
+    on ``workers`` threads when large (:func:`graphsheaf.solvers.accumulate_product`).
+    ``diagonal``: L[Ω,Ω]'s node-diagonal blocks (n, d, d) when the caller has them (whole
+    stalks of one dimension), else they are read off L[Ω,Ω]. Returns ``(x, kernel
     direction or None, iterations, converged)``.
     """
     n = L_ff.shape[0]
@@ -117,8 +121,8 @@ def solve(L_ff, rhs, node_of, local_of, kind, *, probe=True, rtol=1e-10, maxiter
     if kind == "amg":
         precond = _amg(L_ff, local_of)
     else:
-        precond = BlockJacobi.from_matrix(L_ff, node_of, local_of)
-    product = accumulate_product(L_ff)
+        precond = BlockJacobi.from_matrix(L_ff, node_of, local_of, blocks=diagonal)
+    product = accumulate_product(L_ff, workers=workers)
     buf = np.empty((n, cols.shape[1]))
 
     def matvec(P):

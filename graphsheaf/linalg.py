@@ -212,9 +212,9 @@ def _uniform_blocks(table):
         return None
     E = len(table.tails)
     out = []
-    for stack, maps, side in ((table.stack_a, table.A, "a"), (table.stack_b, table.B, "b")):
+    for stack, side in ((table.stack_a, "a"), (table.stack_b, "b")):
         if stack is None:
-            first = maps[0]
+            first = (table.A if side == "a" else table.B)[0]
             if not table._shared[side] or type(first) is not np.ndarray or first.ndim != 2 \
                     or first.dtype.kind not in "fiubc":
                 return None
@@ -372,13 +372,15 @@ def _coo_to_csr(rows, cols, data, shape):
 
 
 def laplacian_of(G, table, state=None, dim="dim", source_map="source_map", target_map="target_map",
-                 split=None):
+                 split=None, workers=1):
     """L = δᵀδ of an already built edge table (callers that hold one skip re-reading the
     graph); internal building block of :func:`sheaf_laplacian`.
 
     ``split`` (a bool per node, True for the free ones) asks for the blocks
-    ``(L[Ω,Ω], L[Ω,U], L[U,U])`` of whole free and pinned stalks instead, assembled
-    directly (no slicing of L); it returns None where the stalks and maps are not uniform.
+    ``(L[Ω,Ω], L[Ω,U], L[U,U], D)`` of whole free and pinned stalks instead, assembled
+    directly (no slicing of L), with D the free nodes' diagonal blocks (n_free, d, d);
+    it returns None where the stalks and maps are not uniform. ``workers``: threads for
+    the conversion of large uniform blocks to CSR.
     """
     ev = _Evaluated(G, table, state, dim, source_map, target_map)
     if ev.uniform is not None:
@@ -386,7 +388,7 @@ def laplacian_of(G, table, state=None, dim="dim", source_map="source_map", targe
         d = A.shape[2]
         if B.shape[2] == d and d > 0 and np.all(table.dims == d) \
                 and not (np.iscomplexobj(A) or np.iscomplexobj(B)):
-            return uniform_laplacian(table, A, B, split)
+            return uniform_laplacian(table, A, B, split, workers)
     if split is not None:
         return None
     rows, cols, data = [], [], []

@@ -229,6 +229,30 @@ def test_auto_takes_multigrid_on_meshes_and_block_jacobi_on_expanders():
     np.testing.assert_allclose((L @ vec)[free], 0, atol=1e-7)  # harmonic at every free node
 
 
+@pytest.mark.parametrize("method", ["cg", "amg"])
+def test_threads_do_not_change_the_extension(monkeypatch, method):
+    # workers split each product into row ranges (each row summed by one thread): the
+    # iterates, and so the result and the iteration count, are the same bit for bit with
+    # block Jacobi (PyAMG's setup starts its spectral-radius estimate from a random vector,
+    # so two multigrid solves differ by ~1e-13 even on one thread)
+    import graphsheaf.laplacian_blocks as lb
+    import graphsheaf.solvers as solvers
+    monkeypatch.setattr(lb, "THREADED_NNZ", 0)
+    monkeypatch.setattr(solvers, "THREADED_NNZ", 0)
+    rng = np.random.default_rng(4)
+    S = _connection(600, seed=4)
+    pins = {int(v): rng.standard_normal((3, 2)) for v in rng.choice(600, 12, replace=False)}
+    one = gs.harmonic_extension(S, pins, method=method, workers=1)
+    two = gs.harmonic_extension(S, pins, method=method, workers=2)
+    if method == "cg":
+        assert one.iterations == two.iterations
+        np.testing.assert_array_equal(gs.to_vector(S, one), gs.to_vector(S, two))
+        np.testing.assert_array_equal(one.energy, two.energy)
+    else:
+        np.testing.assert_allclose(gs.to_vector(S, one), gs.to_vector(S, two), atol=1e-10)
+        np.testing.assert_allclose(one.energy, two.energy, rtol=1e-10)
+
+
 def test_iterative_paths_share_one_hierarchy_across_right_hand_sides():
     rng = np.random.default_rng(1)
     G = _grid_sheaf(40)

@@ -199,6 +199,11 @@ def test_split_laplacian_blocks_are_the_slices_of_L(G, seed):
     for got, want in zip(blocks, (L[np.ix_(f, f)], L[np.ix_(f, b)], L[np.ix_(b, b)])):
         assert got.shape == want.shape
         np.testing.assert_allclose(got.toarray(), want, atol=1e-12)
+    d = int(dims[0]) if dims.size else 0
+    diagonal = blocks[3]  # the free nodes' diagonal blocks, as a block-Jacobi needs them
+    want = [L[np.ix_(r, r)] for r in (table.node_start[v] + np.arange(d)
+                                      for v in np.flatnonzero(free_nodes))]
+    np.testing.assert_allclose(diagonal, np.array(want).reshape(diagonal.shape), atol=1e-12)
 
 
 def test_split_laplacian_blocks_of_a_connection_sheaf_with_loops_and_parallel_edges():
@@ -217,3 +222,58 @@ def test_split_laplacian_blocks_of_a_connection_sheaf_with_loops_and_parallel_ed
     f, b = np.flatnonzero(coords), np.flatnonzero(~coords)
     for got, want in zip(blocks, (L[np.ix_(f, f)], L[np.ix_(f, b)], L[np.ix_(b, b)])):
         np.testing.assert_allclose(got.toarray(), want, atol=1e-12)
+
+
+@pytest.mark.parametrize("workers", [2, 3, 7])
+def test_threaded_assembly_and_products_equal_the_single_threaded_ones(monkeypatch, workers):
+    # the conversion to CSR and the products split over row ranges in threads: same arrays
+    # and the same sums (each row is summed by one thread, in the same order)
+    import graphsheaf.laplacian_blocks as lb
+    import graphsheaf.solvers as solvers
+    from graphsheaf.linalg import edge_table, laplacian_of
+    G = gs.random_sheaf(nx.gnm_random_graph(300, 900, seed=2, directed=True), dims=3,
+                        edge_dims=3, rng=1)
+    table = edge_table(G)
+    free_nodes = np.random.default_rng(0).random(300) < 0.9
+    one = laplacian_of(G, table, split=free_nodes) + (laplacian_of(G, table),)
+    monkeypatch.setattr(lb, "THREADED_NNZ", 0)
+    monkeypatch.setattr(solvers, "THREADED_NNZ", 0)
+    many = laplacian_of(G, table, split=free_nodes, workers=workers) + \
+        (laplacian_of(G, table, workers=workers),)
+    for a, b in zip(one, many):
+        if isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b)
+            continue
+        for attr in ("indptr", "indices", "data"):
+            np.testing.assert_array_equal(getattr(a, attr), getattr(b, attr))
+    L = one[-1]
+    rng = np.random.default_rng(1)
+    for k in (None, 1, 4):
+        shape = (L.shape[0],) if k is None else (L.shape[0], k)
+        x, y = rng.standard_normal(shape), rng.standard_normal(shape)
+        y1, y2 = y.copy(), y.copy()
+        solvers.accumulate_product(L)(x, y1)
+        solvers.accumulate_product(L, workers=workers)(x, y2)
+        np.testing.assert_array_equal(y1, y2)
+        np.testing.assert_allclose(y2, y + L @ x, rtol=1e-12, atol=1e-12)
+
+
+def test_edge_table_reads_maps_in_memory_order_and_returns_them_in_edge_order():
+    # maps created in an order unrelated to the adjacency order (edges added in reverse and
+    # their arrays allocated first): the table still lists them as G.edges does
+    from graphsheaf.linalg import edge_table
+    rng = np.random.default_rng(3)
+    pairs = [(int(u), int(v)) for u, v in zip(rng.integers(0, 50, 400), rng.integers(0, 50, 400))
+             if u != v]
+    mats = [rng.standard_normal((2, 2)) for _ in range(2 * len(pairs))]
+    G = nx.DiGraph()
+    G.add_nodes_from(range(50), dim=2)
+    for i, (u, v) in reversed(list(enumerate(pairs))):
+        G.add_edge(u, v, source_map=mats[2 * i], target_map=mats[2 * i + 1])
+    table = edge_table(G)
+    edges = list(G.edges)
+    assert [(table.nodelist[a], table.nodelist[b]) for a, b in zip(table.tails, table.heads)] == edges
+    for i, (u, v) in enumerate(edges):
+        assert table.A[i] is G.edges[u, v]["source_map"] and table.B[i] is G.edges[u, v]["target_map"]
+        np.testing.assert_array_equal(table.stack_a[i], G.edges[u, v]["source_map"])
+        np.testing.assert_array_equal(table.stack_b[i], G.edges[u, v]["target_map"])

@@ -248,11 +248,20 @@ class _Flow:
             raise SheafError(f"output_mode must be 'jacobian' or 'identity', got {output_mode!r}")
         self.output_mode = output_mode
         self._r = self._q = None  # residual buffers, made on the first step
+        self._F = None
+
+    def bind(self, F):
+        """Let the last affine edge's residual live in the force buffer ``F.z[k]``: that
+        force starts as the residual, so a step needs no copy of it. The residuals are then
+        valid until :meth:`forces` (which turns them into forces)."""
+        self._F = F
 
     def residuals(self, st):
         """Edge residuals into buffers reused by every step (valid until the next call)."""
         if self._r is None:  # (the weights are fixed during a flow: the biases repeated once)
             self._r = [np.empty_like(v) for v in st.z]
+            if self._F is not None:
+                self._r[-1] = self._F.z[-1]
             self._q = [np.empty_like(v) for v in st.z[:self.plan.k]]
             self._bias = [np.repeat(b[:, None], v.shape[1], axis=1) for b, v in zip(self.plan.b, st.z)]
             self._input = self.plan.W[0] @ st.a[0]  # (the same two operations as every step's)
@@ -267,7 +276,8 @@ class _Flow:
     def forces(self, F, st, r, q, out, soft, hard):
         """Write the forces into the views of F; hard-pinned coordinates get force 0, so
         they stay where they were put."""
-        hidden_forces(self.plan, st.z, r, q, F.z, F.a)
+        shared = F is self._F  # the last residual already is its force (see bind)
+        hidden_forces(self.plan, st.z, r, q, F.z, F.a, last=not shared)
         if st.y is not None:
             if self.phi is not None and self.output_mode == "jacobian":
                 F.z[-1] -= self.phi.jvp_t(st.z[-1], out)
@@ -417,6 +427,7 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
     for node, (coords, vals) in hard.items():
         st.node(node)[coords] = vals
     scratch = np.empty_like(F.buf)
+    flow.bind(F)
     recorder = _Recorder(plan, X2, st, soft, flow) if record else None
     converged = False
     step = 0
@@ -480,18 +491,24 @@ class _Recorder:
         self.block = None
         if st.buf.size <= self.SMALL:
             self.T = max(1, min(self.BLOCK, (1 << 16) // max(st.buf.size, 1)))
-            self.block = np.empty((self.T, rows, M))  # one state per step, contiguous
+            # coordinates-major: a full block is already the (coordinates, step·sample)
+            # cochain of the residual kernel (no transposed copy), with its views made once
+            self.block = np.empty((rows, self.T, M))
+            self._full = Stalks(plan, np.tile(X, self.T), self.with_y,
+                                buf=self.block.reshape(rows, self.T * M))
+            self._steps = list(self.block.transpose(1, 0, 2))  # step i's view, made once
+            self.add = self._add_to_block
         self.n = self.seen = 0
         self.energy, self.total, self.outs, self.edges = [], [], [], {}
         self.switches, self.counts = [], []
         self.prev = None
-        self._X = None
 
     def add(self, st, r, q, out):
-        if self.block is None:
-            self._record_step(st, r, q, out)
-            return
-        self.block[self.n] = st.buf
+        """Record one step (large states: from its residuals; small ones: see below)."""
+        self._record_step(st, r, q, out)
+
+    def _add_to_block(self, st, r, q, out):
+        np.copyto(self._steps[self.n], st.buf)
         self.n += 1
         if self.n == self.T:
             self.flush()
@@ -500,11 +517,12 @@ class _Recorder:
         n, plan = self.n, self.plan
         if not n:
             return
-        _, rows, M = self.block.shape
-        if self._X is None or self._X.shape[1] != n * M:
-            self._X = np.tile(self.X, n)  # columns: (step, sample)
-        buf = np.ascontiguousarray(self.block[:n].transpose(1, 0, 2)).reshape(rows, n * M)
-        sb = Stalks(plan, self._X, self.with_y, buf=buf)
+        rows, _, M = self.block.shape
+        if n == self.T:
+            sb = self._full
+        else:  # the last, partial block; columns: (step, sample)
+            sb = Stalks(plan, np.tile(self.X, n), self.with_y,
+                        buf=self.block[:, :n].reshape(rows, n * M))
         r, q = residuals(plan, sb.z, sb.a)
         out = plan.output_value(sb.z[-1]) - sb.y if self.with_y else None
         self._record(sb, r, q, out, n, M)

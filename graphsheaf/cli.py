@@ -53,7 +53,7 @@ def _resolve_node(G, text, source):
 def _read_boundary(G, path):
     """Boundary file: {"node": value | {"coordinate": value}} or a list of
     {"node": <node as in write_json>, "value": ...} / {"node": ..., "coordinates": {...}}."""
-    from .io import _Bad, _decode
+    from .io import BadValue, decode_value
     try:
         data = json.loads(read_text_bounded(path))
     except SheafError as err:  # not a regular file, too large, not UTF-8 ...
@@ -73,8 +73,8 @@ def _read_boundary(G, path):
             if not isinstance(entry, dict) or "node" not in entry:
                 raise _InputError(f"{path}: entry {i} needs a \"node\"")
             try:
-                node = _decode(entry["node"], f"entry {i}")
-            except _Bad as err:
+                node = decode_value(entry["node"], f"entry {i}")
+            except BadValue as err:
                 raise _InputError(f"{path}: {err}") from None
             if node not in G:
                 raise _InputError(f"{path}: entry {i}: no node {node!r}")
@@ -223,7 +223,7 @@ def cmd_dot(args):
 
 def cmd_extend(args):
     from .harmonic import harmonic_extension
-    from .io import _encode
+    from .io import encode_value
     G = _load(args.file)
     boundary = _read_boundary(G, args.boundary)
     try:
@@ -233,7 +233,7 @@ def cmd_extend(args):
         raise _InputError(f"{args.boundary}: {_needs_state(err)}") from None
     result = {"energy": x.energy if np.ndim(x.energy) == 0 else list(map(float, x.energy)),
               "undetermined": int(x.undetermined.shape[1]),
-              "values": [{"node": _encode(v, "node"), "value": np.asarray(val).tolist()}
+              "values": [{"node": encode_value(v, "node"), "value": np.asarray(val).tolist()}
                          for v, val in x.items()]}
     text = json.dumps(result, indent=1)
     if args.output:

@@ -21,7 +21,7 @@ from .complex_sheaves import complex_span, is_complex_sheaf, real_boundary, real
 from .exact import check_prime, exact_cohomology
 from .exceptions import RankDecisionWarning, SheafError
 from .layout import boundary_coordinates
-from .linalg import _coboundary_of, edge_table, uniform_maps
+from .linalg import coboundary_of, edge_table, uniform_maps
 from .solvers import DIRECT_FILL_LIMIT, cokernel_basis, envelope_size, probe_kernel
 from .transport import components, forest_cohomology
 
@@ -222,7 +222,7 @@ def cohomology(G, *, relative_to=None, tol=None, method="auto", state=None, base
                              "is not a local system with orthogonal transports (or a tree); use "
                              "method='auto'")
         if delta is None:
-            delta = _coboundary_of(G, table, state, dim, source_map, target_map)
+            delta = coboundary_of(G, table, state, dim, source_map, target_map)
         block = delta[rows][:, cols] if rows.size else sp.csr_array((0, cols.size))
         m, n = block.shape
         kind = method
@@ -233,8 +233,8 @@ def cohomology(G, *, relative_to=None, tol=None, method="auto", state=None, base
             used.add(kind)
             res = _dense_kernel(block.toarray(), tol, bases)
         else:
-            groups = (_blocks_of(cols, table.node_start), _blocks_of(rows, table.edge_start))
-            res = _sparse_kernel(block, tol, bases, groups, used)
+            groups = (blocks_of(cols, table.node_start), blocks_of(rows, table.edge_start))
+            res = sparse_kernel(block, tol, bases, groups, used)
         k0, k1, N0, N1, sz, snz, t = res
         h0 += k0
         h1 += k1
@@ -331,14 +331,14 @@ def _dense_kernel(D, tol, bases):
     return n - r, m - r, N0, N1, sz, snz, float(t)
 
 
-def _blocks_of(ids, starts):
+def blocks_of(ids, starts):
     """(compact block number, position inside the block) of coordinates ``ids``."""
     owner = np.searchsorted(starts, ids, side="right") - 1
     _, compact = np.unique(owner, return_inverse=True)
     return compact.ravel(), ids - starts[owner]
 
 
-def _sparse_kernel(D, tol, bases, groups=None, used=None):
+def sparse_kernel(D, tol, bases, groups=None, used=None):
     """Kernel and cokernel of a large sparse block via shift-invert Lanczos.
 
     The rank is counted on the smaller Gram matrix (δδᵀ when δ is wide, δᵀδ when it

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from .exceptions import SheafError
 from .maps import is_state_dependent
-from .sheaves import _where, iter_edges, validate_sheaf
+from .sheaves import describe_edge, iter_edges, validate_sheaf
 
 __all__ = ["connection_sheaf", "direct_sum", "dual", "random_connection_sheaf", "restrict",
            "tensor_product"]
@@ -29,7 +29,7 @@ def dense_map(M, where):
 def edge_maps(G, source_map="source_map", target_map="target_map"):
     """Yield ``(edge, data, A, B)`` with both maps as dense arrays, in ``G.edges`` order."""
     for e, d in iter_edges(G):
-        where = _where(e)
+        where = describe_edge(e)
         yield e, d, dense_map(d[source_map], f"{where} ({source_map})"), \
             dense_map(d[target_map], f"{where} ({target_map})")
 
@@ -88,7 +88,7 @@ def _same_graph(F, G, what):
     fe, ge = set(F.edges), set(G.edges)
     if fe != ge:
         e = next(iter(fe ^ ge))
-        raise SheafError(f"{what}: {_where(e)} is in one sheaf only (same edges, same "
+        raise SheafError(f"{what}: {describe_edge(e)} is in one sheaf only (same edges, same "
                          "orientation needed)")
 
 
@@ -195,7 +195,7 @@ def dual(F, *, tol=1e-12, dim="dim", source_map="source_map", target_map="target
         for M, attr in ((A, source_map), (B, target_map)):
             if M.shape[0] != M.shape[1] or (M.size and np.linalg.cond(M) > 1 / tol):
                 raise SheafError(
-                    f"dual: {_where(e)}: {attr} of shape {M.shape} is not invertible; the dual "
+                    f"dual: {describe_edge(e)}: {attr} of shape {M.shape} is not invertible; the dual "
                     "of such a sheaf is a cosheaf, which a graph sheaf cannot hold")
             new.append(np.linalg.inv(M).conj().T if M.size else M.astype(float))
         H.edges[e][source_map], H.edges[e][target_map] = new

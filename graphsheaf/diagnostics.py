@@ -15,7 +15,7 @@ from .exceptions import SheafError
 from .harmonic import restricted_laplacian
 from .complex_sheaves import is_complex_sheaf
 from .layout import to_vector
-from .linalg import CoboundaryOperator, _coboundary_of, check_finite_cochain
+from .linalg import CoboundaryOperator, coboundary_of, check_finite_cochain
 
 __all__ = ["dirichlet_energy", "edge_energies", "edge_residuals", "group_energies", "spectral_gap"]
 
@@ -35,7 +35,7 @@ def _residual(G, x, state, kw):
     check_finite_cochain(X, op.table, "cochain")
     if np.iscomplexobj(X) or is_complex_sheaf(op.table):  # complex sheaves: the complex δ itself
         attrs = {k: kw[k] for k in ("dim", "source_map", "target_map") if k in kw}
-        return op, _coboundary_of(G, op.table, state, **attrs) @ X
+        return op, coboundary_of(G, op.table, state, **attrs) @ X
     return op, op.matvec(X, state=state)
 
 

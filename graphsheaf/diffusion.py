@@ -170,8 +170,8 @@ def _complex_diffusion(G, table, x0, t, dim, source_map, target_map, **kw):
 
 
 def _frozen(G, op, state, dim, source_map, target_map):
-    from .linalg import _coboundary_of
-    return _coboundary_of(G, op.table, state, dim, source_map, target_map)
+    from .linalg import coboundary_of
+    return coboundary_of(G, op.table, state, dim, source_map, target_map)
 
 
 def _lambda_max(L):

@@ -24,7 +24,7 @@ import numpy as np
 
 from .constructions import dense_map, edge_maps
 from .exceptions import SheafError
-from .sheaves import _where, validate_sheaf
+from .sheaves import describe_edge, validate_sheaf
 
 __all__ = ["pullback", "pushforward"]
 
@@ -117,7 +117,7 @@ def pushforward(F, f, *, target=None, dim="dim", source_map="source_map",
         elif H.has_edge(q, p):
             groups[(q, p)].append((B, e[1], A, e[0]))
         else:
-            raise SheafError(f"pushforward: {_where(e)} maps to {p!r} -> {q!r}, which is not an "
+            raise SheafError(f"pushforward: {describe_edge(e)} maps to {p!r} -> {q!r}, which is not an "
                              "edge of the target: f is not a graph homomorphism")
     bases = {w: _fibre_basis(F, fibres[w], dim, source_map, target_map) for w in fibres}
     for w in H:
@@ -230,15 +230,15 @@ def _maps_between(F, a, b, e, source_map, target_map):
             if F.is_multigraph():
                 datas = list(F[x][y].values())
                 if len(datas) > 1:
-                    raise SheafError(f"pullback: {_where(e)} maps onto {len(datas)} parallel edges "
+                    raise SheafError(f"pullback: {describe_edge(e)} maps onto {len(datas)} parallel edges "
                                      f"{x!r} -> {y!r}; the image is ambiguous")
                 d = datas[0]
             else:
                 d = F.edges[x, y]
-            where = _where((x, y))
+            where = describe_edge((x, y))
             A = dense_map(d[source_map], f"{where} ({source_map})")
             B = dense_map(d[target_map], f"{where} ({target_map})")
             return (B, A) if swap else (A, B)
-    raise SheafError(f"pullback: {_where(e)} maps to {a!r} -> {b!r}, which is not an edge of the "
+    raise SheafError(f"pullback: {describe_edge(e)} maps to {a!r} -> {b!r}, which is not an edge of the "
                      "sheaf: f is not a graph homomorphism")
 

@@ -13,14 +13,14 @@ import scipy.linalg as la
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .cohomology import DENSE_LIMIT, _blocks_of, _sparse_kernel
+from .cohomology import DENSE_LIMIT, blocks_of, sparse_kernel
 from .exceptions import ConvergenceWarning, NonUniqueExtensionError, SheafError
 from .laplace_solvers import graph_kind, pins_determine
 from .laplace_solvers import solve as laplace_solve
 from .complex_sheaves import (complex_assignment, complex_span, is_complex_sheaf, real_boundary,
                               real_to_complex, realify)
 from .layout import assignment_of, boundary_coordinates, boundary_of, complement
-from .linalg import _coboundary_of, edge_table, laplacian_of, uniform_maps
+from .linalg import coboundary_of, edge_table, laplacian_of, uniform_maps
 from .maps import is_state_dependent
 from .solvers import (BlockJacobi, accumulate_product, available_workers, direct_fill_limit,
                       factor_fill_estimate, pcg)
@@ -88,7 +88,7 @@ def restricted_laplacian(G, boundary, *, state=None, dim="dim", source_map="sour
     table = edge_table(G, dim=dim, source_map=source_map, target_map=target_map,
                        validate=validate)
     b = boundary_coordinates(G, boundary, table.nodelist, dim=dim)
-    delta = _coboundary_of(G, table, state, dim, source_map, target_map)
+    delta = coboundary_of(G, table, state, dim, source_map, target_map)
     free = complement(delta.shape[1], b.index)
     D_f, D_b = delta[:, free], delta[:, b.index]
     return (D_f.T @ D_f).tocsr(), (D_f.T @ D_b).tocsr(), free, b.index
@@ -261,14 +261,14 @@ def _solve(G, table, pinned, values, state, allow_nonunique, tol, method, kw, so
     if kind in ("cg", "amg") and not (allow_nonunique and kind == "amg"):
         return _iterate(G, table, free, pinned, values, state, allow_nonunique, tol, kind, kw,
                         solver, info, as_vector)
-    delta = _coboundary_of(G, table, state, **kw)
+    delta = coboundary_of(G, table, state, **kw)
     D_f, D_b = delta[:, free], delta[:, pinned]
     rhs = -(D_b @ values)  # we want δ_f x_f ≈ rhs in least squares
     if kind == "dense":
         x_f, N = _dense_solve(D_f.toarray(), rhs, tol)
         used = "dense"
     elif kind == "cg":
-        precond = BlockJacobi(D_f, *_blocks_of(free, table.node_start))
+        precond = BlockJacobi(D_f, *blocks_of(free, table.node_start))
         x_f, N, used, info["iterations"] = _cg_solve(D_f, rhs, tol, allow_nonunique, precond,
                                                      **solver)
     else:
@@ -311,7 +311,7 @@ def _iterate(G, table, free, pinned, values, state, allow_nonunique, tol, kind, 
     rhs = -(L_fb @ values)
     sure = not table.has_state_maps and pins_determine(table, uniform_maps(table), whole)
     info["uniqueness"] = "structural" if sure else "probe"
-    node_of, local_of = _blocks_of(free, table.node_start)
+    node_of, local_of = blocks_of(free, table.node_start)
     x_f, k, its, converged = laplace_solve(L_ff, rhs, node_of, local_of, kind, probe=not sure,
                                            diagonal=diagonal, **solver)
     info["iterations"] = its
@@ -437,7 +437,7 @@ def _sparse_solve(D_f, rhs, tol, allow_nonunique):
     if not singular:
         b = D_f.T @ rhs
         return lu.solve(b), np.zeros((n, 0)), "lu"
-    k0, _, N, _, _, _, _ = _sparse_kernel(D_f, tol, True)
+    k0, _, N, _, _, _, _ = sparse_kernel(D_f, tol, True)
     if not allow_nonunique:
         return None, N, "lsmr"
     cols = rhs if rhs.ndim == 2 else rhs[:, None]

@@ -21,7 +21,7 @@ import scipy.sparse.linalg as spla
 
 from .exceptions import SheafError
 from .layout import to_assignment, to_vector
-from .linalg import _coboundary_of, edge_table
+from .linalg import coboundary_of, edge_table
 
 __all__ = ["HodgeDecomposition", "NearestSection", "hodge_decomposition", "nearest_section"]
 
@@ -107,7 +107,7 @@ def hodge_decomposition(G, cochain, degree=1, *, state=None, atol=1e-12, dim="di
     if degree not in (0, 1):
         raise ValueError(f"degree must be 0 or 1 (a graph has no 2-cells), got {degree!r}")
     table = edge_table(G, dim=dim, source_map=source_map, target_map=target_map)
-    D = _coboundary_of(G, table, state, dim, source_map, target_map)
+    D = coboundary_of(G, table, state, dim, source_map, target_map)
     if degree == 0:
         x = to_vector(G, cochain, dim=dim) if isinstance(cochain, dict) else np.asarray(cochain)
         X = _columns(x, D.shape[1], "0-cochain")

@@ -35,7 +35,7 @@ SAFE_KINDS = "biufc"
 
 # ------------------------------------------------------------------------- encoding
 
-def _encode(x, where):
+def encode_value(x, where):
     if x is None or isinstance(x, (bool, str)):
         return x
     if isinstance(x, (int, np.integer)) and not isinstance(x, np.bool_):
@@ -51,14 +51,14 @@ def _encode(x, where):
     if isinstance(x, Fraction):
         return {"__fraction__": [str(x.numerator), str(x.denominator)]}
     if isinstance(x, tuple):
-        return {"__tuple__": [_encode(v, where) for v in x]}
+        return {"__tuple__": [encode_value(v, where) for v in x]}
     if isinstance(x, list):
-        return [_encode(v, where) for v in x]
+        return [encode_value(v, where) for v in x]
     if isinstance(x, (set, frozenset)):
         tag = "__frozenset__" if isinstance(x, frozenset) else "__set__"
-        return {tag: [_encode(v, where) for v in x]}
+        return {tag: [encode_value(v, where) for v in x]}
     if isinstance(x, dict):
-        return {"__dict__": [[_encode(k, where), _encode(v, where)] for k, v in x.items()]}
+        return {"__dict__": [[encode_value(k, where), encode_value(v, where)] for k, v in x.items()]}
     if isinstance(x, range):
         return {"__range__": [x.start, x.stop, x.step]}
     if isinstance(x, np.ndarray):
@@ -75,7 +75,7 @@ def _encode(x, where):
         if x.type_name not in map_registry:
             raise SheafError(f"{where}: state-dependent map {type(x).__name__} is not "
                              "registered in graphsheaf.maps.map_registry, so it cannot be saved")
-        return {"__statemap__": {"type": x.type_name, "params": _encode(x.to_dict(), where)}}
+        return {"__statemap__": {"type": x.type_name, "params": encode_value(x.to_dict(), where)}}
     raise SheafError(f"{where}: cannot store a value of type {type(x).__name__} in a "
                      "graphsheaf JSON file (nothing is dropped silently)")
 
@@ -108,18 +108,18 @@ def to_json_data(G):
     if not isinstance(G, nx.Graph) or not G.is_directed():
         raise SheafError("write_json takes a DiGraph or MultiDiGraph sheaf")
     multi = G.is_multigraph()
-    nodes = [{"id": _encode(v, f"node {v!r}"),
+    nodes = [{"id": encode_value(v, f"node {v!r}"),
               "attrs": _encode_attrs(d, f"node {v!r}")} for v, d in G.nodes(data=True)]
     edges = []
     if multi:
         for u, v, k, d in G.edges(keys=True, data=True):
             where = f"edge {u!r} -> {v!r} (key {k!r})"
-            edges.append({"source": _encode(u, where), "target": _encode(v, where),
-                          "key": _encode(k, where), "attrs": _encode_attrs(d, where)})
+            edges.append({"source": encode_value(u, where), "target": encode_value(v, where),
+                          "key": encode_value(k, where), "attrs": _encode_attrs(d, where)})
     else:
         for u, v, d in G.edges(data=True):
             where = f"edge {u!r} -> {v!r}"
-            edges.append({"source": _encode(u, where), "target": _encode(v, where),
+            edges.append({"source": encode_value(u, where), "target": encode_value(v, where),
                           "attrs": _encode_attrs(d, where)})
     return {"format": FORMAT, "version": VERSION, "multigraph": multi,
             "graph": _encode_attrs(G.graph, "graph"), "nodes": nodes, "edges": edges}
@@ -130,7 +130,7 @@ def _encode_attrs(d, where):
     for k, v in d.items():
         if not isinstance(k, str):
             raise SheafError(f"{where}: attribute name {k!r} is not a string")
-        out[k] = _encode(v, f"{where}, attribute {k!r}")
+        out[k] = encode_value(v, f"{where}, attribute {k!r}")
     return out
 
 
@@ -164,83 +164,83 @@ def write_json(G, path, *, indent=None):
 
 # ------------------------------------------------------------------------- decoding
 
-class _Bad(Exception):
+class BadValue(Exception):
     def __init__(self, where, msg):
         super().__init__(f"{where}: {msg}")
 
 
-def _decode(x, where):
+def decode_value(x, where):
     if x is None or isinstance(x, (bool, str, int)):
         return x
     if isinstance(x, float):
         return x
     if isinstance(x, list):
-        return [_decode(v, f"{where}[{i}]") for i, v in enumerate(x)]
+        return [decode_value(v, f"{where}[{i}]") for i, v in enumerate(x)]
     if not isinstance(x, dict):
-        raise _Bad(where, f"unexpected JSON value {type(x).__name__}")
+        raise BadValue(where, f"unexpected JSON value {type(x).__name__}")
     if len(x) != 1:
-        raise _Bad(where, f"expected one tagged value, got keys {sorted(x)[:5]}")
+        raise BadValue(where, f"expected one tagged value, got keys {sorted(x)[:5]}")
     (tag, body), = x.items()
     w = f"{where}.{tag}"
     if tag == "__tuple__":
-        return tuple(_decode(v, f"{w}[{i}]") for i, v in enumerate(_list(body, w)))
+        return tuple(decode_value(v, f"{w}[{i}]") for i, v in enumerate(_list(body, w)))
     if tag in ("__set__", "__frozenset__"):
-        items = [_decode(v, f"{w}[{i}]") for i, v in enumerate(_list(body, w))]
+        items = [decode_value(v, f"{w}[{i}]") for i, v in enumerate(_list(body, w))]
         try:
             return set(items) if tag == "__set__" else frozenset(items)
         except TypeError:
-            raise _Bad(w, "set of unhashable values") from None
+            raise BadValue(w, "set of unhashable values") from None
     if tag == "__dict__":
         out = {}
         for i, pair in enumerate(_list(body, w)):
             if not isinstance(pair, list) or len(pair) != 2:
-                raise _Bad(f"{w}[{i}]", "expected a [key, value] pair")
-            key = _decode(pair[0], f"{w}[{i}][0]")
+                raise BadValue(f"{w}[{i}]", "expected a [key, value] pair")
+            key = decode_value(pair[0], f"{w}[{i}][0]")
             try:
-                out[key] = _decode(pair[1], f"{w}[{i}][1]")
+                out[key] = decode_value(pair[1], f"{w}[{i}][1]")
             except TypeError:
-                raise _Bad(f"{w}[{i}]", "unhashable key") from None
+                raise BadValue(f"{w}[{i}]", "unhashable key") from None
         return out
     if tag == "__float__":
         if body not in ("nan", "inf", "-inf"):
-            raise _Bad(w, f"unknown float {body!r}")
+            raise BadValue(w, f"unknown float {body!r}")
         return float(body)
     if tag == "__fraction__":
         b = _list(body, w)
         if len(b) != 2:
-            raise _Bad(w, "expected [numerator, denominator]")
+            raise BadValue(w, "expected [numerator, denominator]")
         try:
             return Fraction(int(b[0]), int(b[1]))
         except (ValueError, ZeroDivisionError, TypeError):
-            raise _Bad(w, f"bad fraction {b!r}") from None
+            raise BadValue(w, f"bad fraction {b!r}") from None
     if tag == "__range__":
         b = _list(body, w)
         if len(b) != 3 or not all(type(v) is int for v in b) or b[2] == 0:
-            raise _Bad(w, "expected [start, stop, step] with integers and a nonzero step")
+            raise BadValue(w, "expected [start, stop, step] with integers and a nonzero step")
         return range(*b)
     if tag == "__npscalar__":
         b = _list(body, w)
         if len(b) != 2 or not isinstance(b[0], str):
-            raise _Bad(w, "expected [dtype, value]")
+            raise BadValue(w, "expected [dtype, value]")
         dt = _dtype(b[0], w, allow_bool_name=True)
-        value = _decode(b[1], f"{w}[1]")
+        value = decode_value(b[1], f"{w}[1]")
         if type(value) not in (bool, int, float, complex):
-            raise _Bad(w, f"a {dt} scalar needs a number, got {type(value).__name__}")
+            raise BadValue(w, f"a {dt} scalar needs a number, got {type(value).__name__}")
         try:
             out = dt.type(value)
         except (OverflowError, ValueError, TypeError):
-            raise _Bad(w, f"{value!r} does not fit a {dt} scalar") from None
+            raise BadValue(w, f"{value!r} does not fit a {dt} scalar") from None
         if dt.kind in "iub" and out != value:
-            raise _Bad(w, f"{value!r} does not fit a {dt} scalar")
+            raise BadValue(w, f"{value!r} does not fit a {dt} scalar")
         return out
     if tag == "__ndarray__":
         return _decode_array(body, w)
     if tag == "__sparse__":
         if not isinstance(body, dict) or body.get("format") != "csr":
-            raise _Bad(w, "expected a csr sparse matrix")
+            raise BadValue(w, "expected a csr sparse matrix")
         shape = _shape(body.get("shape"), w)
         if len(shape) != 2:
-            raise _Bad(w, f"a sparse matrix is 2-D, got shape {list(shape)}")
+            raise BadValue(w, f"a sparse matrix is 2-D, got shape {list(shape)}")
         try:
             M = sp.csr_array((_decode_array(body["data"], f"{w}.data"),
                               _decode_array(body["indices"], f"{w}.indices"),
@@ -248,13 +248,13 @@ def _decode(x, where):
             M.check_format(full_check=True)  # indices in range, indptr non-decreasing
             fmt = body.get("as", "csr")
             if fmt not in ("csr", "csc", "coo", "lil", "dok", "bsr", "dia"):
-                raise _Bad(w, f"unknown sparse format {fmt!r}")
+                raise BadValue(w, f"unknown sparse format {fmt!r}")
             M = M.asformat(fmt)
             return sp.csr_matrix(M).asformat(fmt) if body.get("matrix") is True else M
         except KeyError as err:
-            raise _Bad(w, f"missing {err}") from None
+            raise BadValue(w, f"missing {err}") from None
         except (ValueError, TypeError, OverflowError) as err:
-            raise _Bad(w, f"inconsistent sparse matrix ({err})") from None
+            raise BadValue(w, f"inconsistent sparse matrix ({err})") from None
     if tag == "__statemap__":
         if isinstance(body, dict) and isinstance(body.get("type"), str) \
                 and body["type"] not in map_registry:
@@ -263,18 +263,18 @@ def _decode(x, where):
         if not isinstance(body, dict) or not isinstance(body.get("type"), str) \
                 or body["type"] not in map_registry:
             kind = body.get("type") if isinstance(body, dict) else body
-            raise _Bad(w, f"unknown state-dependent map type {kind!r}")
-        params = _decode(body.get("params", {"__dict__": []}), f"{w}.params")
+            raise BadValue(w, f"unknown state-dependent map type {kind!r}")
+        params = decode_value(body.get("params", {"__dict__": []}), f"{w}.params")
         try:
             return map_registry[body["type"]].from_dict(params)
         except (KeyError, TypeError, ValueError) as err:
-            raise _Bad(w, f"bad parameters ({err})") from None
-    raise _Bad(where, f"unknown tag {tag!r}")
+            raise BadValue(w, f"bad parameters ({err})") from None
+    raise BadValue(where, f"unknown tag {tag!r}")
 
 
 def _list(body, where):
     if not isinstance(body, list):
-        raise _Bad(where, "expected a list")
+        raise BadValue(where, "expected a list")
     return body
 
 
@@ -286,9 +286,9 @@ def _shape(shape, where):
     # (bool is an int to Python: [true, 2] is not a shape)
     if not isinstance(shape, list) or len(shape) > 32 or \
             not all(type(s) is int and 0 <= s < 2**63 for s in shape):
-        raise _Bad(where, f"bad shape {shape!r}")
+        raise BadValue(where, f"bad shape {shape!r}")
     if math.prod(shape) > MAX_ARRAY_ENTRIES:  # Python integers: no int64 wrap-around
-        raise _Bad(where, f"shape {shape} declares more than {MAX_ARRAY_ENTRIES:,} entries")
+        raise BadValue(where, f"shape {shape} declares more than {MAX_ARRAY_ENTRIES:,} entries")
     return tuple(shape)
 
 
@@ -310,49 +310,49 @@ ALLOWED_DTYPES = _allowed_dtypes()
 
 def _dtype(name, where, allow_bool_name=False):
     if not isinstance(name, str) or name not in ALLOWED_DTYPES:
-        raise _Bad(where, f"dtype {name!r} is not allowed (plain numeric dtypes only)")
+        raise BadValue(where, f"dtype {name!r} is not allowed (plain numeric dtypes only)")
     return ALLOWED_DTYPES[name]
 
 
 def _decode_array(body, where):
     if not isinstance(body, dict):
-        raise _Bad(where, "expected an array description")
+        raise BadValue(where, "expected an array description")
     shape = _shape(body.get("shape"), where)
     n = math.prod(shape)
     if body.get("dtype") == "integer":
         data = _list(body.get("data"), where)
         if len(data) != n:
-            raise _Bad(where, f"{len(data)} entries for shape {shape}")
+            raise BadValue(where, f"{len(data)} entries for shape {shape}")
         if not all(isinstance(v, str) and len(v) <= 4000 for v in data):
-            raise _Bad(where, "integer entries are decimal strings of at most 4,000 digits")
+            raise BadValue(where, "integer entries are decimal strings of at most 4,000 digits")
         try:
             vals = [int(v) for v in data]
         except ValueError:
-            raise _Bad(where, "bad integer entry") from None
+            raise BadValue(where, "bad integer entry") from None
         out = np.empty(n, dtype=object)
         out[:] = vals
         return out.reshape(shape)
     if body.get("dtype") == "rational":
         data = _list(body.get("data"), where)
         if len(data) != n:
-            raise _Bad(where, f"{len(data)} entries for shape {shape}")
+            raise BadValue(where, f"{len(data)} entries for shape {shape}")
         try:
             vals = [Fraction(int(a), int(b)) for a, b in data]
         except (ValueError, TypeError, ZeroDivisionError):
-            raise _Bad(where, "bad rational entry") from None
+            raise BadValue(where, "bad rational entry") from None
         out = np.empty(n, dtype=object)
         out[:] = vals
         return out.reshape(shape)
     dt = _dtype(body.get("dtype"), where)
     raw = body.get("data")
     if not isinstance(raw, str):
-        raise _Bad(where, "array data must be a base64 string")
+        raise BadValue(where, "array data must be a base64 string")
     try:
         buf = base64.b64decode(raw.encode("ascii"), validate=True)
     except (ValueError, UnicodeEncodeError):
-        raise _Bad(where, "array data is not valid base64 (truncated file?)") from None
+        raise BadValue(where, "array data is not valid base64 (truncated file?)") from None
     if len(buf) != n * dt.itemsize:
-        raise _Bad(where, f"array data has {len(buf)} bytes, shape {shape} of {dt} needs "
+        raise BadValue(where, f"array data has {len(buf)} bytes, shape {shape} of {dt} needs "
                           f"{n * dt.itemsize} (truncated file?)")
     return np.frombuffer(buf, dtype=dt).reshape(shape).astype(dt.newbyteorder("="))
 
@@ -361,7 +361,7 @@ def from_json_data(data, *, validate=True, source="data"):
     """Build a sheaf from the dict :func:`to_json_data` returns (strictly checked)."""
     try:
         G = _build(data)
-    except _Bad as err:
+    except BadValue as err:
         raise SheafError(f"{source}: {err}") from None
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as err:
         # a shape the checks above did not foresee: still one error naming the file
@@ -378,48 +378,48 @@ def from_json_data(data, *, validate=True, source="data"):
 
 def _build(data):
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise _Bad("top level", f"not a graphsheaf file (expected \"format\": \"{FORMAT}\")")
+        raise BadValue("top level", f"not a graphsheaf file (expected \"format\": \"{FORMAT}\")")
     if data.get("version") != VERSION:
-        raise _Bad("version", f"unsupported version {data.get('version')!r} (this reads {VERSION})")
+        raise BadValue("version", f"unsupported version {data.get('version')!r} (this reads {VERSION})")
     for key in ("nodes", "edges"):
         if not isinstance(data.get(key), list):
-            raise _Bad(key, "missing or not a list")
+            raise BadValue(key, "missing or not a list")
     multi = data.get("multigraph")
     if not isinstance(multi, bool):
-        raise _Bad("multigraph", "must be true or false")
+        raise BadValue("multigraph", "must be true or false")
     G = nx.MultiDiGraph() if multi else nx.DiGraph()
     G.graph.update(_attrs(data.get("graph", {}), "graph"))
     for i, entry in enumerate(data["nodes"]):
         w = f"nodes[{i}]"
         if not isinstance(entry, dict) or "id" not in entry:
-            raise _Bad(w, "expected {\"id\": ..., \"attrs\": {...}}")
-        v = _decode(entry["id"], f"{w}.id")
+            raise BadValue(w, "expected {\"id\": ..., \"attrs\": {...}}")
+        v = decode_value(entry["id"], f"{w}.id")
         _hashable(v, f"{w}.id")
         if v in G:
-            raise _Bad(w, f"node {v!r} appears twice")
+            raise BadValue(w, f"node {v!r} appears twice")
         G.add_node(v, **_attrs(entry.get("attrs", {}), f"{w}.attrs"))
     for i, entry in enumerate(data["edges"]):
         w = f"edges[{i}]"
         if not isinstance(entry, dict) or "source" not in entry or "target" not in entry:
-            raise _Bad(w, "expected {\"source\": ..., \"target\": ..., \"attrs\": {...}}")
-        u = _decode(entry["source"], f"{w}.source")
-        v = _decode(entry["target"], f"{w}.target")
+            raise BadValue(w, "expected {\"source\": ..., \"target\": ..., \"attrs\": {...}}")
+        u = decode_value(entry["source"], f"{w}.source")
+        v = decode_value(entry["target"], f"{w}.target")
         for end, x in (("source", u), ("target", v)):
             _hashable(x, f"{w}.{end}")
             if x not in G:
-                raise _Bad(w, f"{end} {x!r} is not a node listed in the file")
+                raise BadValue(w, f"{end} {x!r} is not a node listed in the file")
         attrs = _attrs(entry.get("attrs", {}), f"{w}.attrs")
         if multi:
             if "key" not in entry:
-                raise _Bad(w, "multigraph edge without a key")
-            k = _decode(entry["key"], f"{w}.key")
+                raise BadValue(w, "multigraph edge without a key")
+            k = decode_value(entry["key"], f"{w}.key")
             _hashable(k, f"{w}.key")
             if G.has_edge(u, v, k):
-                raise _Bad(w, f"edge {u!r} -> {v!r} (key {k!r}) appears twice")
+                raise BadValue(w, f"edge {u!r} -> {v!r} (key {k!r}) appears twice")
             G.add_edge(u, v, key=k, **attrs)
         else:
             if G.has_edge(u, v):
-                raise _Bad(w, f"edge {u!r} -> {v!r} appears twice")
+                raise BadValue(w, f"edge {u!r} -> {v!r} appears twice")
             G.add_edge(u, v, **attrs)
     return G
 
@@ -428,13 +428,13 @@ def _hashable(x, where):
     try:
         hash(x)
     except TypeError:
-        raise _Bad(where, f"{type(x).__name__} cannot name a node or key") from None
+        raise BadValue(where, f"{type(x).__name__} cannot name a node or key") from None
 
 
 def _attrs(d, where):
     if not isinstance(d, dict):
-        raise _Bad(where, "expected an object of attributes")
-    return {k: _decode(v, f"{where}.{k}") for k, v in d.items()}
+        raise BadValue(where, "expected an object of attributes")
+    return {k: decode_value(v, f"{where}.{k}") for k, v in d.items()}
 
 
 def read_json(path, *, validate=True, max_bytes=DEFAULT_MAX_BYTES):

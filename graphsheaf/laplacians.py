@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .exceptions import SheafError
-from .linalg import _coboundary_of, edge_table, laplacian_of
+from .linalg import coboundary_of, edge_table, laplacian_of
 
 __all__ = ["edge_laplacian", "sheaf_laplacian"]
 
@@ -33,7 +33,7 @@ def _edge_weights(G, table, weight):
 def _weighted(G, table, weight, state, kw):
     if weight is None:
         return laplacian_of(G, table, state, **kw)
-    D = _coboundary_of(G, table, state, **kw)
+    D = coboundary_of(G, table, state, **kw)
     w = _edge_weights(G, table, weight)
     out = sp.csr_array(D.conj().T @ (D * w[:, None]))
     out.sum_duplicates()
@@ -153,7 +153,7 @@ def edge_laplacian(G, edgelist=None, *, weight=None, state=None, dim="dim",
     """
     table = edge_table(G, None, edgelist, dim=dim, source_map=source_map,
                        target_map=target_map, validate=validate)
-    D = _coboundary_of(G, table, state, dim, source_map, target_map)
+    D = coboundary_of(G, table, state, dim, source_map, target_map)
     if weight is not None:
         w = _edge_weights(G, table, weight)
         if np.any(w < 0):

@@ -15,7 +15,7 @@ import numpy as np
 from ._repr import short_repr
 from .exceptions import SheafError
 from .maps import is_state_dependent
-from .sheaves import _check_dim, _gc_paused, _is_node_order, _is_range, edge_label
+from .sheaves import check_dim, gc_paused, is_node_order, is_range, edge_label
 
 __all__ = [
     "Boundary",
@@ -44,7 +44,7 @@ def nodelist_of(G, nodelist):
     if nodelist is None:
         return list(G)
     nodelist = list(nodelist)
-    if len(nodelist) == len(G) and _is_node_order(G, nodelist):
+    if len(nodelist) == len(G) and is_node_order(G, nodelist):
         return nodelist  # G's own order (checked by identity, at C level): nothing to validate
     if len(nodelist) != G.number_of_nodes() or len(set(nodelist)) != len(nodelist) \
             or any(v not in G for v in nodelist):
@@ -81,7 +81,7 @@ def stalk_dims(G, nodelist, dim):
         raise SheafError(f"node {missing!r} has no {dim!r} attribute (its stalk dimension)") from None
     except (OverflowError, TypeError, ValueError):
         for v in nodelist:  # the validator's own check names the node and what is wrong
-            _check_dim(G, v, dim)
+            check_dim(G, v, dim)
         raise
 
 
@@ -102,7 +102,7 @@ def stalk_offsets(G, nodelist=None, *, dim="dim"):
     """
     nodelist = nodelist_of(G, nodelist)
     start = block_starts(stalk_dims(G, nodelist, dim)).tolist()
-    with _gc_paused():  # one object per node: on a big graph the cyclic GC would dominate
+    with gc_paused():  # one object per node: on a big graph the cyclic GC would dominate
         return {v: slice(start[i], start[i + 1]) for i, v in enumerate(nodelist)}
 
 
@@ -214,7 +214,7 @@ def assignment_of(nodelist, dims, vector):
     start = block_starts(dims)
     if vector.ndim not in (1, 2) or vector.shape[0] != start[-1]:
         raise SheafError(f"vector has shape {vector.shape}, but dim C^0 = {start[-1]}")
-    with _gc_paused():
+    with gc_paused():
         if dims.size and np.all(dims == dims[0]) and dims[0] > 0:
             # one stalk dimension: every node's block is a row of one reshaped copy, made at C level
             rows = vector.copy().reshape((len(nodelist), int(dims[0])) + vector.shape[1:])
@@ -279,7 +279,7 @@ def boundary_of(G, nodelist, start, boundary, require_values=False):
             boundary = [boundary]
         boundary = {v: None for v in boundary}
     pieces = []  # (node, global indices, values or None)
-    with _gc_paused():  # a few objects per pin: on a big graph the cyclic GC would dominate
+    with gc_paused():  # a few objects per pin: on a big graph the cyclic GC would dominate
         for node, spec in boundary.items():
             i = position(node)
             if i is None:
@@ -319,7 +319,7 @@ def positions(G, nodelist):
     """node -> its position in nodelist (None if absent), without a dict over every node when
     the nodes are 0..n-1 in order (grids and generated graphs at a million nodes)."""
     n = len(nodelist)
-    if _is_range(nodelist):
+    if is_range(nodelist):
         def position(v):
             if type(v) in (int, np.int64, np.int32) and 0 <= v < n:
                 return int(v)

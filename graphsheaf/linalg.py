@@ -18,7 +18,7 @@ from .laplacian_blocks import index_type, uniform_laplacian
 from .layout import (Boundary, block_starts, boundary_coordinates, cochain_dim, edge_offsets,
                      edgelist_of, map_rows, nodelist_of, numeric, stalk_dims, stalk_offsets,
                      to_assignment, to_vector)
-from .sheaves import EdgeTable, _validated_table, edge_label
+from .sheaves import EdgeTable, validated_table, edge_label
 
 __all__ = [
     "Boundary",
@@ -69,7 +69,7 @@ def edge_table(G, nodelist=None, edgelist=None, *, dim="dim", source_map="source
     if edgelist is not None:
         edgelist = edgelist_of(G, edgelist)
     if validate:
-        table = _validated_table(G, nodelist, edgelist, dim, source_map, target_map)
+        table = validated_table(G, nodelist, edgelist, dim, source_map, target_map)
     else:
         table = EdgeTable(G, nodelist, edgelist, source_map, target_map)
         table.dims = stalk_dims(G, nodelist, dim)
@@ -282,10 +282,10 @@ def coboundary_matrix(G, nodelist=None, edgelist=None, *, state=None, dim="dim",
     """
     table = edge_table(G, nodelist, edgelist, dim=dim, source_map=source_map,
                        target_map=target_map, validate=validate)
-    return _coboundary_of(G, table, state, dim, source_map, target_map)
+    return coboundary_of(G, table, state, dim, source_map, target_map)
 
 
-def _coboundary_of(G, table, state=None, dim="dim", source_map="source_map", target_map="target_map"):
+def coboundary_of(G, table, state=None, dim="dim", source_map="source_map", target_map="target_map"):
     """δ of an already built edge table (callers that hold one skip re-reading the graph)."""
     return _assemble_coboundary(table, _Evaluated(G, table, state, dim, source_map, target_map))
 
@@ -467,7 +467,7 @@ class CoboundaryOperator:
     def _constant_part(self, G, dim, source_map, target_map):
         table = self.table
         if not self.stateful_ends:
-            return _coboundary_of(G, table, None, dim, source_map, target_map)
+            return coboundary_of(G, table, None, dim, source_map, target_map)
         # evaluate every state-dependent map as a zero matrix of its shape
         state = {v: np.zeros(int(d)) for v, d in zip(table.nodelist, table.dims)}
         ev = _Evaluated(G, table, state, dim, source_map, target_map)

@@ -18,7 +18,7 @@ from .constructions import empty_like
 from .exceptions import SheafError
 from .layout import edge_offsets, stalk_offsets
 from .linalg import coboundary_matrix
-from .sheaves import _where, iter_edges, validate_sheaf
+from .sheaves import describe_edge, iter_edges, validate_sheaf
 
 __all__ = ["SheafMorphism", "induced_map"]
 
@@ -102,10 +102,10 @@ class SheafMorphism:
             (Af, Bf), (Ag, Bg) = src[e], tgt[e]
             if edge_maps is not None:
                 if e not in edge_maps:
-                    raise SheafError(f"SheafMorphism: edge_maps has no map for {_where(e)}")
-                M = _finite(edge_maps[e], f"the map at {_where(e)}")
+                    raise SheafError(f"SheafMorphism: edge_maps has no map for {describe_edge(e)}")
+                M = _finite(edge_maps[e], f"the map at {describe_edge(e)}")
                 if M.shape != (Ag.shape[0], Af.shape[0]):
-                    raise SheafError(f"SheafMorphism: the map at {_where(e)} has shape {M.shape}, "
+                    raise SheafError(f"SheafMorphism: the map at {describe_edge(e)} has shape {M.shape}, "
                                      f"expected {(Ag.shape[0], Af.shape[0])}")
             else:
                 lhs = np.hstack([Af, Bf])
@@ -169,7 +169,7 @@ class SheafMorphism:
         scale = max([1.0] + [float(np.abs(M).max()) for M in self.node_maps.values() if M.size])
         for e, err in self.mismatch().items():
             if err > self.tol * scale:
-                raise SheafError(f"SheafMorphism: does not commute at {_where(e)}: "
+                raise SheafError(f"SheafMorphism: does not commute at {describe_edge(e)}: "
                                  f"|δ_G V − E δ_F| = {err:.3g} on its rows")
 
     def compose(self, other):

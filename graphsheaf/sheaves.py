@@ -67,7 +67,7 @@ def _check_entries(A):
     return None
 
 
-def _check_dim(G, node, dim):
+def check_dim(G, node, dim):
     if dim not in G.nodes[node]:
         raise SheafError(f"node {node!r} has no {dim!r} attribute (its stalk dimension)")
     d = G.nodes[node][dim]
@@ -103,12 +103,12 @@ class EdgeTable:
 
     def __init__(self, G, nodelist, edgelist, source_map, target_map):
         self.derived = {}  # what solvers compute from the table once (e.g. its node graph)
-        with _gc_paused():  # building ~|E| small objects: the cyclic GC would dominate
+        with gc_paused():  # building ~|E| small objects: the cyclic GC would dominate
             self._build(G, nodelist, edgelist, source_map, target_map)
 
     def _build(self, G, nodelist, edgelist, source_map, target_map):
         # nodes 0..n-1 listed in order: a node is its own position and no index is needed
-        ranged = _is_range(nodelist)
+        ranged = is_range(nodelist)
         index = None if ranged and edgelist is None and not G.is_multigraph() else \
             {v: i for i, v in enumerate(nodelist)}
         self._G, self._edges = G, edgelist
@@ -183,7 +183,7 @@ class EdgeTable:
             self._maps, self._codes_of = [], {}
         if side not in self._codes_of:
             maps, attr = (self.A, self._attrs[0]) if side == "a" else (self.B, self._attrs[1])
-            with _gc_paused():
+            with gc_paused():
                 self._codes_of[side] = self._codes(maps, attr)
         return self._codes_of[side]
 
@@ -221,7 +221,7 @@ class EdgeTable:
         first = maps[0]
         if self._shared["a" if maps is self.A else "b"]:  # one shared map object
             if first is _MISSING:
-                raise SheafError(f"{_where(self.edges[0])} has no {attr!r} attribute")
+                raise SheafError(f"{describe_edge(self.edges[0])} has no {attr!r} attribute")
             self._maps.append(first)
             return np.full(len(maps), len(self._maps) - 1, dtype=np.int64)
         pos = {}
@@ -230,7 +230,7 @@ class EdgeTable:
                 pos[id(m)] = len(self._maps) + len(pos)
                 if m is _MISSING:
                     i = next(i for i, x in enumerate(maps) if x is _MISSING)
-                    raise SheafError(f"{_where(self.edges[i])} has no {attr!r} attribute")
+                    raise SheafError(f"{describe_edge(self.edges[i])} has no {attr!r} attribute")
         self._maps.extend({id(m): m for m in maps}.values())
         return np.fromiter((pos[id(m)] for m in maps), dtype=np.int64, count=len(maps))
 
@@ -283,12 +283,12 @@ def _stacked(maps):
     return stack
 
 
-def _is_node_order(G, nodelist):
+def is_node_order(G, nodelist):
     """True when nodelist lists G's nodes in G's own order (checked by identity, at C level)."""
     return all(map(operator.is_, G._node, nodelist))
 
 
-def _is_range(nodelist):
+def is_range(nodelist):
     n = len(nodelist)
     return (n > 0 and type(nodelist[0]) is int and type(nodelist[-1]) is int
             and nodelist == list(range(n)))
@@ -303,7 +303,7 @@ def _column(datas, attr):
 
 
 @contextlib.contextmanager
-def _gc_paused():
+def gc_paused():
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -313,7 +313,7 @@ def _gc_paused():
             gc.enable()
 
 
-def _where(e):
+def describe_edge(e):
     return f"self-loop on {e[0]!r}" if e[0] == e[1] else f"edge {edge_label(e)}"
 
 
@@ -347,7 +347,7 @@ def validate_sheaf(G, *, dim="dim", source_map="source_map", target_map="target_
     ...
     graphsheaf.exceptions.SheafError: edge 'a' -> 'b': source_map has shape (1, 3), but node 'a' has dim 2
     """
-    _validated_table(G, list(G) if isinstance(G, nx.Graph) else None, None,
+    validated_table(G, list(G) if isinstance(G, nx.Graph) else None, None,
                      dim, source_map, target_map)
 
 
@@ -402,7 +402,7 @@ def _side_shapes(table, side):
     return shapes[local], (entry_bad[local] if entry_bad.size else np.zeros(n, dtype=bool))
 
 
-def _validated_table(G, nodelist, edgelist, dim, source_map, target_map):
+def validated_table(G, nodelist, edgelist, dim, source_map, target_map):
     """Validate ``G`` and return its :class:`EdgeTable` and node dims (in nodelist order)."""
     if not isinstance(G, nx.Graph):
         raise SheafError(f"expected a networkx DiGraph or MultiDiGraph, got {type(G).__name__}")
@@ -411,7 +411,7 @@ def _validated_table(G, nodelist, edgelist, dim, source_map, target_map):
             "a sheaf needs oriented edges: got an undirected graph; use gs.constant_sheaf or "
             "gs.random_sheaf (which orient edges as they iterate) or build a DiGraph")
     nodes = G.nodes
-    attrs = G._node.values() if len(nodelist) == len(G._node) and _is_node_order(G, nodelist) \
+    attrs = G._node.values() if len(nodelist) == len(G._node) and is_node_order(G, nodelist) \
         else map(G._node.__getitem__, nodelist)
     raw = list(map(dict.get, attrs, itertools.repeat(dim)))
     try:
@@ -419,7 +419,7 @@ def _validated_table(G, nodelist, edgelist, dim, source_map, target_map):
     except OverflowError:  # an int beyond int64: checked node by node below
         dims = None
     if dims is None or (dims.size and dims.min() < 0):
-        dims = np.array([_check_dim(G, v, dim) for v in nodelist], dtype=np.int64)
+        dims = np.array([check_dim(G, v, dim) for v in nodelist], dtype=np.int64)
     table = EdgeTable(G, nodelist, edgelist, source_map, target_map)
     sa, bad_a = _side_shapes(table, "a")
     sb, bad_b = _side_shapes(table, "b")
@@ -428,7 +428,7 @@ def _validated_table(G, nodelist, edgelist, dim, source_map, target_map):
     if np.any(bad):
         i = int(np.flatnonzero(bad)[0])
         e = table.edges[i]
-        where = _where(e)
+        where = describe_edge(e)
         for attr, m, end in ((source_map, table.A[i], 0), (target_map, table.B[i], 1)):
             shape = _map_shape(m)
             if shape is None:

@@ -165,7 +165,7 @@ def test_cg_batched_and_convergence_warning():
 @pytest.mark.parametrize("seed", range(4))
 def test_block_jacobi_blocks_are_the_diagonal_blocks_of_the_laplacian(seed):
     # the fast path (whole node blocks in every row) and the general one agree with L = δᵀδ
-    from graphsheaf.cohomology import _blocks_of
+    from graphsheaf.cohomology import blocks_of
     from graphsheaf.linalg import edge_table
     from graphsheaf.solvers import BlockJacobi
     G = gs.random_sheaf(nx.gnm_random_graph(30, 70, seed=seed, directed=True), dims=3, edge_dims=3,
@@ -179,11 +179,11 @@ def test_block_jacobi_blocks_are_the_diagonal_blocks_of_the_laplacian(seed):
     if seed % 2:  # a pin on one coordinate only: the general path
         free = free[1:]
     D_f = sp.csr_array(delta[:, free])
-    M = BlockJacobi(D_f, *_blocks_of(free, table.node_start))
+    M = BlockJacobi(D_f, *blocks_of(free, table.node_start))
     assert M.whole == (seed % 2 == 0)
     L = (D_f.T @ D_f).toarray()
     R = rng.standard_normal((len(free), 2))
-    node_of, local_of = _blocks_of(free, table.node_start)
+    node_of, local_of = blocks_of(free, table.node_start)
     want = np.zeros_like(R)
     for v in np.unique(node_of):
         idx = np.flatnonzero(node_of == v)

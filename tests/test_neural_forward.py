@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import graphsheaf as gs
 import graphsheaf.neural as gn
-from graphsheaf.neural.forward import _restricted_delta, topological_layout
+from graphsheaf.neural.forward import restricted_delta, topological_layout
 
 W231 = [np.array([[1., -1.], [2., 0.], [-1., 1.]]), np.array([[1., -2., 3.]])]
 B231 = [np.array([0., -1., .5]), np.array([.5])]
@@ -24,7 +24,7 @@ def numpy_forward(W, b, X):
 
 def delta_at(S, state):
     nodes, edges = topological_layout(S)
-    return _restricted_delta(S, state, nodes, edges)
+    return restricted_delta(S, state, nodes, edges)
 
 
 def test_worked_example_matrices_exactly():  # §7 A4

@@ -16,7 +16,7 @@ from .._repr import short_repr
 from ..exceptions import SheafError
 from .dynamics import heat_equation
 from .forward import (
-    _restricted_delta,
+    restricted_delta,
     forward,
     free_blocks,
     topological_layout,
@@ -180,7 +180,7 @@ def spectral_diagnostics(S, X, *, include_output=True):
             pos += len(blocks[v])
     lo, hi, fied, top = [], [], {v: [] for v in spans}, {v: [] for v in spans}
     for m in range(X2.shape[1]):
-        D, _ = _restricted_delta(S, forward(S, X2[:, m]), nodes, edges)
+        D, _ = restricted_delta(S, forward(S, X2[:, m]), nodes, edges)
         w, V = la.eigh(D.T @ D)
         lo.append(w[0])
         hi.append(w[-1])

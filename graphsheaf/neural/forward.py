@@ -150,7 +150,7 @@ def free_blocks(S, nodes=None):
     return {v: list(range(plan.free[v])) for v in nodes if v != plan.input}
 
 
-def _restricted_delta(S, x_state, nodes, edges):
+def restricted_delta(S, x_state, nodes, edges):
     delta = coboundary_matrix(S, nodes, edges, state=x_state, validate=False).toarray()
     b = boundary_coordinates(S, pinned_spec(S), nodes)
     free = np.setdiff1d(np.arange(delta.shape[1]), b.index)
@@ -209,7 +209,7 @@ def check_unitriangular(S, X, *, tol=0.0):
     nodes, edges = topological_layout(S)
     dets, uppers, diags, ok, square, n_free = [], [], [], True, True, 0
     for x in _columns(X):
-        D, _ = _restricted_delta(S, forward(S, x), nodes, edges)
+        D, _ = restricted_delta(S, forward(S, x), nodes, edges)
         n_free = D.shape[1]
         if D.shape[0] != D.shape[1]:
             square = ok = False
@@ -275,7 +275,7 @@ def restricted_spectrum(S, X, *, include_output=True):
     nodes, edges = topological_layout(S)
     lo, hi = [], []
     for x in _columns(X):
-        D, _ = _restricted_delta(S, forward(S, x), nodes, edges)
+        D, _ = restricted_delta(S, forward(S, x), nodes, edges)
         w = la.eigvalsh(D.T @ D) if D.size else np.array([np.inf])
         lo.append(float(w[0]))
         hi.append(float(w[-1]))

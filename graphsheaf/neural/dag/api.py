@@ -10,7 +10,7 @@ __all__ = ["dag_backprop_gradients", "dag_boundary", "dag_forward", "dag_local_g
            "dag_predict", "named"]
 
 
-def _columns(plan, X):
+def as_columns(plan, X):
     X = np.asarray(X, dtype=float)
     n = plan.dims[plan.input]
     if X.ndim == 1 and X.size % n == 0:
@@ -26,13 +26,13 @@ def _columns(plan, X):
 def dag_forward(S, X):
     """Every vertex's full stalk ``[v; 1]`` at the forward pass (dict vertex -> (dim, M))."""
     plan = DagPlan(S)
-    return plan.forward(_columns(plan, X))
+    return plan.forward(as_columns(plan, X))
 
 
 def dag_predict(S, X):
     """The output vertex's value at the forward pass, shape (n_out, M)."""
     plan = DagPlan(S)
-    vals = plan.forward(_columns(plan, X))
+    vals = plan.forward(as_columns(plan, X))
     return vals[plan.output][:-1]
 
 
@@ -41,7 +41,7 @@ def dag_boundary(S, X):
     (values of shape (dim,) for one input given as a vector, (dim, M) for columns)."""
     plan = DagPlan(S)
     one = np.ndim(X) == 1
-    X = _columns(plan, X)
+    X = as_columns(plan, X)
     out = {plan.input: np.vstack([X, np.ones((1, X.shape[1]))])}
     for v in plan.order[1:]:
         out[v] = {plan.dims[v]: np.ones(X.shape[1])}
@@ -126,7 +126,7 @@ def dag_local_gradients(S, X, Y, *, gamma=1e-3, by_name=False):
     """Exact-mode gradients: the local rule ``−r_e ū_eᵀ / γ`` of every parameter edge at the
     nudged equilibrium, summed over the samples and over the positions that share a weight."""
     plan = DagPlan(S)
-    X = _columns(plan, X)
+    X = as_columns(plan, X)
     _, per_edge, eq, info = nudged_equilibrium(plan, X, Y, gamma)
     grads = {e.edge: e.local_gradient(per_edge[e.edge], eq[e.tail]) for e in plan.param_edges}
     return (named(plan, grads) if by_name else grads), info
@@ -135,7 +135,7 @@ def dag_local_gradients(S, X, Y, *, gamma=1e-3, by_name=False):
 def dag_backprop_gradients(S, X, Y, *, by_name=False):
     """The gradients of ½‖output − Y‖² (summed over samples) by one transposed sweep."""
     plan = DagPlan(S)
-    X = _columns(plan, X)
+    X = as_columns(plan, X)
     vals = plan.forward(X)
     e = vals[plan.output][:-1] - _targets(plan, Y, X.shape[1])
     _, per_edge = plan.transposed(vals, {plan.output: e})

@@ -10,14 +10,14 @@ from ...exceptions import SheafError
 from ...harmonic import harmonic_extension, restricted_laplacian
 from ...maps import PiecewiseLinearGate
 from ..._random import random_source
-from .api import _columns, dag_boundary
+from .api import as_columns, dag_boundary
 from .plan import DagPlan
 
 __all__ = ["dag_discord", "dag_equilibrium", "dag_heat_equation", "dag_spectral_diagnostics"]
 
 
 def _single(plan, X):
-    X = _columns(plan, X)
+    X = as_columns(plan, X)
     if X.shape[1] != 1:
         raise SheafError("this DAG-sheaf algorithm takes one input at a time (a column)")
     return X
@@ -175,7 +175,7 @@ def dag_spectral_diagnostics(S, X):
     """λ_min, λ_max and κ of the restricted Laplacian ``L_σ[Ω,Ω]`` at the forward pass of each
     input, with the share of the extreme eigenvectors' energy on each vertex."""
     plan = DagPlan(S)
-    X = _columns(plan, X)
+    X = as_columns(plan, X)
     vals = plan.forward(X)
     lam_min, lam_max, fied, top = [], [], {v: [] for v in plan.order[1:]}, {v: [] for v in plan.order[1:]}
     for m in range(X.shape[1]):

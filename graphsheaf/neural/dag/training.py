@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 from ..._random import random_source
-from .api import _columns, nudged_equilibrium
+from .api import as_columns, nudged_equilibrium
 from .plan import DagPlan
 
 __all__ = ["dag_train"]
@@ -59,10 +59,10 @@ def dag_train(S, X, Y, X_test=None, Y_test=None, *, history, mode="exact", epoch
               alpha=1.0, beta=None, callback=None):
     """Train the parameters on the maps of a DAG sheaf (written back after every update)."""
     plan = DagPlan(S)
-    X = _columns(plan, X)
+    X = as_columns(plan, X)
     Y = np.asarray(Y, dtype=float).reshape(plan.dims[plan.output], -1)
     if X_test is not None:
-        X_test = _columns(plan, X_test)
+        X_test = as_columns(plan, X_test)
         Y_test = np.asarray(Y_test, dtype=float).reshape(plan.dims[plan.output], -1)
     N = X.shape[1]
     edges = plan.param_edges

@@ -6,6 +6,7 @@ training step can be 30x slower). threadpoolctl (``pip install graphsheaf[speed]
 is used when installed; otherwise this is a no-op.
 """
 import contextlib
+import os
 
 import numpy as np
 
@@ -21,7 +22,6 @@ def single_blas_thread():
 
 def available_workers():
     """Number of CPU cores this process may run on (the default ``workers`` of the solvers)."""
-    import os
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
@@ -29,6 +29,10 @@ def available_workers():
 
 
 _POOLS = {}
+# a forked child inherits the pools but not their threads: work submitted there would wait
+# forever, so the child starts without pools (they are made again on first use)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_POOLS.clear)
 
 
 def thread_pool(workers):

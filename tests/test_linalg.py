@@ -277,3 +277,28 @@ def test_edge_table_reads_maps_in_memory_order_and_returns_them_in_edge_order():
         assert table.A[i] is G.edges[u, v]["source_map"] and table.B[i] is G.edges[u, v]["target_map"]
         np.testing.assert_array_equal(table.stack_a[i], G.edges[u, v]["source_map"])
         np.testing.assert_array_equal(table.stack_b[i], G.edges[u, v]["target_map"])
+
+
+def test_threaded_products_work_in_a_forked_child(monkeypatch):
+    # the shared thread pool does not survive a fork: a child made after the parent used it
+    # must not wait on threads that do not exist there
+    import multiprocessing
+
+    import graphsheaf.solvers as solvers
+    monkeypatch.setattr(solvers, "THREADED_NNZ", 0)
+    L = gs.sheaf_laplacian(gs.random_sheaf(nx.gnm_random_graph(200, 600, seed=0, directed=True),
+                                           dims=2, edge_dims=2, rng=0))
+    x = np.random.default_rng(0).standard_normal(L.shape[0])
+    y = np.zeros_like(x)
+    solvers.accumulate_product(L, workers=2)(x, y)  # the parent's pool now exists
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got = pool.apply_async(_threaded_product_in_child, (L, x)).get(timeout=60)
+    np.testing.assert_array_equal(got, y)
+
+
+def _threaded_product_in_child(L, x):
+    import graphsheaf.solvers as solvers
+    solvers.THREADED_NNZ = 0
+    y = np.zeros_like(x)
+    solvers.accumulate_product(L, workers=2)(x, y)
+    return y

@@ -35,7 +35,10 @@ def to_rotation(M):
 
 
 def angle_degrees(R):
-    return float(np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))))
+    """Rotation angle of R, from ‖R - I‖_F = 2√2 sin(θ/2): exact near 0, where
+    arccos((tr R - 1)/2) cannot resolve angles below ~1e-6 degrees."""
+    s = np.linalg.norm(R - np.eye(3)) / (2 * np.sqrt(2))
+    return float(np.degrees(2 * np.arcsin(np.clip(s, 0.0, 1.0))))
 
 
 def errors(estimate, truth, nodes):

@@ -49,3 +49,20 @@ def row_ranges(indptr, parts):
     n_rows = len(indptr) - 1
     cuts = np.searchsorted(indptr, np.linspace(0, indptr[-1], parts + 1)[1:-1])
     return np.unique(np.concatenate([[0], np.minimum(cuts, n_rows), [n_rows]]))
+
+
+def split_rows(fn, n, workers, *, at_least=1 << 18):
+    """Run ``fn(rows)`` on ``workers`` contiguous slices covering ``range(n)`` in threads
+    (one call on ``slice(0, n)`` when ``n`` is below ``at_least`` or ``workers`` is 1).
+    For NumPy operations that release the GIL (``matmul``, ``take``) writing each slice
+    of a preallocated result: the values do not depend on the split. (``np.take`` into
+    ``out=`` is given ``mode="clip"`` by the callers: with the default "raise" NumPy
+    buffers the whole result once more; their indices are in range by construction.)"""
+    workers = max(1, int(workers))
+    if workers == 1 or n < at_least:
+        fn(slice(0, n))
+        return
+    cuts = np.linspace(0, n, workers + 1).astype(np.int64)
+    pool = thread_pool(workers)
+    for f in [pool.submit(fn, slice(int(a), int(b))) for a, b in zip(cuts[:-1], cuts[1:])]:
+        f.result()

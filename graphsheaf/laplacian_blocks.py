@@ -9,7 +9,7 @@ CSR -- or, for a harmonic extension with whole stalks pinned, the three blocks
 import numpy as np
 import scipy.sparse as sp
 
-from ._threads import row_ranges, thread_pool
+from ._threads import row_ranges, split_rows, thread_pool
 
 #: stored entries from which the BSR-to-CSR conversion is split over threads
 THREADED_NNZ = 2**20
@@ -38,16 +38,18 @@ def uniform_laplacian(table, A, B, split=None, workers=1):
     diag = src[:n]
     AB = src[n:n + E].reshape(E, d, d)
     BA = src[n + E:].reshape(E, d, d)
-    At, Bt = A.transpose(0, 2, 1), B.transpose(0, 2, 1)
     # diagonal blocks: Σ AᵀA over edges leaving the node + Σ BᵀB over edges entering it
     # (AB and BA serve as scratch for AᵀA and BᵀB first)
-    np.matmul(At, A, out=AB)
-    np.matmul(Bt, B, out=BA)
+    def products(X, Y, out):  # out = Xᵀ Y per edge, edges split over the workers
+        split_rows(lambda s: np.matmul(X[s].transpose(0, 2, 1), Y[s], out=out[s]), E, workers)
+
+    products(A, A, AB)
+    products(B, B, BA)
     AtA, BtB = AB.reshape(E, d * d), BA.reshape(E, d * d)
     for k in range(d * d):  # d² weighted bincounts, each vectorised over the edges
         diag[:, k] = np.bincount(t, AtA[:, k], n) + np.bincount(h, BtB[:, k], n)
-    np.matmul(At, B, out=AB)
-    np.matmul(Bt, A, out=BA)
+    products(A, B, AB)
+    products(B, A, BA)
     loops = t == h
     edges = None  # edges whose cross blocks are placed (all of them unless there are loops)
     if loops.any():  # a self-loop's cross terms -AᵀB - BᵀA land on its own diagonal block
@@ -92,11 +94,11 @@ def uniform_laplacian(table, A, B, split=None, workers=1):
         del position
     first = np.r_[True, key[1:] != key[:-1]]
     if first.all():  # one block per position: one take of whole rows, in sorted order
-        blocks = np.take(src, order, axis=0)
+        blocks = _gather(src, order, workers)
     else:  # parallel or antiparallel edges share a position: the first block of each is
         # taken, the (usually few) others are added onto it
         starts = np.flatnonzero(first)
-        blocks = np.take(src, order[starts], axis=0)
+        blocks = _gather(src, order[starts], workers)
         rest = np.flatnonzero(~first)
         np.add.at(blocks, np.cumsum(first)[rest] - 1, np.take(src, order[rest], axis=0))
         key = key[starts]
@@ -113,6 +115,13 @@ def uniform_laplacian(table, A, B, split=None, workers=1):
     return tuple(block_csr(blocks[a:b], rows[a:b], cols[a:b], *shape, d, itype, workers)
                  for a, b, shape in zip(cut[:-1], cut[1:], ((nf, nf), (nf, n - nf), (n - nf, n - nf)))
                  ) + (free_diag,)
+
+
+def _gather(src, rows, workers):
+    """``src[rows]`` (whole rows), the rows split over the workers."""
+    out = np.empty((len(rows),) + src.shape[1:], dtype=src.dtype)
+    split_rows(lambda s: np.take(src, rows[s], axis=0, out=out[s], mode="clip"), len(rows), workers)
+    return out
 
 
 def block_csr(blocks, rows, cols, n_rows, n_cols, d, itype, workers=1):

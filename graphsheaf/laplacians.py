@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .exceptions import SheafError
+from ._threads import available_workers
 from .linalg import coboundary_of, edge_table, laplacian_of
 
 __all__ = ["edge_laplacian", "sheaf_laplacian"]
@@ -30,9 +31,9 @@ def _edge_weights(G, table, weight):
     return np.repeat(w, np.diff(table.edge_start))
 
 
-def _weighted(G, table, weight, state, kw):
+def _weighted(G, table, weight, state, kw, workers=1):
     if weight is None:
-        return laplacian_of(G, table, state, **kw)
+        return laplacian_of(G, table, state, workers=workers, **kw)
     D = coboundary_of(G, table, state, **kw)
     w = _edge_weights(G, table, weight)
     out = sp.csr_array(D.conj().T @ (D * w[:, None]))
@@ -76,8 +77,8 @@ def _inverse_sqrt_blocks(L, starts, shift):
                         shape=(n, n)).tocsr()
 
 
-def sheaf_laplacian(G, nodelist=None, *, weight=None, normalized=False, state=None, dim="dim",
-                    source_map="source_map", target_map="target_map", validate=True):
+def sheaf_laplacian(G, nodelist=None, *, weight=None, normalized=False, state=None, workers=None,
+                    dim="dim", source_map="source_map", target_map="target_map", validate=True):
     """Return the sheaf Laplacian L = δᵀWδ as a scipy sparse CSR array.
 
     Assembled directly from per-edge blocks: for ``e = (u, v)`` with maps A (tail)
@@ -99,6 +100,10 @@ def sheaf_laplacian(G, nodelist=None, *, weight=None, normalized=False, state=No
         ``L + I`` (``"augmented"``); see the module notes.
     state : dict, optional
         Assignment at which state-dependent maps are evaluated.
+    workers : int, optional
+        Threads for the per-edge block products, the gather of the blocks and their
+        conversion to CSR on large sheaves whose stalks share one dimension (the result
+        does not depend on it). Defaults to the cores this process may use.
 
     Returns
     -------
@@ -119,7 +124,8 @@ def sheaf_laplacian(G, nodelist=None, *, weight=None, normalized=False, state=No
     table = edge_table(G, nodelist, None, dim=dim, source_map=source_map,
                        target_map=target_map, validate=validate)
     kw = dict(dim=dim, source_map=source_map, target_map=target_map)
-    L = _weighted(G, table, weight, state, kw)
+    L = _weighted(G, table, weight, state, kw,
+                  available_workers() if workers is None else int(workers))
     if not normalized:
         return L
     S = _inverse_sqrt_blocks(L, table.node_start, 1.0 if normalized == "augmented" else 0.0)

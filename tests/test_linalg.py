@@ -236,8 +236,10 @@ def test_threaded_assembly_and_products_equal_the_single_threaded_ones(monkeypat
     table = edge_table(G)
     free_nodes = np.random.default_rng(0).random(300) < 0.9
     one = laplacian_of(G, table, split=free_nodes) + (laplacian_of(G, table),)
+    import graphsheaf._threads as threads
     monkeypatch.setattr(lb, "THREADED_NNZ", 0)
     monkeypatch.setattr(solvers, "THREADED_NNZ", 0)
+    monkeypatch.setitem(threads.split_rows.__kwdefaults__, "at_least", 0)
     many = laplacian_of(G, table, split=free_nodes, workers=workers) + \
         (laplacian_of(G, table, workers=workers),)
     for a, b in zip(one, many):
@@ -258,10 +260,16 @@ def test_threaded_assembly_and_products_equal_the_single_threaded_ones(monkeypat
         np.testing.assert_allclose(y2, y + L @ x, rtol=1e-12, atol=1e-12)
 
 
-def test_edge_table_reads_maps_in_memory_order_and_returns_them_in_edge_order():
+@pytest.mark.parametrize("threaded", [False, True])
+def test_edge_table_reads_maps_in_memory_order_and_returns_them_in_edge_order(monkeypatch,
+                                                                              threaded):
     # maps created in an order unrelated to the adjacency order (edges added in reverse and
     # their arrays allocated first): the table still lists them as G.edges does
+    import graphsheaf._threads as threads
     from graphsheaf.linalg import edge_table
+    if threaded:  # the gather back into edge order split over threads at any size
+        monkeypatch.setitem(threads.split_rows.__kwdefaults__, "at_least", 0)
+        monkeypatch.setattr(gs.sheaves, "available_workers", lambda: 3)
     rng = np.random.default_rng(3)
     pairs = [(int(u), int(v)) for u, v in zip(rng.integers(0, 50, 400), rng.integers(0, 50, 400))
              if u != v]
@@ -302,3 +310,14 @@ def _threaded_product_in_child(L, x):
     y = np.zeros_like(x)
     solvers.accumulate_product(L, workers=2)(x, y)
     return y
+
+
+def test_split_rows_covers_every_row_once():
+    from graphsheaf._threads import split_rows
+    for n, workers in ((0, 3), (1, 3), (10, 3), (1000, 7)):
+        hits = np.zeros(n, dtype=int)
+
+        def mark(s, hits=hits):
+            hits[s] += 1
+        split_rows(mark, n, workers, at_least=0)
+        assert (hits == 1).all()

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 
+from ._threads import available_workers, split_rows
 from .exceptions import ConvergenceWarning
 from .solvers import BlockJacobi, accumulate_product, pcg
 
@@ -49,6 +50,7 @@ def graph_kind(table):
                                   return_predecessors=True)
     reached = pred >= 0
     reached[table.tails[0]] = True
+    table.derived["connected"] = bool(reached.all())  # (pins_determine needs no components)
     # depth of every reached node by pointer doubling: ⌈log₂ depth⌉ gathers
     P = np.where(pred >= 0, pred, np.arange(n))
     D = (pred >= 0).astype(np.int64)
@@ -75,15 +77,30 @@ def pins_determine(table, maps, pinned_whole):
         return False
     for X in (A, B):
         Y = X[:1] if X.shape[0] > 1 and X.strides[0] == 0 else X  # one shared map
-        d = Y.shape[1]
-        scale = np.abs(Y).max(axis=(1, 2)) if Y.size else np.zeros(0)
-        det = np.abs(_det(Y)) if d else np.ones(len(Y))
-        if np.any(~(det > 1e-10 * np.maximum(scale, 1e-300) ** d)):
+        if not _invertible(Y):
             return False
+    if table.derived.get("connected"):  # one component (graph_kind's BFS reached every node)
+        return bool(np.any(pinned_whole))
     n_comp, labels = connected_components(_node_graph(table), directed=False)
     covered = np.zeros(n_comp, dtype=bool)
     covered[labels[pinned_whole]] = True
     return bool(covered.all())
+
+
+def _invertible(Y):
+    """True when every square map of the stack Y has |det| > 1e-10 · (largest |entry|)^d;
+    the maps split over the cores (no temporary of the stack's size)."""
+    E, d = Y.shape[0], Y.shape[1]
+    if not d or not E:
+        return True
+    ok = np.empty(E, dtype=bool)
+
+    def check(s):
+        flat = Y[s].reshape(-1, d * d)
+        scale = np.maximum(flat.max(axis=1), -flat.min(axis=1))
+        ok[s] = np.abs(_det(Y[s])) > 1e-10 * np.maximum(scale, 1e-300) ** d
+    split_rows(check, E, available_workers())
+    return bool(ok.all())
 
 
 def _det(Y):
@@ -94,9 +111,10 @@ def _det(Y):
         return Y[:, 0, 0]
     if d == 2:
         return Y[:, 0, 0] * Y[:, 1, 1] - Y[:, 0, 1] * Y[:, 1, 0]
-    if d == 3:
-        a, b, c = Y[:, 0], Y[:, 1], Y[:, 2]
-        return np.einsum("ni,ni->n", a, np.cross(b, c))
+    if d == 3:  # the rule of Sarrus on the nine entries (no cross-product temporaries)
+        F = [Y[:, i, j] for i in range(3) for j in range(3)]
+        return (F[0] * (F[4] * F[8] - F[5] * F[7]) - F[1] * (F[3] * F[8] - F[5] * F[6])
+                + F[2] * (F[3] * F[7] - F[4] * F[6]))
     return np.linalg.det(Y)
 
 

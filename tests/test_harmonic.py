@@ -274,3 +274,14 @@ def test_iterative_paths_refuse_undetermined_extensions():
             gs.harmonic_extension(G, {0: [1.0], 5: [2.0]}, method=method)
     x = gs.harmonic_extension(G, {0: [1.0], 900: [2.0]}, method="amg")
     assert x.uniqueness == "structural"
+
+
+def test_closed_form_determinants_and_the_invertibility_check():
+    from graphsheaf.laplace_solvers import _det, _invertible
+    rng = np.random.default_rng(0)
+    for d in (1, 2, 3, 4):
+        Y = rng.standard_normal((50, d, d))
+        np.testing.assert_allclose(_det(Y), np.linalg.det(Y), rtol=1e-10, atol=1e-12)
+        assert _invertible(Y)
+        Y[17, :, 0] = Y[17, :, -1] if d > 1 else 0.0  # one singular map
+        assert not _invertible(Y)

@@ -50,7 +50,7 @@ def graph_kind(table):
                                   return_predecessors=True)
     reached = pred >= 0
     reached[table.tails[0]] = True
-    table.derived["connected"] = bool(reached.all())  # (pins_determine needs no components)
+    table.derived["bfs_reached"] = reached  # (pins_determine reads the components off it)
     # depth of every reached node by pointer doubling: ⌈log₂ depth⌉ gathers
     P = np.where(pred >= 0, pred, np.arange(n))
     D = (pred >= 0).astype(np.int64)
@@ -79,8 +79,18 @@ def pins_determine(table, maps, pinned_whole):
         Y = X[:1] if X.shape[0] > 1 and X.strides[0] == 0 else X  # one shared map
         if not _invertible(Y):
             return False
-    if table.derived.get("connected"):  # one component (graph_kind's BFS reached every node)
-        return bool(np.any(pinned_whole))
+    reached = table.derived.get("bfs_reached")
+    if reached is not None:  # graph_kind's BFS found one component: only the nodes it did
+        # not reach (usually a few small pieces) need a components pass
+        if not np.any(pinned_whole & reached):
+            return False
+        rest = np.flatnonzero(~reached)
+        if rest.size == 0:
+            return True
+        _, labels = connected_components(_node_graph(table)[rest][:, rest], directed=False)
+        covered = np.zeros(int(labels.max()) + 1, dtype=bool)
+        covered[labels[pinned_whole[rest]]] = True
+        return bool(covered.all())
     n_comp, labels = connected_components(_node_graph(table), directed=False)
     covered = np.zeros(n_comp, dtype=bool)
     covered[labels[pinned_whole]] = True

@@ -285,3 +285,28 @@ def test_closed_form_determinants_and_the_invertibility_check():
         assert _invertible(Y)
         Y[17, :, 0] = Y[17, :, -1] if d > 1 else 0.0  # one singular map
         assert not _invertible(Y)
+
+
+@pytest.mark.parametrize("pin_isolated", [True, False])
+def test_structural_uniqueness_with_isolated_nodes(pin_isolated):
+    # the component that the expander test's BFS reached, plus nodes without edges and a
+    # two-node piece: each piece must have a pinned stalk for the pins to determine it
+    from graphsheaf.laplace_solvers import graph_kind, pins_determine
+    from graphsheaf.linalg import edge_table, uniform_maps
+    S = _connection(300, seed=2)
+    S.add_nodes_from([1000, 1001, 1002, 1003], dim=3)
+    S.add_edge(1002, 1003, source_map=np.eye(3), target_map=np.eye(3))  # a second small piece
+    table = edge_table(S)
+    assert graph_kind(table) == "expander"
+    whole = np.zeros(len(table.nodelist), dtype=bool)
+    pos = {v: i for i, v in enumerate(table.nodelist)}
+    whole[pos[0]] = True
+    whole[pos[1000]] = True
+    whole[pos[1001]] = pin_isolated
+    whole[pos[1003]] = True
+    assert pins_determine(table, uniform_maps(table), whole) == pin_isolated
+    table2 = edge_table(S)  # without the BFS: the connected-components path agrees
+    assert pins_determine(table2, uniform_maps(table2), whole) == pin_isolated
+    whole[pos[1003]] = False  # the two-node piece left free
+    assert not pins_determine(table, uniform_maps(table), whole)
+    assert not pins_determine(table2, uniform_maps(table2), whole)

@@ -30,7 +30,8 @@ __all__ = ["graph_kind", "pins_determine", "solve"]
 
 
 def _node_graph(table):
-    """The undirected node graph of the table (built once per table)."""
+    """The node graph of the table with both directions of every edge, so symmetric
+    (built once per table)."""
     if "node_graph" not in table.derived:
         n = len(table.nodelist)
         u, v = table.tails, table.heads
@@ -46,7 +47,10 @@ def graph_kind(table):
     n = len(table.nodelist)
     if n < 2 or not table.tails.size:
         return "expander"
-    _, pred = breadth_first_order(_node_graph(table), int(table.tails[0]), directed=False,
+    # the node graph holds both directions of every edge already: a directed BFS on it is
+    # the undirected one, without SciPy symmetrising it again (0.16 s against 0.64 s on
+    # 10⁶ nodes / 3·10⁶ edges)
+    _, pred = breadth_first_order(_node_graph(table), int(table.tails[0]), directed=True,
                                   return_predecessors=True)
     reached = pred >= 0
     reached[table.tails[0]] = True
@@ -87,11 +91,12 @@ def pins_determine(table, maps, pinned_whole):
         rest = np.flatnonzero(~reached)
         if rest.size == 0:
             return True
-        _, labels = connected_components(_node_graph(table)[rest][:, rest], directed=False)
+        _, labels = connected_components(_node_graph(table)[rest][:, rest], directed=True,
+                                         connection="strong")  # (symmetric: as undirected)
         covered = np.zeros(int(labels.max()) + 1, dtype=bool)
         covered[labels[pinned_whole[rest]]] = True
         return bool(covered.all())
-    n_comp, labels = connected_components(_node_graph(table), directed=False)
+    n_comp, labels = connected_components(_node_graph(table), directed=True, connection="strong")
     covered = np.zeros(n_comp, dtype=bool)
     covered[labels[pinned_whole]] = True
     return bool(covered.all())

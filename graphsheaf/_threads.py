@@ -51,6 +51,17 @@ def row_ranges(indptr, parts):
     return np.unique(np.concatenate([[0], np.minimum(cuts, n_rows), [n_rows]]))
 
 
+def run_all(fn, items):
+    """``fn(item)`` for every item: inline for one, else in the shared pool's threads (one
+    per item), returning when all are done (an exception in one is raised here)."""
+    if len(items) == 1:
+        fn(items[0])
+        return
+    pool = thread_pool(len(items))
+    for f in [pool.submit(fn, item) for item in items]:
+        f.result()
+
+
 def split_rows(fn, n, workers, *, at_least=1 << 18):
     """Run ``fn(rows)`` on ``workers`` contiguous slices covering ``range(n)`` in threads
     (one call on ``slice(0, n)`` when ``n`` is below ``at_least`` or ``workers`` is 1).
@@ -63,6 +74,4 @@ def split_rows(fn, n, workers, *, at_least=1 << 18):
         fn(slice(0, n))
         return
     cuts = np.linspace(0, n, workers + 1).astype(np.int64)
-    pool = thread_pool(workers)
-    for f in [pool.submit(fn, slice(int(a), int(b))) for a, b in zip(cuts[:-1], cuts[1:])]:
-        f.result()
+    run_all(fn, [slice(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])])

@@ -9,7 +9,7 @@ CSR -- or, for a harmonic extension with whole stalks pinned, the three blocks
 import numpy as np
 import scipy.sparse as sp
 
-from ._threads import row_ranges, split_rows, thread_pool
+from ._threads import row_ranges, run_all, split_rows
 
 #: stored entries from which the BSR-to-CSR conversion is split over threads
 THREADED_NNZ = 2**20
@@ -159,7 +159,8 @@ def _threaded_bsr_to_csr(kernel, blocks, cols, bptr, n_rows, n_cols, d, itype, w
     flat = blocks.reshape(-1)
     bounds = row_ranges(bptr, workers)
 
-    def run(r0, r1):
+    def run(rows):
+        r0, r1 = rows
         b0, b1 = int(bptr[r0]), int(bptr[r1])
         ptr = np.empty((r1 - r0) * d + 1, dtype=itype)
         kernel(r1 - r0, n_cols, d, d, bptr[r0:r1 + 1] - bptr[r0], cols[b0:b1],
@@ -167,7 +168,5 @@ def _threaded_bsr_to_csr(kernel, blocks, cols, bptr, n_rows, n_cols, d, itype, w
                out_val[b0 * d * d:b1 * d * d])
         out_ptr[r0 * d:r1 * d + 1] = ptr + b0 * d * d
 
-    pool = thread_pool(len(bounds) - 1)
-    for f in [pool.submit(run, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]:
-        f.result()
+    run_all(run, [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])])
     return sp.csr_array((out_val, out_idx, out_ptr), shape=(n_rows * d, n_cols * d))

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-from ._threads import available_workers, row_ranges, thread_pool
+from ._threads import available_workers, row_ranges, run_all
 
 __all__ = ["DIRECT_FILL_LIMIT", "FILL_RATIO", "THREADED_NNZ", "BlockJacobi", "accumulate_product",
            "available_workers", "cokernel_basis",
@@ -372,47 +372,33 @@ def accumulate_product(A, transpose=False, *, workers=1):
         (kernels.csr_matvec, kernels.csr_matvecs)
     rows, cols = (n_col, n_row) if transpose else (n_row, n_col)
     workers = max(1, int(workers))
+    # ranges of output rows (first, last, and their slices of the arrays): the whole product
+    # as one, or with workers > 1 a large CSR product in ranges of about equal nonzeros
+    parts = [(0, rows, indptr, indices, data)]
     if workers > 1 and not transpose and A.nnz >= THREADED_NNZ and n_row >= workers:
-        return _threaded_product(n_row, n_col, indptr, indices, data, one, many, workers)
+        bounds = row_ranges(indptr, workers)
+        parts = [(int(r0), int(r1), indptr[r0:r1 + 1] - indptr[r0],
+                  indices[indptr[r0]:indptr[r1]], data[indptr[r0]:indptr[r1]])
+                 for r0, r1 in zip(bounds[:-1], bounds[1:])]
+
+    def run(part, x, y):
+        r0, r1, ptr, idx, val = part
+        if x.ndim == 1 or x.shape[1] == 1:  # (the one-vector kernel is ~15% faster)
+            one(r1 - r0, cols, ptr, idx, val, x.ravel(), y[r0:r1].ravel())
+        else:
+            many(r1 - r0, cols, x.shape[1], ptr, idx, val, x.ravel(), y[r0:r1].ravel())
 
     def product(x, y):
         if not y.flags.c_contiguous:  # the kernels write through a flat view of y
             z = np.ascontiguousarray(y)
             product(x, z)
             y[...] = z
-        elif x.ndim == 1 or x.shape[1] == 1:  # (the one-vector kernel is ~15% faster)
-            one(rows, cols, indptr, indices, data, np.ascontiguousarray(x).ravel(), y.ravel())
-        else:
-            many(rows, cols, x.shape[1], indptr, indices, data, np.ascontiguousarray(x).ravel(),
-                 y.ravel())
-    return product
-
-
-def _threaded_product(n_row, n_col, indptr, indices, data, one, many, workers):
-    """``y += A x`` with the rows of A split in ``workers`` ranges of about equal nonzeros."""
-    bounds = row_ranges(indptr, workers)
-    parts = []
-    for r0, r1 in zip(bounds[:-1], bounds[1:]):
-        a, b = indptr[r0], indptr[r1]
-        parts.append((int(r0), int(r1), indptr[r0:r1 + 1] - a, indices[a:b], data[a:b]))
-    pool = thread_pool(len(parts))
-
-    def run(part, x, y):
-        r0, r1, ptr, idx, val = part
-        if x.ndim == 1 or x.shape[1] == 1:
-            one(r1 - r0, n_col, ptr, idx, val, x.ravel(), y[r0:r1].ravel())
-        else:
-            many(r1 - r0, n_col, x.shape[1], ptr, idx, val, x.ravel(), y[r0:r1].ravel())
-
-    def product(x, y):
-        x = np.ascontiguousarray(x)
-        if not y.flags.c_contiguous:
-            z = np.ascontiguousarray(y)
-            product(x, z)
-            y[...] = z
             return
-        for f in [pool.submit(run, part, x, y) for part in parts]:
-            f.result()
+        x = np.ascontiguousarray(x)
+        if len(parts) == 1:  # (small products run in hot loops: no dispatch)
+            run(parts[0], x, y)
+        else:
+            run_all(lambda part: run(part, x, y), parts)
     return product
 
 

@@ -147,28 +147,30 @@ class EdgeTable:
         # addresses, and on 3·10⁶ edges the cache misses cost more than everything else
         # (13.2 s -> 5 s for the two 3×3 map stacks of a 10⁶-node graph, benchmarks/README.md).
         order = _memory_order(datas, source_map, target_map)
+        self._inverse = None  # position in memory order of each edge (None: same order)
         if order is not None:
             datas = list(map(datas.__getitem__, order.tolist()))
-        self._order = order
+            self._inverse = np.empty(len(order), dtype=np.int64)
+            self._inverse[order] = np.arange(len(order))
         self._columns = {"a": _column(datas, source_map), "b": _column(datas, target_map)}
-        self._in_edge_order = {}
+        self._edge_ordered = {}
         self._attrs = (source_map, target_map)
         self._shared = {side: _all_same(maps) for side, maps in self._columns.items()}
-        self.stack_a = None if self._shared["a"] else _unsorted(_stacked(self._columns["a"]), order)
-        self.stack_b = None if self._shared["b"] else _unsorted(_stacked(self._columns["b"]), order)
+        self.stack_a = None if self._shared["a"] else \
+            _in_edge_order(_stacked(self._columns["a"]), self._inverse)
+        self.stack_b = None if self._shared["b"] else \
+            _in_edge_order(_stacked(self._columns["b"]), self._inverse)
         self._maps = None
 
     def _side(self, side):
         """The map objects of one side in edge order (built on first use)."""
-        if side not in self._in_edge_order:
+        if side not in self._edge_ordered:
             col = self._columns[side]
-            if self._shared[side] or not len(col) or self._order is None:
-                self._in_edge_order[side] = col
+            if self._shared[side] or self._inverse is None:
+                self._edge_ordered[side] = col
             else:
-                inverse = np.empty(len(col), dtype=np.int64)
-                inverse[self._order] = np.arange(len(col))
-                self._in_edge_order[side] = list(map(col.__getitem__, inverse.tolist()))
-        return self._in_edge_order[side]
+                self._edge_ordered[side] = list(map(col.__getitem__, self._inverse.tolist()))
+        return self._edge_ordered[side]
 
     @property
     def A(self):
@@ -257,12 +259,11 @@ def _memory_order(datas, *attrs):
     return np.argsort(np.fromiter(map(id, datas), dtype=np.int64, count=len(datas)), kind="stable")
 
 
-def _unsorted(stack, order):
-    """``stack`` (rows in memory order) back in edge order; None stays None."""
-    if stack is None or order is None:
+def _in_edge_order(stack, inverse):
+    """``stack`` (rows in memory order) back in edge order (``inverse[e]``: edge e's row);
+    None stays None, and so does a stack already in edge order (``inverse`` None)."""
+    if stack is None or inverse is None:
         return stack
-    inverse = np.empty(len(order), dtype=np.int64)
-    inverse[order] = np.arange(len(order))
     # a gather on 2-D rows (np.take) is several times faster than a 3-D fancy-index scatter;
     # on large tables it is split over the cores (exact: each row is one copy)
     flat = stack.reshape(len(stack), -1)

@@ -83,6 +83,7 @@ def pins_determine(table, maps, pinned_whole):
         Y = X[:1] if X.shape[0] > 1 and X.strides[0] == 0 else X  # one shared map
         if not _invertible(Y):
             return False
+    graph, pinned = _node_graph(table), pinned_whole
     reached = table.derived.get("bfs_reached")
     if reached is not None:  # graph_kind's BFS found one component: only the nodes it did
         # not reach (usually a few small pieces) need a components pass
@@ -91,14 +92,11 @@ def pins_determine(table, maps, pinned_whole):
         rest = np.flatnonzero(~reached)
         if rest.size == 0:
             return True
-        _, labels = connected_components(_node_graph(table)[rest][:, rest], directed=True,
-                                         connection="strong")  # (symmetric: as undirected)
-        covered = np.zeros(int(labels.max()) + 1, dtype=bool)
-        covered[labels[pinned_whole[rest]]] = True
-        return bool(covered.all())
-    n_comp, labels = connected_components(_node_graph(table), directed=True, connection="strong")
+        graph, pinned = graph[rest][:, rest], pinned_whole[rest]
+    # (the node graph is symmetric: its strong components are the undirected ones)
+    n_comp, labels = connected_components(graph, directed=True, connection="strong")
     covered = np.zeros(n_comp, dtype=bool)
-    covered[labels[pinned_whole]] = True
+    covered[labels[pinned]] = True
     return bool(covered.all())
 
 

@@ -380,7 +380,8 @@ def laplacian_of(G, table, state=None, dim="dim", source_map="source_map", targe
     ``(L[Ω,Ω], L[Ω,U], L[U,U], D)`` of whole free and pinned stalks instead, assembled
     directly (no slicing of L), with D the free nodes' diagonal blocks (n_free, d, d);
     it returns None where the stalks and maps are not uniform. ``workers``: threads for
-    the conversion of large uniform blocks to CSR.
+    the block products, the gather of the blocks and their conversion to CSR when the
+    stalks and maps are uniform and large.
     """
     ev = _Evaluated(G, table, state, dim, source_map, target_map)
     if ev.uniform is not None:

@@ -89,11 +89,17 @@ def uniform_laplacian(table, A, B, split=None, workers=1):
         new[~split] = np.arange(n - nf)
         r = np.concatenate([np.arange(n), t, h])
         c = np.concatenate([np.arange(n), h, t])
-        part = np.where(split[r], np.where(split[c], 0, 1), np.where(split[c], 3, 2))
-        keep = np.flatnonzero(part != 3)  # (pinned rows, free columns: not needed)
-        key = part[keep] * (n * n) + new[r[keep]] * n + new[c[keep]]
+        pinned = ~split
+        pr, pc = pinned[r], pinned[c]
+        keep = np.flatnonzero(~pr | pc)  # (pinned rows, free columns: not needed)
+        r, c, pr, pc = r[keep], c[keep], pr[keep], pc[keep]
+        # part 0: (free, free), 1: (free, pinned), 2: (pinned, pinned)
+        key = np.add(pr, pc, dtype=np.int64)
+        key *= n * n
+        key += np.multiply(new[r], n)
+        key += new[c]
         position = keep if position is None else position[keep]
-        del r, c, part, keep
+        del r, c, pr, pc, keep
     order = np.argsort(key, kind="stable")
     key = key[order]
     if position is not None:

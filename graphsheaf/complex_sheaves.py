@@ -29,7 +29,7 @@ def _is_complex_map(m):
 
 def is_complex_sheaf(table):
     """True when some constant map of the (validated) edge table has complex entries."""
-    stacks = [s for s in (table.stack_a, table.stack_b) if s is not None]
+    stacks = [s for s in (table.stored("a")[0], table.stored("b")[0]) if s is not None]
     if stacks and len(stacks) == 2:
         return any(s.dtype.kind == "c" for s in stacks)
     return any(_is_complex_map(m) for m in table.maps)

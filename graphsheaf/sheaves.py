@@ -96,10 +96,12 @@ class EdgeTable:
     whose edges share one map (a constant sheaf) costs one check, not one per edge.
 
     When every map on one side is a plain numeric ndarray of one shape (random maps on a
-    large graph), that side is also held as one stacked array ``stack_a``/``stack_b`` of
-    shape (E, rows, cols), built in one C-level pass; vectorised consumers use it and
-    never look at the maps one by one (``maps`` and the codes are then built only if
-    asked for).
+    large graph), that side is also held as one stacked array of shape (E, rows, cols),
+    built in one C-level pass; vectorised consumers use it and never look at the maps one
+    by one (``maps`` and the codes are then built only if asked for). The stack is read in
+    the maps' memory order (:meth:`stored`, for checks of every map); ``stack_a`` and
+    ``stack_b`` are the same in edge order, gathered on first use.
+    ``shared[side]`` is True when every edge of that side holds one and the same object.
     """
 
     def __init__(self, G, nodelist, edgelist, source_map, target_map):
@@ -155,18 +157,45 @@ class EdgeTable:
         self._columns = {"a": _column(datas, source_map), "b": _column(datas, target_map)}
         self._edge_ordered = {}
         self._attrs = (source_map, target_map)
-        self._shared = {side: _all_same(maps) for side, maps in self._columns.items()}
-        self.stack_a = None if self._shared["a"] else \
-            _in_edge_order(_stacked(self._columns["a"]), self._inverse)
-        self.stack_b = None if self._shared["b"] else \
-            _in_edge_order(_stacked(self._columns["b"]), self._inverse)
+        self.shared = {side: _all_same(maps) for side, maps in self._columns.items()}
+        # each side's stack as read (rows in memory order), until it is gathered into edge order
+        self._stored = {side: None if self.shared[side] else _stacked(self._columns[side])
+                        for side in "ab"}
+        self._stored_inverse = {"a": self._inverse, "b": self._inverse}
+        self._stacks = {}
         self._maps = None
+
+    def stored(self, side):
+        """``(stack, inverse)``: side ``"a"`` (source maps) or ``"b"`` as one (E, rows, cols)
+        array with edge e's map in row ``inverse[e]`` (``inverse`` None: in edge order), or
+        ``(None, None)`` when that side is not stacked. For work that does not depend on the
+        order of the edges (checks of every map), which then never gathers the stack."""
+        return self._stored[side], self._stored_inverse[side]
+
+    def _stack(self, side):
+        if side not in self._stacks:
+            stack, inverse = self.stored(side)
+            self._stacks[side] = _in_edge_order(stack, inverse)
+            # one copy kept: the stored stack is now the edge-ordered one
+            self._stored[side], self._stored_inverse[side] = self._stacks[side], None
+        return self._stacks[side]
+
+    @property
+    def stack_a(self):
+        """The source maps as one (E, rows, cols) array in edge order, or None (gathered
+        on first use from the stack as read, see :meth:`stored`)."""
+        return self._stack("a")
+
+    @property
+    def stack_b(self):
+        """The target maps as one array in edge order, or None (see ``stack_a``)."""
+        return self._stack("b")
 
     def _side(self, side):
         """The map objects of one side in edge order (built on first use)."""
         if side not in self._edge_ordered:
             col = self._columns[side]
-            if self._shared[side] or self._inverse is None:
+            if self.shared[side] or self._inverse is None:
                 self._edge_ordered[side] = col
             else:
                 self._edge_ordered[side] = list(map(col.__getitem__, self._inverse.tolist()))
@@ -210,7 +239,7 @@ class EdgeTable:
     @property
     def has_state_maps(self):
         """True when some edge carries a state-dependent map."""
-        if self.stack_a is not None and self.stack_b is not None:
+        if self._stored["a"] is not None and self._stored["b"] is not None:
             return False
         return any(is_state_dependent(m) for m in self.maps)
 
@@ -224,7 +253,7 @@ class EdgeTable:
         if not maps:
             return np.zeros(0, dtype=np.int64)
         first = maps[0]
-        if self._shared["a" if maps is self.A else "b"]:  # one shared map object
+        if self.shared["a" if maps is self.A else "b"]:  # one shared map object
             if first is _MISSING:
                 raise SheafError(f"{describe_edge(self.edges[0])} has no {attr!r} attribute")
             self._maps.append(first)
@@ -390,17 +419,19 @@ def _classify_maps(maps):
 
 def _side_shapes(table, side):
     """Per-edge (rows, cols) of one side's maps and whether their entries are bad."""
-    stack = table.stack_a if side == "a" else table.stack_b
+    stack, inverse = table.stored(side)
     n = len(table.tails)
     if stack is not None:
         shapes = np.broadcast_to(np.array(stack.shape[1:], dtype=np.int64), (n, 2))
         if stack.dtype.kind in "fc" and stack.size:
             bad = ~np.isfinite(stack).all(axis=(1, 2))
+            if inverse is not None:  # back in edge order: errors name the first bad edge
+                bad = bad[inverse]
         else:
             bad = np.zeros(n, dtype=bool)
         return shapes, bad
     codes = table.side_codes(side)
-    if table._shared[side]:  # one map object: classify it once
+    if table.shared[side]:  # one map object: classify it once
         shapes, problems = _classify_maps([table._maps[codes[0]]])
         bad = problems[0] is not None
         return np.broadcast_to(shapes[0], (n, 2)), np.full(n, bad)

@@ -285,6 +285,23 @@ def test_edge_table_reads_maps_in_memory_order_and_returns_them_in_edge_order(mo
         assert table.A[i] is G.edges[u, v]["source_map"] and table.B[i] is G.edges[u, v]["target_map"]
         np.testing.assert_array_equal(table.stack_a[i], G.edges[u, v]["source_map"])
         np.testing.assert_array_equal(table.stack_b[i], G.edges[u, v]["target_map"])
+    # before the gather, the stack as read has edge e's map in row inverse[e]
+    fresh = edge_table(G)
+    stack, inverse = fresh.stored("b")
+    assert inverse is not None and not np.array_equal(inverse, np.arange(len(edges)))
+    for e, (u, v) in enumerate(edges):
+        np.testing.assert_array_equal(stack[inverse[e]], G.edges[u, v]["target_map"])
+    assert fresh.stack_b is not None and fresh.stored("b")[1] is None  # one copy kept
+    # the Laplacian is δᵀδ
+    D = gs.coboundary_matrix(G)
+    np.testing.assert_allclose(gs.sheaf_laplacian(G).toarray(), (D.T @ D).toarray(),
+                               rtol=1e-12, atol=1e-12)
+    # a bad entry is reported at the first such edge in edge order, whatever the stored order
+    bad = [edges[-1], edges[len(edges) // 2]]
+    for u, v in bad:
+        G.edges[u, v]["target_map"] = np.array([[np.nan, 0.0], [0.0, 1.0]])
+    with pytest.raises(gs.SheafError, match=rf"edge {bad[1][0]} -> {bad[1][1]}: target_map"):
+        edge_table(G)
 
 
 def test_threaded_products_work_in_a_forked_child(monkeypatch):

@@ -338,3 +338,13 @@ def test_split_rows_covers_every_row_once():
             hits[s] += 1
         split_rows(mark, n, workers, at_least=0)
         assert (hits == 1).all()
+
+
+def test_addresses_of_list_items_are_their_ids(monkeypatch):
+    from graphsheaf import sheaves
+    items = [{}, np.zeros(2), "a", 10**30, None] * 50
+    np.testing.assert_array_equal(sheaves.addresses(items), [id(x) for x in items])
+    assert sheaves.addresses([]).shape == (0,)
+    # where the list layout check fails, the ids are mapped one by one
+    monkeypatch.setattr(sheaves, "_list_items_offset", lambda: None)
+    np.testing.assert_array_equal(sheaves.addresses(items), [id(x) for x in items])

@@ -287,6 +287,20 @@ def test_closed_form_determinants_and_the_invertibility_check():
         assert not _invertible(Y)
 
 
+@pytest.mark.parametrize("where", [0, 14_562, 14_563, 39_999])
+def test_invertibility_check_over_chunks_and_threads(monkeypatch, where):
+    # the maps are checked in chunks (14,563 3×3 maps each) over several threads: a singular
+    # map is found wherever it sits, at the edges of chunks and of the threads' parts too
+    import graphsheaf._threads as threads
+    import graphsheaf.laplace_solvers as ls
+    monkeypatch.setitem(threads.split_rows.__kwdefaults__, "at_least", 0)
+    monkeypatch.setattr(ls, "available_workers", lambda: 3)
+    Y = np.linalg.qr(np.random.default_rng(1).standard_normal((40_000, 3, 3)))[0]
+    assert ls._invertible(Y)
+    Y[where, 1] = 2 * Y[where, 0]
+    assert not ls._invertible(Y)
+
+
 @pytest.mark.parametrize("pin_isolated", [True, False])
 def test_structural_uniqueness_with_isolated_nodes(pin_isolated):
     # the component that the expander test's BFS reached, plus nodes without edges and a

@@ -53,11 +53,15 @@ class HarmonicExtension(dict):
     uniqueness : str or None
         On the iterative paths: "structural" (invertible maps and a whole stalk pinned in
         every component) or "probe" (a random probe column solved alongside).
+    multigrid : str or None
+        With "amg": "classical (Ruge-Stüben)" when L[Ω,Ω] is an M-matrix (no positive
+        entry off its diagonal), else "smoothed aggregation".
     """
 
     undetermined = None
     energy = None
     method = None
+    multigrid = None
 
     def __repr__(self):
         free = 0 if self.undetermined is None else self.undetermined.shape[1]
@@ -121,7 +125,8 @@ def harmonic_extension(G, boundary, *, state=None, allow_nonunique=False, tol=No
         right-hand side. "cg": conjugate gradients on the assembled L[Ω,Ω] (one CSR
         product per iteration) preconditioned by the inverse of its node-diagonal blocks,
         all right-hand sides at once. "amg": the same with an algebraic-multigrid
-        V-cycle (PyAMG's smoothed aggregation, one hierarchy for every right-hand side).
+        V-cycle (PyAMG's classical Ruge-Stüben AMG when L[Ω,Ω] is an M-matrix, its
+        smoothed aggregation otherwise; one hierarchy for every right-hand side).
         "auto" takes "dense" up to ``DENSE_LIMIT`` coordinates, then "sparse" when the
         estimated factor is small (at most :data:`graphsheaf.solvers.FILL_RATIO` times
         the nonzeros of L[Ω,Ω] and :data:`graphsheaf.solvers.DIRECT_FILL_LIMIT` entries
@@ -314,7 +319,7 @@ def _iterate(G, table, free, pinned, values, state, allow_nonunique, tol, kind, 
     info["uniqueness"] = "structural" if sure else "probe"
     node_of, local_of = blocks_of(free, table.node_start)
     x_f, k, its, converged = laplace_solve(L_ff, rhs, node_of, local_of, kind, probe=not sure,
-                                           diagonal=diagonal, **solver)
+                                           diagonal=diagonal, info=info, **solver)
     info["iterations"] = its
     if k is not None:
         # a probe left a component: is it a genuine kernel direction (σ_min threshold)?

@@ -144,7 +144,7 @@ def _det_of_entries(F, d):
 
 
 def solve(L_ff, rhs, node_of, local_of, kind, *, probe=True, rtol=1e-10, maxiter=None, workers=1,
-          diagonal=None):
+          diagonal=None, info=None):
     """PCG on the assembled L[Ω,Ω] with AMG (``kind="amg"``) or block Jacobi (``"cg"``).
 
     With ``probe`` a random column z is solved for with right-hand side L z: PCG iterates
@@ -152,8 +152,9 @@ def solve(L_ff, rhs, node_of, local_of, kind, *, probe=True, rtol=1e-10, maxiter
     (for almost every z) exactly when the kernel is trivial. The products with L[Ω,Ω] run
     on ``workers`` threads when large (:func:`graphsheaf.solvers.accumulate_product`).
     ``diagonal``: L[Ω,Ω]'s node-diagonal blocks (n, d, d) when the caller has them (whole
-    stalks of one dimension), else they are read off L[Ω,Ω]. Returns ``(x, kernel
-    direction or None, iterations, converged)``.
+    stalks of one dimension), else they are read off L[Ω,Ω]. ``info`` (a dict) receives
+    the kind of multigrid used (``"multigrid"``). Returns ``(x, kernel direction or None,
+    iterations, converged)``.
     """
     n = L_ff.shape[0]
     cols = rhs.reshape(n, -1)
@@ -163,6 +164,8 @@ def solve(L_ff, rhs, node_of, local_of, kind, *, probe=True, rtol=1e-10, maxiter
         cols = np.column_stack([cols, L_ff @ z])
     if kind == "amg":
         precond = _amg(L_ff, local_of)
+        if info is not None:
+            info["multigrid"] = precond.kind
     else:
         precond = BlockJacobi.from_matrix(L_ff, node_of, local_of, blocks=diagonal)
     product = accumulate_product(L_ff, workers=workers)
@@ -195,11 +198,23 @@ def solve(L_ff, rhs, node_of, local_of, kind, *, probe=True, rtol=1e-10, maxiter
 
 
 def _amg(L_ff, local_of):
-    """PyAMG smoothed-aggregation V-cycle as a preconditioner on (n, k) blocks."""
+    """A PyAMG V-cycle as a preconditioner on (n, k) blocks: classical (Ruge-Stüben) AMG
+    when L[Ω,Ω] is an M-matrix (no positive entry off the diagonal: graph Laplacians,
+    constant sheaves and positive scalar weights), where it converges in fewer and
+    cheaper cycles (1000×1000 grid, constant sheaf: 2.5 s against 4.4 s for smoothed
+    aggregation, setup and solve; a constant sheaf of dim 3 on a 300×300 grid: 0.5 s
+    against 2.3 s); otherwise smoothed aggregation with the constant vectors of each
+    stalk coordinate as near-kernel candidates."""
     import pyamg
-    d = int(local_of.max()) + 1 if local_of.size else 1
-    B = (local_of[:, None] == np.arange(d)[None, :]).astype(float)  # constants per coordinate
-    ml = pyamg.smoothed_aggregation_solver(sp.csr_matrix(L_ff), B=B, symmetry="symmetric")
+    A = sp.csr_matrix(L_ff)
+    if is_m_matrix(A):
+        ml = pyamg.ruge_stuben_solver(A)
+        kind = "classical (Ruge-Stüben)"
+    else:
+        d = int(local_of.max()) + 1 if local_of.size else 1
+        B = (local_of[:, None] == np.arange(d)[None, :]).astype(float)  # constants per coordinate
+        ml = pyamg.smoothed_aggregation_solver(A, B=B, symmetry="symmetric")
+        kind = "smoothed aggregation"
     M = ml.aspreconditioner(cycle="V")  # one symmetric V-cycle
 
     def precond(R):
@@ -209,5 +224,13 @@ def _amg(L_ff, local_of):
         for j in range(R.shape[1]):
             out[:, j] = M @ R[:, j]
         return out
+    precond.kind = kind
     precond.hierarchy = ml
     return precond
+
+
+def is_m_matrix(A):
+    """True when the CSR matrix A has no positive entry off its diagonal (for the
+    symmetric positive definite L[Ω,Ω]: an M-matrix)."""
+    rows = np.repeat(np.arange(A.shape[0], dtype=A.indices.dtype), np.diff(A.indptr))
+    return not np.any((A.data > 0) & (A.indices != rows))

@@ -324,3 +324,38 @@ def test_structural_uniqueness_with_isolated_nodes(pin_isolated):
     whole[pos[1003]] = False  # the two-node piece left free
     assert not pins_determine(table, uniform_maps(table), whole)
     assert not pins_determine(table2, uniform_maps(table2), whole)
+
+
+@pytest.mark.parametrize("maps", ["constant", "positive", "twisted", "rotations"])
+def test_multigrid_kind_follows_the_sign_pattern_and_agrees_with_lu(maps):
+    # classical AMG where L[Ω,Ω] is an M-matrix (constant sheaves, positive scalar weights),
+    # smoothed aggregation where an off-diagonal entry is positive (a −1 twist, rotations)
+    rng = np.random.default_rng(5)
+    d = 2 if maps in ("constant", "rotations") else 1
+    G = _grid_sheaf(25, d)
+    for k, (u, v) in enumerate(G.edges):
+        if maps == "positive":
+            G.edges[u, v]["source_map"] = np.array([[rng.uniform(0.2, 2.0)]])
+        elif maps == "twisted" and k % 7 == 0:
+            G.edges[u, v]["target_map"] = -np.eye(1)
+        elif maps == "rotations":
+            c, s = np.cos(k), np.sin(k)
+            G.edges[u, v]["source_map"] = np.array([[c, -s], [s, c]])
+    pins = {int(v): rng.standard_normal(d) for v in rng.choice(625, 6, replace=False)}
+    x = gs.harmonic_extension(G, pins, method="amg")
+    lu = gs.harmonic_extension(G, pins, method="sparse")
+    assert x.multigrid == ("classical (Ruge-Stüben)" if maps in ("constant", "positive")
+                           else "smoothed aggregation")
+    np.testing.assert_allclose(gs.to_vector(G, x), gs.to_vector(G, lu), atol=1e-7)
+    assert lu.multigrid is None
+
+
+def test_m_matrix_check():
+    import scipy.sparse as sp
+
+    from graphsheaf.laplace_solvers import is_m_matrix
+    M = np.array([[2.0, -1.0, 0.0], [-1.0, 2.0, -1.0], [0.0, -1.0, 2.0]])
+    assert is_m_matrix(sp.csr_array(M))
+    M[0, 2] = 1e-12
+    assert not is_m_matrix(sp.csr_array(M))
+    assert is_m_matrix(sp.csr_array(np.diag([1.0, 5.0])))  # positive diagonal only

@@ -143,7 +143,7 @@ def solvers(args):
 
     import graphsheaf as gs
 
-    def alternatives(G, pins, label):
+    def alternatives(G, pins, label, classical=False):
         def by_hand(kind):
             L = gs.sheaf_laplacian(G)
             n = L.shape[0]
@@ -160,22 +160,30 @@ def solvers(args):
                 w = 1 / A.diagonal()
                 M = spla.LinearOperator(A.shape, matvec=lambda r: w * r)
                 return spla.cg(A, b, rtol=1e-10, maxiter=20000, M=M)[0]
-            ml = pyamg.smoothed_aggregation_solver(A, symmetry="symmetric")
+            if kind == "rs":  # PyAMG's classical AMG (the first example of its README)
+                ml = pyamg.ruge_stuben_solver(A)
+            else:
+                ml = pyamg.smoothed_aggregation_solver(A, symmetry="symmetric")
             return ml.solve(b, tol=1e-10, accel="cg")
         # best of two rounds, the contenders alternating: the first call in a process pays for
         # first touches of memory and imports, and used to be charged to whoever went first
-        t_gs = t_cg = t_amg = float("inf")
+        t_gs = t_cg = t_amg = t_rs = float("inf")
         for _ in range(2):
             t, x = clock(gs.harmonic_extension, G, pins)
             t_gs = min(t_gs, t)
             t_cg = min(t_cg, clock(by_hand, "cg")[0])
             t_amg = min(t_amg, clock(by_hand, "amg")[0])
+            if classical:
+                t_rs = min(t_rs, clock(by_hand, "rs")[0])
             gc.collect()
-        print(f"{label}: gs.harmonic_extension {t_gs:.2f} s ({x.method}, {x.iterations} "
-              f"iterations, uniqueness {x.uniqueness}); assemble L + SciPy cg + Jacobi {t_cg:.2f} s "
-              f"({t_gs / t_cg:.2f}x); assemble L + PyAMG {t_amg:.2f} s ({t_gs / t_amg:.2f}x)",
-              flush=True)
-        return t_gs, t_cg, t_amg
+        rs = (f"; assemble L + PyAMG Ruge-Stüben {t_rs:.2f} s ({t_gs / t_rs:.2f}x)"
+              if classical else "")
+        print(f"{label}: gs.harmonic_extension {t_gs:.2f} s ({x.method}"
+              f"{', ' + x.multigrid if x.multigrid else ''}, {x.iterations} iterations, "
+              f"uniqueness {x.uniqueness}); assemble L + SciPy cg + Jacobi {t_cg:.2f} s "
+              f"({t_gs / t_cg:.2f}x); assemble L + PyAMG smoothed aggregation {t_amg:.2f} s "
+              f"({t_gs / t_amg:.2f}x){rs}", flush=True)
+        return t_gs, t_cg, min(t_amg, t_rs)
 
     print("\n== harmonic extension against the hand-assembled alternatives (issue 15)")
     n = args.nodes
@@ -195,8 +203,10 @@ def solvers(args):
     G = gs.constant_sheaf(nx.DiGraph(list(g.edges)))
     pins = {int(v): [float(x)] for v, x in zip(rng.choice(k * k, max(2, k * k // 1000),
                                                           replace=False), rng.standard_normal(k * k))}
-    t_gs, _, t_amg = alternatives(G, pins, f"{k}x{k} grid, constant sheaf, 0.1% pinned")
-    print(f"   target: <= 1.2x PyAMG {'OK' if t_gs <= 1.2 * t_amg else 'MISSED'}")
+    t_gs, _, t_amg = alternatives(G, pins, f"{k}x{k} grid, constant sheaf, 0.1% pinned",
+                                  classical=True)
+    print(f"   target: <= 1.2x PyAMG (the faster of its two solvers) "
+          f"{'OK' if t_gs <= 1.2 * t_amg else 'MISSED'}")
     x0 = np.random.default_rng(3).standard_normal(k * k)
     t_e, _ = clock(gs.heat_diffusion, G, x0, 1.0, method="euler")
     print(f"Euler heat diffusion on the same {k * k:,}-node constant sheaf, t = 1: {t_e:.2f} s "

@@ -268,10 +268,11 @@ def boundary_coordinates(G, boundary, nodelist=None, *, dim="dim", require_value
     return boundary_of(G, nodelist, block_starts(stalk_dims(G, nodelist, dim)), boundary, require_values)
 
 
-def boundary_of(G, nodelist, start, boundary, require_values=False):
+def boundary_of(G, nodelist, start, boundary, require_values=False, index=None):
     """:func:`boundary_coordinates` for callers that hold the node order and block starts (an
-    edge table's ``nodelist`` and ``node_start``), skipping the graph reading."""
-    position = positions(G, nodelist)
+    edge table's ``nodelist`` and ``node_start``, and its ``node_index`` dict when it has
+    one), skipping the graph reading."""
+    position = positions(G, nodelist) if index is None else index.get
     if boundary is None:
         boundary = {}
     if not isinstance(boundary, dict):

@@ -4,9 +4,10 @@ The harmonic extension solves ``L[Ω,Ω] x = -L[Ω,U] x_U``. Where a sparse fact
 would fill in (meshes, expanders) it iterates on the assembled ``L[Ω,Ω]`` -- one CSR
 product per iteration -- preconditioned by
 
-* algebraic multigrid (PyAMG's smoothed aggregation, with the constant vectors of each
-  stalk coordinate as near-kernel candidates) on mesh-like graphs, whose diameter grows
-  like a power of n and where one-level preconditioners need ~√n iterations;
+* algebraic multigrid on mesh-like graphs, whose diameter grows like a power of n and
+  where one-level preconditioners need ~√n iterations: PyAMG's classical (Ruge-Stüben)
+  AMG when L[Ω,Ω] is an M-matrix, else its smoothed aggregation with the constant vectors
+  of each stalk coordinate as near-kernel candidates;
 * the inverse of the node-diagonal blocks (:class:`graphsheaf.solvers.BlockJacobi`) on
   expander-like graphs, whose diameter is O(log n) and whose Laplacians are well
   conditioned.

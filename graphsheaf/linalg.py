@@ -210,6 +210,19 @@ def uniform_maps(table, *, stored=False):
     return _uniform_blocks(table, stored)
 
 
+def _dense_shared_maps(table):
+    """(A, B) broadcast when each side shares one map and neither has a zero entry, else
+    None. Such sheaves (the constant sheaf of dim 1, one scalar weight) take the block path
+    of the Laplacian, which writes L[Ω,Ω] and its neighbours directly: on a 1000×1000 grid
+    0.3-0.6 s against 0.6-1.0 s for L through the per-map path and slicing. Maps with zeros
+    stay on the per-map path, which drops a shared map's zeros (identity maps of dim 3:
+    2.0 s against 0.7 s through the blocks)."""
+    maps = uniform_maps(table)
+    if maps is None or not all(np.all(X[0] != 0) for X in maps if len(X)):
+        return None
+    return maps
+
+
 def _uniform_blocks(table, stored=False):
     """(A, B) as float arrays (E, r, c_a), (E, r, c_b) when at least one side is stacked and
     the other is stacked too or one shared dense ndarray; else None. Rows in edge order,
@@ -396,8 +409,9 @@ def laplacian_of(G, table, state=None, dim="dim", source_map="source_map", targe
     # stored memory order both are random, 10⁶ nodes: +1 s against the 0.5 s of gathering
     # the maps into edge order)
     ev = _Evaluated(G, table, state, dim, source_map, target_map)
-    if ev.uniform is not None:
-        A, B = ev.uniform
+    uniform = ev.uniform if ev.uniform is not None else _dense_shared_maps(table)
+    if uniform is not None:
+        A, B = uniform
         d = A.shape[2]
         if B.shape[2] == d and d > 0 and np.all(table.dims == d) \
                 and not (np.iscomplexobj(A) or np.iscomplexobj(B)):

@@ -224,6 +224,34 @@ def test_split_laplacian_blocks_of_a_connection_sheaf_with_loops_and_parallel_ed
         np.testing.assert_allclose(got.toarray(), want, atol=1e-12)
 
 
+@pytest.mark.parametrize("maps", [(np.array([[2.0]]), np.array([[-0.5]])),
+                                  (np.array([[1.0, 2.0], [3.0, -1.0]]), np.array([[0.5, 1.0], [1.0, 4.0]])),
+                                  (np.eye(2), np.eye(2))])
+def test_laplacian_of_shared_maps_is_the_coboundary_gram(maps):
+    # one map shared by every edge on each side: dense ones take the block path (broadcast),
+    # ones with zeros (identities) the per-map path; either way L = δᵀδ, and the split
+    # blocks are its slices (parallel and antiparallel edges, a self-loop)
+    from graphsheaf.linalg import edge_table, laplacian_of
+    a, b = maps
+    d = a.shape[1]
+    G = nx.MultiDiGraph()
+    G.add_nodes_from(range(9), dim=d)
+    for u, v in [(0, 1), (1, 2), (2, 0), (0, 1), (1, 0), (4, 4), (5, 6), (6, 7), (7, 8), (3, 8)]:
+        G.add_edge(u, v, source_map=a, target_map=b)
+    D = gs.coboundary_matrix(G).toarray()
+    L = gs.sheaf_laplacian(G).toarray()
+    np.testing.assert_allclose(L, D.T @ D, atol=1e-12)
+    table = edge_table(G)
+    free_nodes = np.array([1, 0, 1, 1, 0, 1, 1, 0, 1], dtype=bool)
+    blocks = laplacian_of(G, table, split=free_nodes)
+    assert (blocks is not None) == bool(np.all(a != 0) and np.all(b != 0))
+    if blocks is not None:
+        coords = np.repeat(free_nodes, d)
+        f, p = np.flatnonzero(coords), np.flatnonzero(~coords)
+        for got, want in zip(blocks, (L[np.ix_(f, f)], L[np.ix_(f, p)], L[np.ix_(p, p)])):
+            np.testing.assert_allclose(got.toarray(), want, atol=1e-12)
+
+
 @pytest.mark.parametrize("workers", [2, 3, 7])
 def test_threaded_assembly_and_products_equal_the_single_threaded_ones(monkeypatch, workers):
     # the conversion to CSR and the products split over row ranges in threads: same arrays

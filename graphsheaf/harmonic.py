@@ -315,8 +315,7 @@ def _iterate(G, table, free, pinned, values, state, allow_nonunique, tol, kind, 
         L_f = L[free]
         L_ff, L_fb = L_f[:, free], L_f[:, pinned]
     rhs = -(L_fb @ values)
-    sure = not table.has_state_maps and pins_determine(table, uniform_maps(table, stored=True),
-                                                       whole)
+    sure = not table.has_state_maps and pins_determine(table, uniform_maps(table), whole)
     info["uniqueness"] = "structural" if sure else "probe"
     node_of, local_of = blocks_of(free, table.node_start)
     x_f, k, its, converged = laplace_solve(L_ff, rhs, node_of, local_of, kind, probe=not sure,

@@ -189,25 +189,21 @@ def check_finite_cochain(X, table, what="cochain"):
         raise SheafError(f"{what} at node {node!r} is not finite (NaN or infinity)")
 
 
-def uniform_maps(table, *, stored=False):
+def uniform_maps(table):
     """Every edge's maps as two float stacks ``(A, B)`` of shapes (E, r, c_a), (E, r, c_b)
     when they are dense and of one shape per side (shared maps are broadcast, not
-    copied); None otherwise. Read-only views; internal building block.
-
-    With ``stored`` each side's rows are in the order the table holds them (see
-    ``EdgeTable.stored``; not necessarily edge order, nor the same for both sides), for
-    checks of every map: no gather into edge order."""
-    if table.stored("a")[0] is None and table.stored("b")[0] is None and len(table.tails):
-        # both sides share one map each (a constant sheaf): broadcast them
-        E, out = len(table.tails), []
-        for maps, side in ((table.A, "a"), (table.B, "b")):
-            first = maps[0]
-            if not table.shared[side] or type(first) is not np.ndarray or first.ndim != 2 \
-                    or first.dtype.kind not in "fiubc":
+    copied); None otherwise. Read-only views; internal building block."""
+    E, out = len(table.tails), []
+    for side in "ab":
+        stack = table.stack_a if side == "a" else table.stack_b
+        if stack is None:  # one map shared by every edge of this side, or no stack at all
+            first = (table.A if side == "a" else table.B)[0] if E else None
+            if not E or not table.shared[side] or type(first) is not np.ndarray \
+                    or first.ndim != 2 or first.dtype.kind not in "fiubc":
                 return None
-            out.append(np.broadcast_to(numeric(first), (E,) + first.shape))
-        return tuple(out)
-    return _uniform_blocks(table, stored)
+            stack = np.broadcast_to(numeric(first), (E,) + first.shape)
+        out.append(numeric(stack))
+    return tuple(out)
 
 
 def _dense_shared_maps(table):
@@ -223,27 +219,12 @@ def _dense_shared_maps(table):
     return maps
 
 
-def _uniform_blocks(table, stored=False):
-    """(A, B) as float arrays (E, r, c_a), (E, r, c_b) when at least one side is stacked and
-    the other is stacked too or one shared dense ndarray; else None. Rows in edge order,
-    or with ``stored`` in the order the table holds them."""
+def _uniform_blocks(table):
+    """:func:`uniform_maps` when at least one side is stacked (the per-map paths handle
+    sheaves whose two sides each share one map); else None."""
     if table.stored("a")[0] is None and table.stored("b")[0] is None:
         return None
-    E = len(table.tails)
-    out = []
-    for side in "ab":
-        if table.stored(side)[0] is None:
-            first = (table.A if side == "a" else table.B)[0]
-            if not table.shared[side] or type(first) is not np.ndarray or first.ndim != 2 \
-                    or first.dtype.kind not in "fiubc":
-                return None
-            stack = np.broadcast_to(first, (E,) + first.shape)
-        elif stored:
-            stack = table.stored(side)[0]
-        else:
-            stack = table.stack_a if side == "a" else table.stack_b
-        out.append(numeric(stack))
-    return tuple(out)
+    return uniform_maps(table)
 
 
 def _block_coo(row0, col0, blocks, sign, shared):

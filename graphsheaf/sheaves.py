@@ -6,19 +6,16 @@ A sheaf is a ``networkx.DiGraph`` (or ``MultiDiGraph``): node attribute ``dim``
 """
 
 import contextlib
-import ctypes
-import functools
 import gc
 import itertools
 import numbers
 import operator
-import sys
-import sysconfig
 
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
+from ._addresses import addresses
 from .exceptions import SheafError
 from ._threads import available_workers, split_rows
 from .maps import is_state_dependent
@@ -291,44 +288,6 @@ def _memory_order(datas, *attrs):
     if all(len({id(d.get(a)) for d in sample}) == 1 for a in attrs):
         return None
     return np.argsort(addresses(datas), kind="stable")
-
-
-def addresses(items):
-    """``[id(x) for x in items]`` for a list, as an int64 array.
-
-    In CPython a list holds the addresses of its items in one C array (``ob_item`` of the
-    public ``PyListObject`` struct), and ``id`` is the address: that array is copied as it
-    is. Iterating instead touches every item (each is handed out with its reference count
-    raised), a cache miss per item when they are scattered: for the 3·10⁶ edge dicts of a
-    10⁶-node graph 1.1-1.5 s against 0.002 s. The layout is checked once per process on a
-    probe list; where it does not hold (another interpreter or build) ``id`` is mapped."""
-    if _list_items_offset() is None:
-        return np.fromiter(map(id, items), dtype=np.int64, count=len(items))
-    return _read_item_array(items, _list_items_offset()).copy()
-
-
-def _read_item_array(lst, offset):
-    base = ctypes.c_void_p.from_address(id(lst) + offset).value
-    if not lst:
-        return np.zeros(0, dtype=np.int64)
-    return np.ctypeslib.as_array((ctypes.c_int64 * len(lst)).from_address(base))
-
-
-@functools.cache
-def _list_items_offset():
-    """Offset of ``ob_item`` in a CPython list object (after the reference count, the type
-    and the size), or None when a probe list is not laid out that way."""
-    word = ctypes.sizeof(ctypes.c_void_p)
-    if sys.implementation.name != "cpython" or word != 8 or sysconfig.get_config_var(
-            "Py_GIL_DISABLED"):
-        return None
-    probe = [object() for _ in range(5)]
-    offset = 3 * word
-    if ctypes.c_ssize_t.from_address(id(probe) + 2 * word).value != len(probe):
-        return None
-    if _read_item_array(probe, offset).tolist() != [id(x) for x in probe]:
-        return None
-    return offset
 
 
 def _in_edge_order(stack, inverse):

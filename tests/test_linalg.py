@@ -369,10 +369,10 @@ def test_split_rows_covers_every_row_once():
 
 
 def test_addresses_of_list_items_are_their_ids(monkeypatch):
-    from graphsheaf import sheaves
+    from graphsheaf import _addresses
     items = [{}, np.zeros(2), "a", 10**30, None] * 50
-    np.testing.assert_array_equal(sheaves.addresses(items), [id(x) for x in items])
-    assert sheaves.addresses([]).shape == (0,)
+    np.testing.assert_array_equal(_addresses.addresses(items), [id(x) for x in items])
+    assert _addresses.addresses([]).shape == (0,)
     # where the list layout check fails, the ids are mapped one by one
-    monkeypatch.setattr(sheaves, "_list_items_offset", lambda: None)
-    np.testing.assert_array_equal(sheaves.addresses(items), [id(x) for x in items])
+    monkeypatch.setattr(_addresses, "_list_items_offset", lambda: None)
+    np.testing.assert_array_equal(_addresses.addresses(items), [id(x) for x in items])

@@ -25,21 +25,9 @@ from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from ._threads import available_workers, split_rows
 from .exceptions import ConvergenceWarning
-from .solvers import BlockJacobi, accumulate_product, pcg
+from .solvers import BlockJacobi, accumulate_product, node_graph, pcg
 
 __all__ = ["graph_kind", "pins_determine", "solve"]
-
-
-def _node_graph(table):
-    """The node graph of the table with both directions of every edge, so symmetric
-    (built once per table)."""
-    if "node_graph" not in table.derived:
-        n = len(table.nodelist)
-        u, v = table.tails, table.heads
-        table.derived["node_graph"] = sp.csr_array(
-            (np.ones(2 * u.size, dtype=np.int8), (np.concatenate([u, v]), np.concatenate([v, u]))),
-            shape=(n, n))
-    return table.derived["node_graph"]
 
 
 def graph_kind(table):
@@ -51,7 +39,7 @@ def graph_kind(table):
     # the node graph holds both directions of every edge already: a directed BFS on it is
     # the undirected one, without SciPy symmetrising it again (0.16 s against 0.64 s on
     # 10⁶ nodes / 3·10⁶ edges)
-    _, pred = breadth_first_order(_node_graph(table), int(table.tails[0]), directed=True,
+    _, pred = breadth_first_order(node_graph(table), int(table.tails[0]), directed=True,
                                   return_predecessors=True)
     reached = pred >= 0
     reached[table.tails[0]] = True
@@ -84,7 +72,7 @@ def pins_determine(table, maps, pinned_whole):
         Y = X[:1] if X.shape[0] > 1 and X.strides[0] == 0 else X  # one shared map
         if not _invertible(Y):
             return False
-    graph, pinned = _node_graph(table), pinned_whole
+    graph, pinned = node_graph(table), pinned_whole
     reached = table.derived.get("bfs_reached")
     if reached is not None:  # graph_kind's BFS found one component: only the nodes it did
         # not reach (usually a few small pieces) need a components pass
@@ -203,13 +191,22 @@ def _amg(L_ff, local_of):
     when L[Ω,Ω] is an M-matrix (no positive entry off the diagonal: graph Laplacians,
     constant sheaves and positive scalar weights), where it converges in fewer and
     cheaper cycles (1000×1000 grid, constant sheaf: 2.5 s against 4.4 s for smoothed
-    aggregation, setup and solve; a constant sheaf of dim 3 on a 300×300 grid: 0.5 s
-    against 2.3 s); otherwise smoothed aggregation with the constant vectors of each
+    aggregation, setup and solve, with PyAMG's default options; a constant sheaf of dim 3
+    on a 300×300 grid: 0.5 s against 2.3 s); otherwise smoothed aggregation with the constant vectors of each
     stalk coordinate as near-kernel candidates."""
     import pyamg
     A = sp.csr_matrix(L_ff)
     if is_m_matrix(A):
-        ml = pyamg.ruge_stuben_solver(A)
+        # forward Gauss-Seidel before, backward after (the V-cycle stays symmetric, as CG
+        # needs, with half the sweeps of PyAMG's default symmetric smoothing), direct
+        # interpolation and the second RS pass (fewer, cheaper cycles). Setup + solve against
+        # PyAMG's defaults on five M-matrices: 1000×1000 grid 1.66 / 2.52 s (9 / 10 cycles),
+        # dim-3 constant sheaf on 300×300 0.41 / 0.52 s, 50³ grid 0.33 / 0.47 s, 10⁵-node
+        # random geometric graph 0.49 / 0.65 s, random positive weights 0.22 / 0.30 s
+        ml = pyamg.ruge_stuben_solver(
+            A, CF=("RS", {"second_pass": True}), interpolation="direct",
+            presmoother=("gauss_seidel", {"sweep": "forward"}),
+            postsmoother=("gauss_seidel", {"sweep": "backward"}))
         kind = "classical (Ruge-Stüben)"
     else:
         d = int(local_of.max()) + 1 if local_of.size else 1

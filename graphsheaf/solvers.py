@@ -25,7 +25,8 @@ from ._threads import available_workers, row_ranges, run_all
 
 __all__ = ["DIRECT_FILL_LIMIT", "FILL_RATIO", "THREADED_NNZ", "BlockJacobi", "accumulate_product",
            "available_workers", "cokernel_basis",
-           "direct_fill_limit", "envelope_size", "factor_fill_estimate", "jacobi", "pcg",
+           "direct_fill_limit", "envelope_size", "factor_fill_estimate", "jacobi", "node_graph",
+           "pcg",
            "probe_kernel"]
 
 #: estimated factor entries above which "auto" prefers conjugate gradients (~0.5 GB of LU)
@@ -48,6 +49,18 @@ def direct_fill_limit(table, free_counts):
     return min(DIRECT_FILL_LIMIT, FILL_RATIO * nnz)
 
 
+def node_graph(table):
+    """The node graph of an edge table as a symmetric CSR pattern (both directions of every
+    edge), built once per table and kept in ``table.derived``."""
+    if "node_graph" not in table.derived:
+        n = len(table.nodelist)
+        u, v = table.tails, table.heads
+        table.derived["node_graph"] = sp.csr_array(
+            (np.ones(2 * u.size, dtype=np.int8), (np.concatenate([u, v]), np.concatenate([v, u]))),
+            shape=(n, n))
+    return table.derived["node_graph"]
+
+
 def factor_fill_estimate(table, free_counts):
     """Estimated entries of a factor of L[Ω,Ω] from the RCM envelope of the node graph.
 
@@ -61,20 +74,21 @@ def factor_fill_estimate(table, free_counts):
     -------
     int
         Σ over nodes of (free coordinates) × (free coordinates of the nodes between its
-        furthest earlier neighbour and itself, in RCM order): the envelope in coordinates.
+        furthest earlier neighbour with free coordinates and itself, in the RCM order of
+        the whole node graph): the envelope of L[Ω,Ω] in coordinates, in that order.
     """
     n = len(free_counts)
-    keep = (free_counts[table.tails] > 0) & (free_counts[table.heads] > 0)
-    t, h = table.tails[keep], table.heads[keep]
-    A = sp.csr_array((np.ones(2 * len(t), dtype=np.int8), (np.r_[t, h], np.r_[h, t])), shape=(n, n))
+    A = node_graph(table)  # shared with graph_kind's BFS (the pinned nodes simply weigh 0)
     perm = reverse_cuthill_mckee(A, symmetric_mode=True)
     pos = np.empty(n, dtype=np.int64)
     pos[perm] = np.arange(n)
-    # first (lowest RCM position) neighbour of each node, itself when it has none earlier
+    # first (lowest RCM position) neighbour with free coordinates of each node, itself when
+    # it has none earlier: one minimum per CSR row
     first = pos.copy()
-    if len(t):
-        np.minimum.at(first, t, pos[h])
-        np.minimum.at(first, h, pos[t])
+    rows = np.flatnonzero(np.diff(A.indptr))
+    if rows.size:
+        neighbour = np.where(free_counts > 0, pos, n)[A.indices]
+        first[rows] = np.minimum(first[rows], np.minimum.reduceat(neighbour, A.indptr[rows]))
     counts_in_order = free_counts[perm].astype(np.int64)
     before = np.r_[0, np.cumsum(counts_in_order)]  # free coordinates before each RCM position
     width = before[pos + 1] - before[first]  # coordinates from the first neighbour to the node

@@ -213,6 +213,41 @@ def cokernel_basis(X, node_of, local_of, k, *, rtol=1e-10, maxiter=None, rng=0):
     return U[:, :k]
 
 
+def _numbered(node_of):
+    """The nodes that have free coordinates numbered 0, 1, ... in order (no empty blocks):
+    a running count of changes when ``node_of`` is sorted, as it is for coordinates in
+    node order (10 ms against 0.28 s for ``np.unique`` on 3·10⁶ coordinates)."""
+    if node_of.size == 0:
+        return node_of
+    if np.any(node_of[1:] < node_of[:-1]):
+        return np.unique(node_of, return_inverse=True)[1]
+    return np.concatenate([[0], np.cumsum(node_of[1:] != node_of[:-1])])
+
+
+def _diagonal_blocks(blocks):
+    """True when every (n, d, d) block is diagonal up to 10⁻¹² of its largest diagonal entry
+    in every row. For small d the d² entries are read as (n,) columns: NumPy's reductions
+    over a trailing axis of 3 cost 0.25 s on 10⁶ blocks, these 0.03 s."""
+    n, d = blocks.shape[:2]
+    if d > 8:
+        diag = np.diagonal(blocks, axis1=1, axis2=2)
+        off = np.abs(blocks).sum(axis=2) - np.abs(diag)
+        return bool(np.all(off <= 1e-12 * np.abs(diag).max(axis=1, keepdims=True)))
+    entries = blocks.reshape(n, d * d).T  # (d², n): entry (i, j) of every block is row i·d + j
+    top = np.abs(entries[0])
+    for i in range(1, d):
+        np.maximum(top, np.abs(entries[i * (d + 1)]), out=top)
+    top *= 1e-12
+    for i in range(d):
+        off = np.zeros(n)
+        for j in range(d):
+            if j != i:
+                off += np.abs(entries[i * d + j])
+        if np.any(off > top):
+            return False
+    return True
+
+
 class BlockJacobi:
     """Inverse of the node-block diagonal of L[Ω,Ω] = δ_Ωᵀδ_Ω, applied to (n_Ω, k) blocks.
 
@@ -233,11 +268,7 @@ class BlockJacobi:
 
     def __init__(self, D_f, node_of, local_of):
         n_f = D_f.shape[1]
-        node_of = np.asarray(node_of)
-        if n_f and np.any(np.diff(node_of) < 0):
-            node_of = np.unique(node_of, return_inverse=True)[1]
-        elif n_f:  # number the nodes that have free coordinates 0, 1, ... (no empty blocks)
-            node_of = np.concatenate([[0], np.cumsum(node_of[1:] != node_of[:-1])])
+        node_of = _numbered(np.asarray(node_of))
         n_nodes = int(node_of[-1]) + 1 if n_f else 0
         d = int(local_of.max()) + 1 if n_f else 0
         self.node_of, self.local_of, self.shape = node_of, local_of, (n_nodes, d)
@@ -272,8 +303,7 @@ class BlockJacobi:
         or from those blocks (n_nodes, d, d) when given (whole stalks of one dimension)."""
         self = cls.__new__(cls)
         n_f = L.shape[0]
-        node_of = np.asarray(node_of)
-        node_of = np.unique(node_of, return_inverse=True)[1] if n_f else node_of
+        node_of = _numbered(np.asarray(node_of))
         n_nodes = int(node_of.max()) + 1 if n_f else 0
         d = int(local_of.max()) + 1 if n_f else 0
         self.node_of, self.local_of, self.shape = node_of, local_of, (n_nodes, d)
@@ -309,12 +339,11 @@ class BlockJacobi:
         idx = np.nonzero(~present)
         blocks[idx[0], idx[1], idx[1]] = 1.0  # padding coordinates of smaller stalks
         diag = np.diagonal(blocks, axis1=1, axis2=2)
-        off = np.abs(blocks).sum(axis=2) - np.abs(diag)
         self.scale = None
-        if self.whole and np.all(off <= 1e-12 * np.abs(diag).max(axis=1, keepdims=True)):
+        if self.whole and _diagonal_blocks(blocks):
             # diagonal blocks (orthogonal maps give deg·I): one scaling per coordinate, no
             # eigendecomposition and no stacked d×d product at every iteration
-            top = np.abs(diag).max(axis=1, keepdims=True)
+            top = np.abs(diag.T).max(axis=0)[:, None]  # (d passes over n, not n over d)
             floor = np.maximum(top * 1e-12, np.finfo(float).tiny)
             safe = np.where(diag > floor, diag, np.where(top > 0, floor, 1.0))
             self.scale = (1.0 / safe).reshape(-1, 1)

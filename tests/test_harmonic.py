@@ -191,6 +191,31 @@ def test_block_jacobi_blocks_are_the_diagonal_blocks_of_the_laplacian(seed):
     np.testing.assert_allclose(M(R), want, rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("off", [0.0, 1e-14, 1e-6])
+@pytest.mark.parametrize("d", [1, 3, 9])
+def test_block_jacobi_from_blocks_inverts_each_block(off, d):
+    # diagonal blocks (up to 1e-12 of their largest entry) take the scaling path, others
+    # the eigendecomposition; both apply the inverse of every block, and nodes that are
+    # not numbered 0, 1, ... in order are numbered by their order
+    from graphsheaf.solvers import BlockJacobi
+    rng = np.random.default_rng(d)
+    n = 50
+    blocks = np.zeros((n, d, d))
+    blocks[:, np.arange(d), np.arange(d)] = rng.uniform(1, 5, (n, d))
+    if d > 1:
+        blocks[7, 0, d - 1] = blocks[7, d - 1, 0] = off * blocks[7].max()
+    nodes = np.sort(rng.choice(10 * n, n, replace=False))  # gaps: pinned nodes in between
+    node_of, local_of = np.repeat(nodes, d), np.tile(np.arange(d), n)
+    L = sp.block_diag(list(blocks), format="csr")
+    M = BlockJacobi.from_matrix(L, node_of, local_of, blocks=blocks)
+    assert (M.scale is not None) == (d == 1 or off <= 1e-12)
+    R = rng.standard_normal((n * d, 2))
+    want = np.linalg.solve(blocks, R.reshape(n, d, 2)).reshape(n * d, 2)
+    np.testing.assert_allclose(M(R), want, rtol=1e-12)
+    M2 = BlockJacobi.from_matrix(L, node_of, local_of)  # read off L: the same operator
+    np.testing.assert_allclose(M2(R), want, rtol=1e-12)
+
+
 # ------------------------------------------------ issue 15: the solver is chosen and reported
 
 def _grid_sheaf(k, d=1):
@@ -324,6 +349,23 @@ def test_structural_uniqueness_with_isolated_nodes(pin_isolated):
     whole[pos[1003]] = False  # the two-node piece left free
     assert not pins_determine(table, uniform_maps(table), whole)
     assert not pins_determine(table2, uniform_maps(table2), whole)
+
+
+def test_graph_kind_reads_the_bfs_depth_at_the_threshold():
+    # "expander" exactly when the BFS from the first edge's tail ends within 4 log2 n + 8
+    # levels: paths and cycles around the threshold, and a grid
+    from graphsheaf.laplace_solvers import graph_kind
+    from graphsheaf.linalg import edge_table
+    graphs = [nx.path_graph(n, create_using=nx.DiGraph) for n in range(2, 90, 3)]
+    graphs += [nx.cycle_graph(n, create_using=nx.DiGraph) for n in (30, 57, 58, 59, 60, 61, 120)]
+    graphs.append(nx.DiGraph(list(nx.convert_node_labels_to_integers(nx.grid_2d_graph(9, 9)).edges)))
+    for g in graphs:
+        table = edge_table(gs.constant_sheaf(g))
+        n = len(table.nodelist)
+        root = table.nodelist[int(table.tails[0])]
+        depth = max(nx.single_source_shortest_path_length(g.to_undirected(), root).values())
+        want = "expander" if depth <= 4 * int(np.ceil(np.log2(n))) + 8 else "mesh"
+        assert graph_kind(table) == want, (g, depth)
 
 
 @pytest.mark.parametrize("maps", ["constant", "positive", "twisted", "rotations"])

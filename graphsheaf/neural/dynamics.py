@@ -491,12 +491,14 @@ class _Recorder:
         self.block = None
         if st.buf.size <= self.SMALL:
             self.T = max(1, min(self.BLOCK, (1 << 16) // max(st.buf.size, 1)))
-            # coordinates-major: a full block is already the (coordinates, step·sample)
-            # cochain of the residual kernel (no transposed copy), with its views made once
-            self.block = np.empty((rows, self.T, M))
-            self._full = Stalks(plan, np.tile(X, self.T), self.with_y,
-                                buf=self.block.reshape(rows, self.T * M))
-            self._steps = list(self.block.transpose(1, 0, 2))  # step i's view, made once
+            # steps-major: a step's copy is contiguous (0.45 µs against 0.68 µs for 62
+            # coordinates written a block's row apart), and a full block is turned into the
+            # (coordinates, step·sample) cochain of the residual kernel by one transposed
+            # copy when it is recorded (0.04 µs a step)
+            self.block = np.empty((self.T, rows, M))
+            self._cochain = np.empty((rows, self.T * M))
+            self._full = Stalks(plan, np.tile(X, self.T), self.with_y, buf=self._cochain)
+            self._steps = list(self.block)  # step i's view, made once
             self.add = self._add_to_block
         self.n = self.seen = 0
         self.energy, self.total, self.outs, self.edges = [], [], [], {}
@@ -517,12 +519,13 @@ class _Recorder:
         n, plan = self.n, self.plan
         if not n:
             return
-        rows, _, M = self.block.shape
+        _, rows, M = self.block.shape
         if n == self.T:
+            np.copyto(self._cochain.reshape(rows, n, M), self.block.transpose(1, 0, 2))
             sb = self._full
         else:  # the last, partial block; columns: (step, sample)
             sb = Stalks(plan, np.tile(self.X, n), self.with_y,
-                        buf=self.block[:, :n].reshape(rows, n * M))
+                        buf=np.ascontiguousarray(self.block[:n].transpose(1, 0, 2)).reshape(rows, n * M))
         r, q = residuals(plan, sb.z, sb.a)
         out = plan.output_value(sb.z[-1]) - sb.y if self.with_y else None
         self._record(sb, r, q, out, n, M)

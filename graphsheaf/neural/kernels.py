@@ -167,6 +167,9 @@ def residuals(plan, z, a, r=None, q=None, *, augmented=None, bias=None, input_te
     return r, q
 
 
+_SMALL = 512  # hidden layers of up to this many coordinates take heaviside's slopes
+
+
 def hidden_forces(plan, z, r, q, Fz, Fa, last=True):
     """Minus the energy gradient in the hidden stalks, written into ``Fz``, ``Fa``.
 
@@ -179,7 +182,13 @@ def hidden_forces(plan, z, r, q, Fz, Fa, last=True):
     table = plan.gate_table()
     for l in range(k):
         F = Fz[l]
-        if table.relu:  # the 0/1 slope as a mask (the same products, no float copy of it)
+        if table.relu and z[l].size <= _SMALL:
+            # the 0/1 slope written as floats by heaviside (its value at 0 is the tie rule),
+            # then scaled by q: no bool-to-float casting loop (0.95 µs against 1.6 µs on 30
+            # coordinates), but heaviside is not vectorised (19.5 µs against 6.5 µs on 9,000)
+            np.heaviside(z[l], 0.0 if table.strict[0, 0] else 1.0, out=F)
+            F *= q[l]
+        elif table.relu:  # the 0/1 slope as a mask (the same products, no float copy of it)
             mask = np.greater(z[l], 0.0) if table.strict[0, 0] else np.greater_equal(z[l], 0.0)
             np.multiply(q[l], mask, out=F)
         else:

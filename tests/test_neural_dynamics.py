@@ -285,3 +285,32 @@ def test_heat_equation_records_in_blocks_what_it_records_step_by_step(monkeypatc
     np.testing.assert_array_equal(blocks.output, steps.output)
     assert blocks.switches == steps.switches and blocks.switch_counts == steps.switch_counts
     assert len(blocks.energy) == blocks.steps + 1
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_hidden_forces_agree_on_small_and_large_layers(strict):
+    # small layers take the 0/1 slope from heaviside, large ones from a bool mask: the forces
+    # must be the same numbers, ties at exactly 0 (and -0.0) following the gate's rule
+    from graphsheaf.neural.kernels import hidden_forces, residuals
+    from graphsheaf.neural.plan import NetworkPlan
+    W, b = gn.init_weights([3, 40, 2], rng=4)
+    plan = NetworkPlan(gn.neural_sheaf(W, b, strict_relu=strict))
+    assert plan.gate_table().strict[0, 0] == strict
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((3, 64))
+    z = [rng.standard_normal((40, 64)), rng.standard_normal((2, 64))]
+    z[0][::7, ::5] = 0.0
+    z[0][3::11, ::3] = -0.0
+    a = [X, rng.standard_normal((40, 64))]
+    r, q = residuals(plan, z, a)
+    out = {}
+    for cols in (slice(0, 1), slice(0, 64)):  # 40 coordinates (small) and 2,560 (large)
+        zc, ac = [x[:, cols] for x in z], [x[:, cols] for x in a]
+        rc, qc = [x[:, cols] for x in r], [x[:, cols] for x in q]
+        Fz = [np.empty_like(x) for x in zc]
+        Fa = [np.empty_like(x) for x in ac]
+        hidden_forces(plan, zc, rc, qc, Fz, Fa)
+        out[cols.stop] = (Fz, Fa[1])
+        mask = (zc[0] > 0) if strict else (zc[0] >= 0)
+        np.testing.assert_array_equal(Fz[0], rc[0] - mask * qc[0])
+    np.testing.assert_array_equal(out[1][0][0], out[64][0][0][:, :1])

@@ -243,7 +243,7 @@ def _diagonal_blocks(blocks):
         for j in range(d):
             if j != i:
                 off += np.abs(entries[i * d + j])
-        if np.any(off > top):
+        if not np.all(off <= top):  # (NaN is not diagonal)
             return False
     return True
 

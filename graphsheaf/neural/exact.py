@@ -548,29 +548,36 @@ def _pattern_pass(plan, X, Y, P, loss, gamma, with_energy=True):
     v0 = np.zeros((n, r, B))
     v0[np.arange(n), np.arange(n), :] = 1.0
     yW, yR = transposed_sweep(W, sig, v0, inject=inject)
-    # Gram matrix of the rows on every edge (the output's own affine edge gives the identity)
-    gram = np.zeros((B, r, r))
-    gram[:, np.arange(n), np.arange(n)] = 1.0
-    for Yl in yW[:k] + yR:
-        Yt = np.ascontiguousarray(Yl.transpose(2, 1, 0))
-        gram += Yt @ Yt.transpose(0, 2, 1)
+    # the rows on every hidden edge stacked (affine edges, then gate edges): one product
+    # for the Gram matrix and one for the residuals instead of one per edge
+    rows = np.concatenate(yW[:k] + yR)  # (2H, r, B)
+    Yt = np.ascontiguousarray(rows.transpose(2, 1, 0))
+    gram = Yt @ Yt.transpose(0, 2, 1)
+    gram[:, np.arange(n), np.arange(n)] += 1.0  # the output's own affine edge
     pad_b, pad_c = np.nonzero(np.arange(q)[None, :] >= count[:, None])
     gram[pad_b, n + pad_c, n + pad_c] = 1.0  # unused kink slots: μ = 0
     Kgh = gram[:, :n, n:]
-    sol = np.linalg.solve(gram[:, n:, n:], np.concatenate([gram[:, n:, :n], h[:, n:, None]], axis=2))
+    rhs = np.concatenate([gram[:, n:, :n], h[:, n:, None]], axis=2)
+    # (one kink per sample, the usual case: a division, without LAPACK's batched solve)
+    sol = rhs / gram[:, n:, n:] if q == 1 else np.linalg.solve(gram[:, n:, n:], rhs)
     Kp = gram[:, :n, :n] - Kgh @ sol[:, :, :n]
     z0 = zf[k] - (Kgh @ sol[:, :, n:])[:, :, 0].T
     v = output_dual(z0, Y, Kp[:, 0, 0] if n == 1 else Kp, loss, gamma)
     nu = np.empty((r, B))
     nu[:n] = gamma * v
     nu[n:] = (sol[:, :, n] - (sol[:, :, :n] @ (gamma * v).T[:, :, None])[:, :, 0]).T
-    sW = [-np.einsum("rb,drb->db", nu, y) for y in yW]
-    sR = [-np.einsum("rb,drb->db", nu, y) for y in yR]
-    # forward sweep of the residuals: the solved cochain
-    u, ua = forward_sweep(plan, None, sigma=sig, edge=(sW, sR), bias=False)
-    zs = [zf[l] + u[l] for l in range(k + 1)]
-    acts = [af[l + 1] + ua[l + 1] for l in range(k)]
+    # the residuals s = -(rows)ᵀν on every edge: the hidden ones in one product
+    S = np.einsum("rb,drb->db", nu, rows)  # (2H, B): -s on the hidden edges
+    S_out = np.einsum("rb,drb->db", nu, yW[k])  # -s on the output's affine edge
+    H = S.shape[0] // 2
+    # forward sweep of the residuals (linear: of -s, then subtracted): the solved cochain
+    u, ua = forward_sweep(plan, None, sigma=sig, edge=(table.split(S[:H]) + [S_out],
+                                                       table.split(S[H:])), bias=False)
+    zs = [zf[l] - u[l] for l in range(k + 1)]
+    acts = [af[l + 1] - ua[l + 1] for l in range(k)]
     for l in range(k):
         zs[l][kink[l]] = t_k[l][kink[l]]  # held exactly, not up to rounding
-    energy = 0.5 * sum(np.einsum("db,db->b", s, s) for s in sW + sR) if with_energy else None
-    return zs, acts, [-s / gamma for s in sW], energy, r + 2
+    energy = None
+    if with_energy:
+        energy = 0.5 * (np.einsum("db,db->b", S, S) + np.einsum("db,db->b", S_out, S_out))
+    return zs, acts, table.split(S[:H] / gamma) + [S_out / gamma], energy, r + 2

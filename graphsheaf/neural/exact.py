@@ -376,7 +376,10 @@ def _resolve(plan, X, Y, loss, gamma, max_passes, r, acts, U, on, v, wrong, bad,
     k = plan.k
     n, M = plan.W[k].shape[0], X.shape[1]
     strict = plan.gate_table().strict[0, 0]
+    if bad.size == 1:  # (usually one sample: a slice reads and writes its column as views,
+        bad = slice(int(bad[0]), int(bad[0]) + 1)  # several times cheaper than an index array)
     v_first = v[:, bad].copy()  # (v is r[k], whose columns are overwritten below)
+    B = v_first.shape[1]
 
     def write(cols, r_new, acts_new):
         for l in range(k + 1):
@@ -384,19 +387,19 @@ def _resolve(plan, X, Y, loss, gamma, max_passes, r, acts, U, on, v, wrong, bad,
             if l:
                 acts[l][:, cols] = acts_new[l - 1]
 
-    worse = np.arange(bad.size)
+    worse = np.arange(B)
     if max_passes >= 3:
         flipped = on[:, bad] ^ wrong[:, bad]
         r2, acts2, U2, _, _, _ = _relu_pass(plan, X[:, bad], Y[:, bad], loss, gamma, on=flipped)
         write(bad, r2, acts2[1:])
-        info.update(sweeps=2 * (n + 3), sample_sweeps=n + 3 + (n + 3) * bad.size / M,
+        info.update(sweeps=2 * (n + 3), sample_sweeps=n + 3 + (n + 3) * B / M,
                     pattern_passes=2)
         wrong2 = ((U2 > 0) if strict else (U2 >= 0)) != flipped
-        worse = np.flatnonzero(wrong2.any(axis=0))
-        if worse.size == 0:
+        if not wrong2.any():
             return
+        worse = np.flatnonzero(wrong2.any(axis=0))
     # the general rules from the forward pattern, as if the flip had not been tried
-    cols = bad[worse]
+    cols = bad if isinstance(bad, slice) else bad[worse]
     res = _settle(plan, X[:, cols], Y[:, cols], loss, gamma, on.view(np.int8)[:, cols],
                   wrong[:, cols], U[:, cols], None, v_first[:, worse], max_passes, False)
     write(cols, res["r"], res["a"])

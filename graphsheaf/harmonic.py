@@ -170,7 +170,7 @@ def harmonic_extension(G, boundary, *, state=None, allow_nonunique=False, tol=No
                                   tol=tol, method=method, rtol=rtol, maxiter=maxiter, dim=dim,
                                   source_map=source_map, target_map=target_map)
     b = boundary_of(G, table.nodelist, table.node_start, boundary, require_values=True,
-                    index=table.node_index)
+                    index=table.node_index, ranged=table.ranged)
     stateful = table.has_state_maps
     kw = dict(dim=dim, source_map=source_map, target_map=target_map)
     solver = dict(rtol=rtol, maxiter=maxiter,

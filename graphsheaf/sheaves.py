@@ -116,6 +116,7 @@ class EdgeTable:
         index = None if ranged and edgelist is None and not G.is_multigraph() else \
             {v: i for i, v in enumerate(nodelist)}
         self.node_index = index  # node -> position in nodelist, when it was needed (else None)
+        self.ranged = ranged  # the nodes are 0..n-1 in order (a node is its own position)
         self._G, self._edges = G, edgelist
         if edgelist is None:
             # networkx's private adjacency dict read directly, in G.edges's order: the edge

@@ -346,9 +346,14 @@ def complement(n, index):
     return np.flatnonzero(keep)
 
 
-@functools.lru_cache(maxsize=64)
 def _whole(d):
-    """np.arange(d), made once per stalk dimension (read-only: shared by every pin)."""
+    """np.arange(d), made once per stalk dimension up to 4,096 (read-only: shared by every
+    pin; larger stalks get their own, so the cache stays small)."""
+    return _small_whole(d) if d <= 4096 else np.arange(d)
+
+
+@functools.lru_cache(maxsize=64)
+def _small_whole(d):
     a = np.arange(d)
     a.flags.writeable = False
     return a

@@ -111,18 +111,10 @@ def _invertible(Y):
     return bool(ok.all())
 
 
-def _det(Y):
-    """Determinants of a stack of square maps (closed forms up to 3 × 3: LAPACK per matrix
-    is several times slower on millions of tiny blocks)."""
-    d = Y.shape[1]
-    if d > 3:
-        return np.linalg.det(Y)
-    return _det_of_entries(Y.reshape(len(Y), d * d).T, d)
-
-
 def _det_of_entries(F, d):
     """Determinants from the entries of d × d maps (d ≤ 3), F[k] the k-th entries in
-    row-major order."""
+    row-major order (closed forms: LAPACK per matrix is several times slower on millions
+    of tiny blocks)."""
     if d == 1:
         return F[0].copy()
     if d == 2:
@@ -192,8 +184,8 @@ def _amg(L_ff, local_of):
     constant sheaves and positive scalar weights), where it converges in fewer and
     cheaper cycles (1000×1000 grid, constant sheaf: 2.5 s against 4.4 s for smoothed
     aggregation, setup and solve, with PyAMG's default options; a constant sheaf of dim 3
-    on a 300×300 grid: 0.5 s against 2.3 s); otherwise smoothed aggregation with the constant vectors of each
-    stalk coordinate as near-kernel candidates."""
+    on a 300×300 grid: 0.5 s against 2.3 s); otherwise smoothed aggregation with the
+    constant vectors of each stalk coordinate as near-kernel candidates."""
     import pyamg
     A = sp.csr_matrix(L_ff)
     if is_m_matrix(A):

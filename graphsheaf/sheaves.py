@@ -165,7 +165,6 @@ class EdgeTable:
         self._stored = {side: None if self.shared[side] else _stacked(self._columns[side])
                         for side in "ab"}
         self._stored_inverse = {"a": self._inverse, "b": self._inverse}
-        self._stacks = {}
         self._maps = None
 
     def stored(self, side):
@@ -176,12 +175,10 @@ class EdgeTable:
         return self._stored[side], self._stored_inverse[side]
 
     def _stack(self, side):
-        if side not in self._stacks:
-            stack, inverse = self.stored(side)
-            self._stacks[side] = _in_edge_order(stack, inverse)
-            # one copy kept: the stored stack is now the edge-ordered one
-            self._stored[side], self._stored_inverse[side] = self._stacks[side], None
-        return self._stacks[side]
+        stack, inverse = self.stored(side)
+        if inverse is not None and stack is not None:  # gathered once; only that copy is kept
+            self._stored[side], self._stored_inverse[side] = _in_edge_order(stack, inverse), None
+        return self._stored[side]
 
     @property
     def stack_a(self):

@@ -522,12 +522,9 @@ class _Recorder:
         if not n:
             return
         _, rows, M = self.block.shape
-        if n == self.T:
-            np.copyto(self._cochain.reshape(rows, n, M), self.block.transpose(1, 0, 2))
-            sb = self._full
-        else:  # the last, partial block; columns: (step, sample)
-            sb = Stalks(plan, np.tile(self.X, n), self.with_y,
-                        buf=np.ascontiguousarray(self.block[:n].transpose(1, 0, 2)).reshape(rows, n * M))
+        buf = self._cochain[:, :n * M]  # columns: (step, sample)
+        np.copyto(buf.reshape(rows, n, M), self.block[:n].transpose(1, 0, 2))
+        sb = self._full if n == self.T else Stalks(plan, np.tile(self.X, n), self.with_y, buf=buf)
         r, q = residuals(plan, sb.z, sb.a)
         out = plan.output_value(sb.z[-1]) - sb.y if self.with_y else None
         self._record(sb, r, q, out, n, M)

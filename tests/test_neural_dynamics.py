@@ -266,16 +266,16 @@ def test_trace_keeps_the_trajectory_of_chosen_nodes():
 def test_heat_equation_records_in_blocks_what_it_records_step_by_step(monkeypatch, dims, output, soft):
     # small states are recorded in blocks of steps (one residual batch per block); the
     # energies, discords, outputs and switches equal the step-by-step records
-    from graphsheaf.neural.dynamics import _Recorder
+    from graphsheaf.neural.records import HeatRecorder
     S = gn.neural_sheaf(*gn.init_weights(dims, rng=1), output=output)
     X = np.random.default_rng(2).standard_normal((dims[0], 3))
     kw = dict(steps=2500, tol=0.0, rng=3, dt=0.01)
     if soft:
         kw.update(soft_pins={f"z{len(dims) - 1}": np.full((dims[-1], 3), 0.3)}, stiffness=0.5)
-    monkeypatch.setattr(_Recorder, "SMALL", 10 ** 9)
-    monkeypatch.setattr(_Recorder, "BLOCK", 97)  # several blocks and a partial one
+    monkeypatch.setattr(HeatRecorder, "SMALL", 10 ** 9)
+    monkeypatch.setattr(HeatRecorder, "BLOCK", 97)  # several blocks and a partial one
     blocks = gn.heat_equation(S, X, **kw)
-    monkeypatch.setattr(_Recorder, "SMALL", 0)
+    monkeypatch.setattr(HeatRecorder, "SMALL", 0)
     steps = gn.heat_equation(S, X, **kw)
     np.testing.assert_allclose(blocks.energy, steps.energy, rtol=1e-10, atol=1e-300)
     np.testing.assert_allclose(blocks.total_discord, steps.total_discord, rtol=1e-10, atol=1e-300)

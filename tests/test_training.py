@@ -5,7 +5,7 @@ import pytest
 import graphsheaf as gs
 import graphsheaf.neural as gn
 from graphsheaf.neural import losses
-from graphsheaf.neural.dynamics import Stalks
+from graphsheaf.neural.stalks import Stalks
 from graphsheaf.neural.exact import _fast_pass, _pattern_pass, batch_equilibrium, exact_gradients
 from graphsheaf.neural.kernels import forward_sweep
 from graphsheaf.neural.pinning import KINK, OFF, ON

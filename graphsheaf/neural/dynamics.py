@@ -22,6 +22,8 @@ from ..exceptions import DivergenceError, SheafError
 from .kernels import edge_square_norms, forward_sweep, hidden_forces, residuals
 from .dag.plan import is_dag_sheaf
 from .plan import NetworkPlan
+from .records import HeatRecorder
+from .stalks import Stalks
 
 __all__ = ["HeatResult", "TorchSeed", "heat_equation", "parse_pins", "random_source"]
 
@@ -187,56 +189,6 @@ def _parse_soft(plan, soft_pins, stiffness, M):
 
 
 # ------------------------------------------------------------------------ the flow
-
-class Stalks:
-    """The free stalks of a network as views of one buffer, in cochain order.
-
-    ``buf`` (shape (free coordinates, M)) holds z_1, a_1, z_2, ..., a_k, z_{k+1} (and y)
-    in the order of the computation -- the free coordinates of the cochain vector of
-    :func:`graphsheaf.to_vector` -- and ``z`` (k + 1 views), ``a`` (``a[0]`` is the pinned
-    input, then k views) and ``y`` (or None) are views of it, so a whole step is one
-    array operation on ``buf`` (``buf=`` supplies that array). With ``ones`` (a number) each
-    a_ℓ block also carries the
-    stalk's pinned constant coordinate as a row of that value after it (1 in a state, 0
-    in a force, so that a step leaves it alone), and ``a_aug`` lists ``[a_ℓ; 1]`` (the
-    input's as a new array): one product with ``[W_ℓ | b_ℓ]`` then applies the affine map.
-    """
-
-    def __init__(self, plan, X, with_y, ones=None, buf=None):
-        k = plan.k
-        sizes = [plan.dims[(i + 2) // 2] for i in range(2 * k + 1)]  # z1, a1, z2, ..., z_{k+1}
-        if ones is not None:  # each a_ℓ block carries its pinned constant as a last row
-            sizes = [s + i % 2 for i, s in enumerate(sizes)]
-        if with_y:
-            sizes.append(plan.dims[-1])
-        self.buf = np.empty((sum(sizes), X.shape[1])) if buf is None else buf
-        views = np.split(self.buf, np.cumsum(sizes)[:-1])
-        self.z = views[0:2 * k + 1:2]
-        blocks = views[1:2 * k:2]
-        self.a_aug = None
-        if ones is not None:
-            for v in blocks:
-                v[-1] = ones
-            X_aug = np.empty((X.shape[0] + 1, X.shape[1]))
-            X_aug[:-1], X_aug[-1] = X, 1.0
-            self.a_aug = [X_aug] + blocks
-            blocks = [v[:-1] for v in blocks]
-        self.a = [X] + blocks
-        self.y = views[-1] if with_y else None
-        self.plan = plan
-
-    def node(self, node):
-        kind, l = self.plan.locate(node)
-        if kind == "y":
-            return self.y
-        return self.z[l] if kind == "z" else self.a[l]
-
-    def load(self, z, a, y):
-        for v, x in zip(self.z + self.a[1:], list(z) + list(a[1:])):
-            v[...] = x
-        if self.y is not None:
-            self.y[...] = y
-
 
 class _Flow:
     """Residuals, forces and energies of the neural heat equation (columns are samples)."""
@@ -428,7 +380,7 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
         st.node(node)[coords] = vals
     scratch = np.empty_like(F.buf)
     flow.bind(F)
-    recorder = _Recorder(plan, X2, st, soft, flow) if record else None
+    recorder = HeatRecorder(plan, X2, st, soft, flow) if record else None
     add = recorder.add if record else None
     largest = np.maximum.reduce  # (the ufunc itself: ndarray.max's Python wrapper costs 0.15 µs)
     converged = False
@@ -470,127 +422,6 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
     if record:
         recorder.finish(res)
     return res
-
-
-class _Recorder:
-    """What a heat-equation run records at every step -- its energy, each edge's discord
-    (batch-mean ‖(δc)_e‖²), the output stalk and the activation switches.
-
-    Small states (up to 1,024 coordinates, e.g. one input of a small net) are recorded in
-    blocks: a step only copies its state, and a block of T steps goes through the residual
-    kernel as one cochain of T·M columns -- on small nets the per-step bookkeeping cost
-    about what the step itself costs. Larger states are recorded from the step's own
-    residuals, as they come.
-    """
-
-    SMALL = 1024  # coordinates in a state up to which steps are recorded in blocks
-    BLOCK = 1024  # steps in a block at most
-
-    def __init__(self, plan, X, st, soft, flow):
-        self.plan, self.X, self.soft, self.flow = plan, X, soft, flow
-        self.with_y = st.y is not None
-        rows, M = st.buf.shape
-        self.block = None
-        if st.buf.size <= self.SMALL:
-            self.T = max(1, min(self.BLOCK, (1 << 16) // max(st.buf.size, 1)))
-            # steps-major: a step's copy is contiguous (0.45 µs against 0.68 µs for 62
-            # coordinates written a block's row apart), and a full block is turned into the
-            # (coordinates, step·sample) cochain of the residual kernel by one transposed
-            # copy when it is recorded (0.04 µs a step)
-            self.block = np.empty((self.T, rows, M))
-            self._cochain = np.empty((rows, self.T * M))
-            self._full = Stalks(plan, np.tile(X, self.T), self.with_y, buf=self._cochain)
-            self._steps = list(self.block)  # step i's view, made once
-            self.add = self._add_to_block
-        self.n = self.seen = 0
-        self.energy, self.total, self.outs, self.edges = [], [], [], {}
-        self.switches, self.counts = [], []
-        self.prev = None
-
-    def add(self, st, r, q, out):
-        """Record one step (large states: from its residuals; small ones: see below)."""
-        self._record_step(st, r, q, out)
-
-    def _add_to_block(self, st, r, q, out):
-        np.copyto(self._steps[self.n], st.buf)
-        self.n += 1
-        if self.n == self.T:
-            self.flush()
-
-    def flush(self):
-        n, plan = self.n, self.plan
-        if not n:
-            return
-        _, rows, M = self.block.shape
-        buf = self._cochain[:, :n * M]  # columns: (step, sample)
-        np.copyto(buf.reshape(rows, n, M), self.block[:n].transpose(1, 0, 2))
-        sb = self._full if n == self.T else Stalks(plan, np.tile(self.X, n), self.with_y, buf=buf)
-        r, q = residuals(plan, sb.z, sb.a)
-        out = plan.output_value(sb.z[-1]) - sb.y if self.with_y else None
-        self._record(sb, r, q, out, n, M)
-        self.n = 0
-
-    def _record_step(self, st, r, q, out):
-        """One step's records from its own residuals."""
-        plan = self.plan
-        E, disc = self.flow.energy_terms(st, r, q, out, self.soft)
-        self.energy.append([E])
-        self.total.append([sum(disc.values())])
-        for e, v in disc.items():
-            self.edges.setdefault(e, []).append([v])
-        self.outs.append((st.y if self.with_y else st.z[-1])[None].copy())
-        if plan.k:
-            pattern = plan.gate_table().regions(st.z[0] if plan.k == 1 else np.concatenate(st.z[:plan.k]))
-            if self.prev is not None:
-                changed = int(np.count_nonzero(pattern != self.prev))
-                if changed:
-                    self.switches.append(self.seen)
-                    self.counts.append(changed)
-            self.prev = pattern
-        self.seen += 1
-
-    def _record(self, sb, r, q, out, n, M):
-        """Append the records of n steps whose states are the (step, sample) columns of sb."""
-        plan = self.plan
-        per_step = lambda x: x.reshape(n, M).sum(axis=1)  # noqa: E731
-        E = np.zeros(n)
-        total = np.zeros(n)
-        for e, v in edge_square_norms(plan, r, q, out).items():
-            s = per_step(v)
-            E += s
-            total += s / M
-            self.edges.setdefault(e, []).append(s / M)
-        E *= 0.5
-        for node, (coords, target, gamma) in self.soft.items():
-            target = np.asarray(target, dtype=float)
-            dv = sb.node(node)[coords].reshape(len(coords), n, M) - \
-                (target[:, None, :] if target.ndim == 2 else target.reshape(-1, 1, 1))
-            E += 0.5 * gamma * np.einsum("cnm,cnm->n", dv, dv)
-        self.energy.append(E)
-        self.total.append(total)
-        o = sb.y if self.with_y else sb.z[-1]
-        self.outs.append(o.reshape(o.shape[0], n, M).transpose(1, 0, 2).copy())
-        if plan.k:
-            z = sb.z[0] if plan.k == 1 else np.concatenate(sb.z[:plan.k])
-            P = plan.gate_table().regions(z).reshape(z.shape[0], n, M)
-            if self.prev is not None:
-                P = np.concatenate([self.prev[:, None], P], axis=1)
-            changed = np.count_nonzero(P[:, 1:] != P[:, :-1], axis=(0, 2))
-            first = self.seen + (0 if self.prev is not None else 1)
-            for i in np.flatnonzero(changed):
-                self.switches.append(int(first + i))
-                self.counts.append(int(changed[i]))
-            self.prev = P[:, -1].copy()
-        self.seen += n
-
-    def finish(self, res):
-        self.flush()
-        res.energy = np.concatenate(self.energy)
-        res.total_discord = np.concatenate(self.total)
-        res.edge_discord = {e: np.concatenate(v) for e, v in self.edges.items()}
-        res.output = np.concatenate(self.outs)
-        res.switches = self.switches
-        res.switch_counts = self.counts
 
 
 def _dag_heat(S, X, **kw):

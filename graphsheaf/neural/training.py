@@ -43,7 +43,8 @@ from .._repr import short_repr
 from .._random import random_source
 from .._threads import single_blas_thread
 from ..exceptions import DivergenceError, SheafError
-from .dynamics import Stalks, initial_stalks
+from .dynamics import initial_stalks
+from .stalks import Stalks
 from .exact import exact_gradients
 from .gradients import backprop, backprop_gradients, check_xy, local_gradients
 from .kernels import edge_square_norms, forward_sweep, hidden_forces, residuals

@@ -226,26 +226,13 @@ def _numbered(node_of):
 
 def _diagonal_blocks(blocks):
     """True when every (n, d, d) block is diagonal up to 10⁻¹² of its largest diagonal entry
-    in every row. For small d the d² entries are read as (n,) columns: NumPy's reductions
-    over a trailing axis of 3 cost 0.25 s on 10⁶ blocks, these 0.03 s."""
+    in every row (NaN is not). The entries are laid out (d, d, n) first, so the sums run
+    over whole columns of n: NumPy's reductions over a trailing axis of 3 cost 0.25 s on
+    10⁶ blocks, this 0.05 s."""
     n, d = blocks.shape[:2]
-    if d > 8:
-        diag = np.diagonal(blocks, axis1=1, axis2=2)
-        off = np.abs(blocks).sum(axis=2) - np.abs(diag)
-        return bool(np.all(off <= 1e-12 * np.abs(diag).max(axis=1, keepdims=True)))
-    entries = blocks.reshape(n, d * d).T  # (d², n): entry (i, j) of every block is row i·d + j
-    top = np.abs(entries[0])
-    for i in range(1, d):
-        np.maximum(top, np.abs(entries[i * (d + 1)]), out=top)
-    top *= 1e-12
-    for i in range(d):
-        off = np.zeros(n)
-        for j in range(d):
-            if j != i:
-                off += np.abs(entries[i * d + j])
-        if not np.all(off <= top):  # (NaN is not diagonal)
-            return False
-    return True
+    A = np.abs(blocks.reshape(n, d * d).T, order="C").reshape(d, d, n)  # A[i, j]: |entry (i, j)|
+    diag = A[np.arange(d), np.arange(d)]
+    return bool(np.all(A.sum(axis=1) - diag <= 1e-12 * diag.max(axis=0, initial=0.0)))
 
 
 class BlockJacobi:

@@ -314,3 +314,49 @@ def test_hidden_forces_agree_on_small_and_large_layers(strict):
         mask = (zc[0] > 0) if strict else (zc[0] >= 0)
         np.testing.assert_array_equal(Fz[0], rc[0] - mask * qc[0])
     np.testing.assert_array_equal(out[1][0][0], out[64][0][0][:, :1])
+
+
+@pytest.mark.parametrize("dims", [[3, 40, 1], [3, 40, 30, 5]])
+@pytest.mark.parametrize("M", [1, 64])
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "aliased"])
+def test_hidden_forces_gate_side_through_every_product_path(dims, M, layout):
+    # F^a_ℓ = q_{ℓ-1} - W_ℓᵀ r_ℓ goes through BLAS in place (a rank-one update for one row,
+    # dgemm for several) on large C-ordered buffers and through NumPy otherwise; weights may
+    # be column blocks of [W | b] (paper mode) and q may live in the force buffer itself
+    from graphsheaf.neural.kernels import hidden_forces, residuals
+    from graphsheaf.neural.plan import NetworkPlan
+    W, b = gn.init_weights(dims, rng=6)
+    plan = NetworkPlan(gn.neural_sheaf(W, b))
+    if layout == "strided":
+        plan.W = [np.hstack([w, v[:, None]])[:, :w.shape[1]] for w, v in zip(plan.W, plan.b)]
+        assert all(w.shape[0] == 1 or not w.flags.c_contiguous for w in plan.W)
+    rng = np.random.default_rng(7)
+    k = plan.k
+    z = [rng.standard_normal((d, M)) for d in dims[1:]]
+    a = [rng.standard_normal((dims[0], M))] + [rng.standard_normal((d, M)) for d in dims[1:-1]]
+    r, q = residuals(plan, z, a)
+    expect = [q[l] - plan.W[l + 1].T @ r[l + 1] for l in range(k)]
+    Fz = [np.empty_like(x) for x in z]
+    Fa = [None] + [np.empty_like(x) for x in a[1:]]
+    if layout == "aliased":  # q_ℓ written into the force buffer, then updated in place
+        for l in range(k):
+            np.copyto(Fa[l + 1], q[l])
+        q = Fa[1:]
+    hidden_forces(plan, z, r, q, Fz, Fa)
+    for l in range(k):
+        np.testing.assert_allclose(Fa[l + 1], expect[l], rtol=1e-13, atol=1e-13)
+
+
+def test_axpy_into_moves_in_place_on_any_layout():
+    from graphsheaf.neural.kernels import axpy_into
+    rng = np.random.default_rng(8)
+    for y, x in [(rng.standard_normal((61, 300)), rng.standard_normal((61, 300))),  # BLAS
+                 (rng.standard_normal((40, 6))[:, ::2], rng.standard_normal((40, 3))),  # strided
+                 (rng.standard_normal(5).astype(np.float32), rng.standard_normal(5))]:
+        y0, x0 = y.copy(), x.copy()
+        move = axpy_into(y, x)
+        move(0.25)
+        move(-1.5)
+        tol = 1e-6 if y.dtype == np.float32 else 1e-14
+        np.testing.assert_allclose(y, y0 - 1.25 * x0, rtol=tol, atol=tol)
+        np.testing.assert_array_equal(x, x0)

@@ -19,7 +19,7 @@ from .._repr import short_repr
 from .._random import TorchSeed, random_source
 from .._threads import single_blas_thread
 from ..exceptions import DivergenceError, SheafError
-from .kernels import edge_square_norms, forward_sweep, hidden_forces, residuals
+from .kernels import axpy_into, edge_square_norms, forward_sweep, hidden_forces, residuals
 from .dag.plan import is_dag_sheaf
 from .plan import NetworkPlan
 from .records import HeatRecorder
@@ -203,9 +203,10 @@ class _Flow:
         self._F = None
 
     def bind(self, F):
-        """Let the last affine edge's residual live in the force buffer ``F.z[k]``: that
-        force starts as the residual, so a step needs no copy of it. The residuals are then
-        valid until :meth:`forces` (which turns them into forces)."""
+        """Let the last affine edge's residual live in the force buffer ``F.z[k]`` and each
+        gate residual q_ℓ in ``F.a[ℓ+1]``: those forces start from the residuals and are
+        updated in place, so a step needs no copies. The residuals are then valid until
+        :meth:`forces` (which turns them into forces)."""
         self._F = F
 
     def residuals(self, st):
@@ -214,7 +215,8 @@ class _Flow:
             self._r = [np.empty_like(v) for v in st.z]
             if self._F is not None:
                 self._r[-1] = self._F.z[-1]
-            self._q = [np.empty_like(v) for v in st.z[:self.plan.k]]
+            self._q = (self._F.a[1:] if self._F is not None else
+                       [np.empty_like(v) for v in st.z[:self.plan.k]])
             self._bias = [np.repeat(b[:, None], v.shape[1], axis=1) for b, v in zip(self.plan.b, st.z)]
             self._input = self.plan.W[0] @ st.a[0]  # (the same two operations as every step's)
             self._input += self._bias[0]
@@ -382,6 +384,7 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
     flow.bind(F)
     recorder = HeatRecorder(plan, X2, st, soft, flow) if record else None
     add = recorder.add if record else None
+    move = axpy_into(st.buf, F.buf)  # move(η): st += η F, one BLAS call on the two buffers
     largest = np.maximum.reduce  # (the ufunc itself: ndarray.max's Python wrapper costs 0.15 µs)
     converged = False
     step = 0
@@ -398,9 +401,10 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
             flow.forces(F, st, r, q, out, soft, hard)
             # largest change of this step (pinned coordinates have force 0); a non-finite
             # state makes its forces non-finite, so delta sees it too
-            F.buf *= eta
-            delta = float(largest(np.abs(F.buf, out=scratch), axis=None)) if scratch.size else 0.0
-            st.buf += F.buf
+            # (η·max|F| is max|ηF| exactly: rounding a product is monotone)
+            delta = eta * float(largest(np.abs(F.buf, out=scratch), axis=None)) \
+                if scratch.size else 0.0
+            move(eta)
             step += 1
             if not math.isfinite(delta):
                 raise DivergenceError(

@@ -15,8 +15,51 @@ is ``a_l`` with ``a[0] = X`` (l = 0..k), free coordinates only, samples as colum
 """
 
 import numpy as np
+from scipy.linalg.blas import daxpy, dgemm, dger
 
-__all__ = ["edge_square_norms", "forward_sweep", "hidden_forces", "residuals", "transposed_sweep"]
+_F64 = np.dtype(np.float64)
+
+__all__ = ["axpy_into", "edge_square_norms", "forward_sweep", "hidden_forces", "residuals",
+           "transposed_sweep"]
+
+
+def _blas_ready(*arrays):
+    """True when every array is float64, C-contiguous, writeable and not empty: BLAS's
+    wrappers then work on its memory (else they would work on a copy)."""
+    for x in arrays:
+        flags = x.flags
+        if not (x.dtype is _F64 and flags.c_contiguous and flags.writeable and x.size):
+            return False
+    return True
+
+
+def axpy_into(y, x):
+    """Return ``f`` with ``f(a)`` doing ``y += a * x`` in place (``x`` unchanged), the
+    layouts checked once.
+
+    A step of the flows moves every stalk by its scaled force; NumPy needs two passes
+    over the buffer for that (``x *= a``, ``y += x``), BLAS's ``daxpy`` one, with less
+    overhead a call: 3.0 µs against 5.4 µs on 18,300 coordinates, 0.24 µs against 0.9 µs
+    on 61. BLAS may round ``a*x + y`` once (a fused multiply-add) where NumPy rounds
+    twice: the results agree to the last bit of each step, not bit for bit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from graphsheaf.neural.kernels import axpy_into
+    >>> y, x = np.zeros(2), np.array([1.0, 2.0])
+    >>> move = axpy_into(y, x); move(0.5); move(0.5); y
+    array([1., 2.])
+    """
+    if y.shape == x.shape and _blas_ready(y, x):
+        flat_y, flat_x = y.reshape(-1), x.reshape(-1)
+
+        def move(a):
+            daxpy(flat_x, flat_y, a=a)  # (contiguous float64: written in place)
+    else:
+        def move(a):
+            np.add(y, a * x, out=y)
+    return move
 
 
 def forward_sweep(plan, X, *, z=None, a=None, first=None, sigma=None, tau=None, edge=None,
@@ -188,17 +231,38 @@ def hidden_forces(plan, z, r, q, Fz, Fa, last=True):
             # coordinates), but heaviside is not vectorised (19.5 µs against 6.5 µs on 9,000)
             np.heaviside(z[l], 0.0 if table.strict[0, 0] else 1.0, out=F)
             F *= q[l]
-        elif table.relu:  # the 0/1 slope as a mask (the same products, no float copy of it)
-            mask = np.greater(z[l], 0.0) if table.strict[0, 0] else np.greater_equal(z[l], 0.0)
-            np.multiply(q[l], mask, out=F)
+        elif table.relu:  # the comparison written as floats, then scaled (0.5 µs less
+            # than a bool mask times floats on 30 × 300, whose casting loop is slower)
+            (np.greater if table.strict[0, 0] else np.greater_equal)(z[l], 0.0, out=F)
+            F *= q[l]
         else:
             np.multiply(plan.gates[l].slope(z[l]), q[l], out=F)
         np.subtract(r[l], F, out=F)
-        y = r[l + 1]  # one output row: an outer product (np.dot's is the fastest, and exact)
-        np.subtract(q[l], np.dot(W[l + 1].T, y) if y.shape[0] == 1 else W[l + 1].T @ y,
-                    out=Fa[l + 1])
+        if q[l] is not Fa[l + 1]:  # (a caller may have let q_l live in the force buffer)
+            np.copyto(Fa[l + 1], q[l])
+        _subtract_transposed(Fa[l + 1], W[l + 1], r[l + 1])
     if last:
         np.copyto(Fz[k], r[k])
+
+
+def _subtract_transposed(F, W, y):
+    """``F -= Wᵀ y`` in place. On arrays of 512 entries or more this goes through BLAS on
+    F's own memory (F's transpose is Fortran-ordered, so BLAS updates it where it lies), with
+    no temporary for the product: one row in ``y`` (one output, or the last hidden layer of
+    a one-output net) is a rank-one update (2.4 µs against 5.2 µs for a product and a
+    subtraction on 30 × 300), several rows one ``dgemm`` with β = 1 (2.3 µs against 3.4 µs
+    on 12 × 300 from 8 rows). Below that size the wrappers' overhead loses."""
+    if F.size < 512 or F.ndim != 2 or not _blas_ready(F) or y.dtype is not _F64 \
+            or W.dtype is not _F64:
+        F -= np.dot(W.T, y) if y.shape[0] == 1 else W.T @ y  # (np.dot: the fastest outer product)
+    elif y.shape[0] == 1:
+        dger(-1.0, y[0], W[0], a=F.T, overwrite_a=True)
+    elif y.flags.c_contiguous and (W.flags.c_contiguous or 8 * W.size <= F.size):
+        # (a strided W, a column block of [W | b], is copied by the wrapper: worth it
+        # only while that copy is small against the update)
+        dgemm(-1.0, y.T, W.T, beta=1.0, c=F.T, overwrite_c=True, trans_b=True)
+    else:
+        F -= W.T @ y
 
 
 def _sq(x):

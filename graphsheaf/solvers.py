@@ -213,15 +213,30 @@ def cokernel_basis(X, node_of, local_of, k, *, rtol=1e-10, maxiter=None, rng=0):
     return U[:, :k]
 
 
-def _numbered(node_of):
-    """The nodes that have free coordinates numbered 0, 1, ... in order (no empty blocks):
-    a running count of changes when ``node_of`` is sorted, as it is for coordinates in
-    node order (10 ms against 0.28 s for ``np.unique`` on 3·10⁶ coordinates)."""
-    if node_of.size == 0:
-        return node_of
-    if np.any(node_of[1:] < node_of[:-1]):
-        return np.unique(node_of, return_inverse=True)[1]
-    return np.concatenate([[0], np.cumsum(node_of[1:] != node_of[:-1])])
+def consecutive_numbers(labels):
+    """Number the distinct ``labels`` 0, 1, ... in increasing order (``np.unique``'s
+    inverse): a running count of changes when ``labels`` is sorted, as block owners of
+    coordinates in node order are (10 ms against 0.28 s for ``np.unique`` on 3·10⁶
+    coordinates).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from graphsheaf.solvers import consecutive_numbers
+    >>> consecutive_numbers(np.array([3, 3, 7, 9, 9])).tolist()
+    [0, 0, 1, 2, 2]
+    >>> consecutive_numbers(np.array([9, 3, 9])).tolist()
+    [1, 0, 1]
+    """
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if np.any(labels[1:] < labels[:-1]):
+        return np.unique(labels, return_inverse=True)[1].ravel()
+    out = np.empty(labels.size, dtype=np.int64)
+    out[0] = 0
+    np.cumsum(labels[1:] != labels[:-1], out=out[1:])
+    return out
 
 
 def _diagonal_blocks(blocks):
@@ -255,7 +270,7 @@ class BlockJacobi:
 
     def __init__(self, D_f, node_of, local_of):
         n_f = D_f.shape[1]
-        node_of = _numbered(np.asarray(node_of))
+        node_of = consecutive_numbers(node_of)
         n_nodes = int(node_of[-1]) + 1 if n_f else 0
         d = int(local_of.max()) + 1 if n_f else 0
         self.node_of, self.local_of, self.shape = node_of, local_of, (n_nodes, d)
@@ -290,7 +305,7 @@ class BlockJacobi:
         or from those blocks (n_nodes, d, d) when given (whole stalks of one dimension)."""
         self = cls.__new__(cls)
         n_f = L.shape[0]
-        node_of = _numbered(np.asarray(node_of))
+        node_of = consecutive_numbers(node_of)
         n_nodes = int(node_of.max()) + 1 if n_f else 0
         d = int(local_of.max()) + 1 if n_f else 0
         self.node_of, self.local_of, self.shape = node_of, local_of, (n_nodes, d)

@@ -90,19 +90,26 @@ class BatchEquilibrium:
         return int((np.concatenate(self.pattern) < 0).any(axis=0).sum())
 
 
-def exact_gradients(plan, X, Y, loss, gamma, max_passes=10, details=True):
+def exact_gradients(plan, X, Y, loss, gamma, max_passes=10, details=True, out=None):
     """Local rule at the equilibrium: ``∂E/∂W_ℓ / γ = r_ℓ a_{ℓ-1}ᵀ``, summed over samples.
 
     ``plan`` is the compiled network (:class:`~graphsheaf.neural.plan.NetworkPlan`).
     Returns ``(grads_W, grads_b, info)``; ``info["output"]`` is the network output at the
     current weights (the forward pass); ``details=False`` leaves out of ``info`` what costs
-    a pass over the batch (``kinked``, ``mean_passes``, ``equilibrium_energy``).
+    a pass over the batch (``kinked``, ``mean_passes``, ``equilibrium_energy``). ``out``
+    (two lists of arrays of the gradients' shapes, e.g. views of an optimiser's flat
+    buffer) receives the gradients, which are then those arrays.
     """
     if not details and plan.k and plan.gate_table().relu:
-        return _relu_gradients(plan, X, Y, loss, gamma, max_passes)
-    eq = batch_equilibrium(plan, X, Y, loss, gamma, max_passes, energy=details)
-    gW = [r @ a.T for r, a in zip(eq.r, eq.a)]
-    gb = [r.sum(axis=1) for r in eq.r]
+        r, acts, info = _relu_gradients(plan, X, Y, loss, gamma, max_passes)
+    else:
+        eq = batch_equilibrium(plan, X, Y, loss, gamma, max_passes, energy=details)
+        r, acts, info = eq.r, eq.a, None
+    gW, gb = out if out is not None else ([None] * len(r), [None] * len(r))
+    gW = [np.matmul(x, a.T, out=o) for x, a, o in zip(r, acts, gW)]
+    gb = [np.sum(x, axis=1, out=o) for x, o in zip(r, gb)]
+    if info is not None:
+        return gW, gb, info
     info = {"sweeps": eq.sweeps, "sample_sweeps": eq.sample_sweeps,
             "pattern_passes": int(eq.passes.max()),
             "unsettled": int(eq.unsettled.sum()), "output": eq.forward_output}
@@ -345,7 +352,8 @@ _SCRATCH_BYTES = 64 << 20
 
 
 def _relu_gradients(plan, X, Y, loss, gamma, max_passes):
-    """:func:`exact_gradients` for ReLU chains: lean passes, then the general rules.
+    """The equilibrium's residuals/γ and activations ``(r, acts, info)`` for
+    :func:`exact_gradients` on ReLU chains: lean passes, then the general rules.
 
     The first pass takes the forward pattern (:func:`_relu_pass`). A neuron that left
     its region is tried first in the region it crossed into, another kink-free pass for
@@ -368,7 +376,7 @@ def _relu_gradients(plan, X, Y, loss, gamma, max_passes):
         info["unsettled"] = bad.size
     elif bad is not None:
         _resolve(plan, X, Y, loss, gamma, max_passes, r, acts, U, on, v, wrong, bad, info)
-    return [r[l] @ acts[l].T for l in range(k + 1)], [x.sum(axis=1) for x in r], info
+    return r, acts, info
 
 
 def _resolve(plan, X, Y, loss, gamma, max_passes, r, acts, U, on, v, wrong, bad, info):

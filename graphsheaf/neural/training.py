@@ -328,8 +328,7 @@ class SheafTrainer:
         M = st.buf.shape[1]
         if getattr(self, "_bufs", (None,))[0] != M:
             F = Stalks(self.plan, st.a[0], False, ones=0.0)  # the constant rows do not move
-            g = np.empty_like(self._flat[0])
-            blocks = [g[p:p + math.prod(s)].reshape(s) for p, s in self._layout]
+            g, blocks = self._gradient
             # q_ℓ lives in the force buffer of a_ℓ, which the force then updates in place
             self._bufs = (M, F, [np.empty_like(v) for v in F.z], F.a[1:], g, blocks,
                           axpy_into(self._flat[0], g), [None, None])
@@ -433,6 +432,8 @@ class SheafTrainer:
         self._flat = (theta, decay, np.flatnonzero(frozen) if frozen.any() else None)
         self._blocks = blocks[:k + 1] if augmented else None
         self._bufs = (None,)  # (the paper step's buffers follow the layout)
+        g = np.empty_like(theta)  # a gradient in the same layout, and its blocks
+        self._gradient = (g, [g[p:p + math.prod(s)].reshape(s) for p, s in self._layout])
 
     def _parameters(self, augmented):
         """``self._flat`` in the layout asked for, made again when the plan's arrays are not
@@ -447,16 +448,17 @@ class SheafTrainer:
         plan = self.plan
         theta, decay, frozen = self._parameters(augmented=False)
         M = X.shape[1]
-        if self.mode == "exact":
-            gW, gb, info = exact_gradients(plan, X, Y, self.loss, self.gamma, self.max_passes,
-                                           details=False)
+        if self.mode == "exact":  # the local rule written straight into the flat gradient
+            g, blocks = self._gradient
+            _, _, info = exact_gradients(plan, X, Y, self.loss, self.gamma, self.max_passes,
+                                         details=False, out=(blocks[:plan.k + 1], blocks[plan.k + 1:]))
         elif self.mode == "backprop-equivalent":
             gW, gb, z = backprop(plan, X, Y, self.loss, output=True)
             info = {"sweeps": 2, "pattern_passes": 1, "output": z}
+            g = np.concatenate([x.ravel() for x in gW + gb])
         else:
             raise SheafError("step() runs the exact and backprop-equivalent modes; paper mode "
                              "integrates its joint flow in train()")
-        g = np.concatenate([x.ravel() for x in gW + gb])
         if self.weight_decay:
             g[decay] += self.weight_decay * theta[decay]
         g /= M  # (the penalty, then a division: the same roundings as per array)

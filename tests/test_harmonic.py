@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import graphsheaf as gs
 
@@ -403,3 +404,22 @@ def test_m_matrix_check():
     M[0, 2] = 1e-12
     assert not is_m_matrix(sp.csr_array(M))
     assert is_m_matrix(sp.csr_array(np.diag([1.0, 5.0])))  # positive diagonal only
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=12), st.integers(0, 2**32 - 1),
+       st.booleans())
+def test_blocks_of_numbers_owners_compactly(dims, seed, shuffle):
+    # owners by division (one stalk dimension) or by search, compact numbers by a running
+    # count (sorted coordinates) or np.unique: always np.unique's numbering of the owners
+    from graphsheaf.cohomology import blocks_of
+    starts = np.concatenate([[0], np.cumsum(dims)])
+    rng = np.random.default_rng(seed)
+    n = int(starts[-1])
+    ids = np.sort(rng.choice(n, rng.integers(0, n + 1), replace=False)) if n else np.zeros(0, int)
+    if shuffle:
+        rng.shuffle(ids)
+    owner = np.searchsorted(starts, ids, side="right") - 1
+    node, local = blocks_of(ids, starts)
+    np.testing.assert_array_equal(node, np.unique(owner, return_inverse=True)[1].ravel())
+    np.testing.assert_array_equal(local, ids - starts[owner])

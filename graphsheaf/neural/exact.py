@@ -511,15 +511,16 @@ def _forward_pattern_gram(W, sig, sig2, n, rows=False):
         return (K, []) if rows else K
     Q = (C[:, None, :] * C[None, :, :]).reshape(n * n, -1)
     K = (Q @ sig2[k - 1]).T.reshape(M, n, n) + (np.eye(n) + C @ C.T)
-    Y = C.T[:, :, None] * sig[k - 1][:, None, :]  # the last hidden layer's affine rows
+    # the rows sample-major, (M, n, d): each layer's are one product of all M·n rows with
+    # W_ℓ, already in the layout of the per-sample Gram products (no transposed copy)
+    Y = C[None, :, :] * sig[k - 1].T[:, None, :]  # the last hidden layer's affine rows
     blocks = [None] * (k - 1)
     for l in range(k - 2, -1, -1):
-        R = (W[l + 1].T @ Y.reshape(Y.shape[0], -1)).reshape(-1, n, M)
-        Rt = np.ascontiguousarray(R.transpose(2, 1, 0))  # (M, n, d): one product per sample
-        K += (Rt * (1.0 + sig2[l].T[:, None, :])) @ Rt.transpose(0, 2, 1)
-        blocks[l] = Rt
+        R = (Y.reshape(M * n, -1) @ W[l + 1]).reshape(M, n, -1)  # the gate edge's rows
+        K += (R * (1.0 + sig2[l].T[:, None, :])) @ R.transpose(0, 2, 1)
+        blocks[l] = R
         if l:
-            Y = R * sig[l][:, None, :]
+            Y = R * sig[l].T[:, None, :]
     return (K, blocks) if rows else K
 
 

@@ -321,6 +321,7 @@ def _iterate(G, table, free, pinned, values, state, allow_nonunique, tol, kind, 
     x_f, k, its, converged = laplace_solve(L_ff, rhs, node_of, local_of, kind, probe=not sure,
                                            diagonal=diagonal, info=info, **solver)
     info["iterations"] = its
+    product = info.pop("product")  # L_ff x_f, from the solver's final residual check
     if k is not None:
         # a probe left a component: is it a genuine kernel direction (σ_min threshold)?
         lk = float(np.sqrt(max(k @ (L_ff @ k), 0.0)))
@@ -338,7 +339,7 @@ def _iterate(G, table, free, pinned, values, state, allow_nonunique, tol, kind, 
     if blocks is not None:  # ½ xᵀLx from the blocks: x_fᵀ L_ff x_f + 2 x_fᵀ L_fb x_U + x_Uᵀ L_bb x_U
         Xf, Xb = x_f.reshape(free.size, -1), values.reshape(pinned.size, -1)
         LX = 2 * (L_fb @ Xb)
-        accumulate_product(L_ff, workers=solver["workers"])(Xf, LX)  # L_ff X_f + 2 L_fb X_U
+        LX += product.reshape(LX.shape)  # L_ff X_f + 2 L_fb X_U
         energy = 0.5 * (np.einsum("ij,ij->j", Xf, LX)
                         + np.einsum("ij,ij->j", Xb, L_bb @ Xb))
     else:

@@ -135,7 +135,8 @@ def solve(L_ff, rhs, node_of, local_of, kind, *, probe=True, rtol=1e-10, maxiter
     ``diagonal``: L[Ω,Ω]'s node-diagonal blocks (n, d, d) when the caller has them (whole
     stalks of one dimension), else they are read off L[Ω,Ω]. ``info`` (a dict) receives
     the kind of multigrid used (``"multigrid"``). Returns ``(x, kernel direction or None,
-    iterations, converged)``.
+    iterations, converged)``; with ``info``, also ``info["product"]``: L[Ω,Ω] X at the
+    solution (from the final residual check), shaped like X.
     """
     n = L_ff.shape[0]
     cols = rhs.reshape(n, -1)
@@ -161,7 +162,8 @@ def solve(L_ff, rhs, node_of, local_of, kind, *, probe=True, rtol=1e-10, maxiter
         product(P, buf)
         return buf
 
-    X, its, relres = pcg(matvec, cols, precond, rtol=rtol, maxiter=maxiter)
+    final = None if info is None else np.empty((n, cols.shape[1]))
+    X, its, relres = pcg(matvec, cols, precond, rtol=rtol, maxiter=maxiter, product_out=final)
     converged = bool(relres.max() <= np.sqrt(rtol))
     if not converged:
         warnings.warn(f"conjugate gradients stopped after {its} iterations at relative residual "
@@ -175,6 +177,9 @@ def solve(L_ff, rhs, node_of, local_of, kind, *, probe=True, rtol=1e-10, maxiter
         if converged and knorm > 1e-8 * float(np.linalg.norm(z)):
             kernel = k / knorm
         X = X[:, :-1]
+    if info is not None:
+        final = final[:, :X.shape[1]]
+        info["product"] = final if rhs.ndim == 2 else final[:, 0]
     return (X if rhs.ndim == 2 else X[:, 0]), kernel, its, converged
 
 

@@ -117,15 +117,20 @@ def uniform_laplacian(table, A, B, split=None, workers=1):
         key = key[starts]
     blocks = blocks.reshape(len(key), d, d)
     # the free nodes' diagonal blocks (a block-Jacobi preconditioner needs no extraction)
-    free_diag = None if split is None else diag[split].reshape(-1, d, d)
+    free_diag = None if split is None else diag[split].reshape(-1, d, d)  # (a copy)
+    # src is read no more: its memory, already touched, receives the CSR values (at least
+    # as many as the blocks' entries), so that they do not fault in fresh pages (a 10⁶-node
+    # O(3) sheaf: 5·10⁸ bytes, 0.5 s of a process's first assembly on the test machine)
+    spare = src.reshape(-1)
     del src, diag, AB, BA, order, first
     if split is None:
         rows = key // n
-        return block_csr(blocks, rows, key - rows * n, n, n, d, itype, workers)
+        return block_csr(blocks, rows, key - rows * n, n, n, d, itype, workers, spare=spare)
     part, key = np.divmod(key, n * n)
     rows, cols = np.divmod(key, n)
     cut = np.searchsorted(part, [0, 1, 2, 3])
-    return tuple(block_csr(blocks[a:b], rows[a:b], cols[a:b], *shape, d, itype, workers)
+    return tuple(block_csr(blocks[a:b], rows[a:b], cols[a:b], *shape, d, itype, workers,
+                           spare=spare[a * d * d:b * d * d])
                  for a, b, shape in zip(cut[:-1], cut[1:], ((nf, nf), (nf, n - nf), (n - nf, n - nf)))
                  ) + (free_diag,)
 
@@ -137,12 +142,14 @@ def _gather(src, rows, workers):
     return out
 
 
-def block_csr(blocks, rows, cols, n_rows, n_cols, d, itype, workers=1):
+def block_csr(blocks, rows, cols, n_rows, n_cols, d, itype, workers=1, spare=None):
     """CSR array of d×d blocks at block positions (rows, cols), sorted by row then column.
 
     With ``workers`` > 1 a large conversion is split in ranges of block rows converted in
     threads, each into its own slice of the result (SciPy's BSR-to-CSR kernel releases the
-    GIL; 1.7 s for the 6·10⁷ entries of a 10⁶-node O(3) sheaf on one thread).
+    GIL; 1.7 s for the 6·10⁷ entries of a 10⁶-node O(3) sheaf on one thread). ``spare``: a
+    float array the caller no longer needs, of at least the blocks' size, that the
+    threaded conversion may take for the result's values.
     """
     indptr = np.zeros(n_rows + 1, dtype=itype)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
@@ -151,7 +158,8 @@ def block_csr(blocks, rows, cols, n_rows, n_cols, d, itype, workers=1):
     if kernel is None:
         L = sp.bsr_array((blocks, cols, indptr), shape=(n_rows * d, n_cols * d)).tocsr()
     else:
-        L = _threaded_bsr_to_csr(kernel, blocks, cols, indptr, n_rows, n_cols, d, itype, workers)
+        L = _threaded_bsr_to_csr(kernel, blocks, cols, indptr, n_rows, n_cols, d, itype, workers,
+                                 spare)
     L.eliminate_zeros()
     return L
 
@@ -164,11 +172,16 @@ def _bsr_kernel():
     return bsr_tocsr
 
 
-def _threaded_bsr_to_csr(kernel, blocks, cols, bptr, n_rows, n_cols, d, itype, workers):
+def _threaded_bsr_to_csr(kernel, blocks, cols, bptr, n_rows, n_cols, d, itype, workers,
+                         spare=None):
     nnz = len(blocks) * d * d
     out_ptr = np.empty(n_rows * d + 1, dtype=itype)
     out_idx = np.empty(nnz, dtype=itype)
-    out_val = np.empty(nnz, dtype=blocks.dtype)
+    if spare is not None and spare.dtype == blocks.dtype and spare.size >= nnz \
+            and spare.flags.c_contiguous and spare.flags.writeable:
+        out_val = spare[:nnz]
+    else:
+        out_val = np.empty(nnz, dtype=blocks.dtype)
     flat = blocks.reshape(-1)
     bounds = row_ranges(bptr, workers)
 

@@ -376,3 +376,18 @@ def test_addresses_of_list_items_are_their_ids(monkeypatch):
     # where the list layout check fails, the ids are mapped one by one
     monkeypatch.setattr(_addresses, "_list_items_offset", lambda: None)
     np.testing.assert_array_equal(_addresses.addresses(items), [id(x) for x in items])
+
+
+def test_pcg_hands_back_the_final_product():
+    # product_out receives A X at the returned X: the product of the final residual check
+    from graphsheaf.solvers import jacobi, pcg
+    rng = np.random.default_rng(3)
+    Q = rng.standard_normal((40, 40))
+    A = Q @ Q.T + 40 * np.eye(40)
+    B = rng.standard_normal((40, 3))
+    out = np.full((40, 3), np.nan)
+    X, its, relres = pcg(lambda P: A @ P, B, jacobi(np.diag(A)), product_out=out)
+    np.testing.assert_allclose(out, A @ X, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(B - out, axis=0) / np.linalg.norm(B, axis=0), relres,
+                               rtol=1e-6, atol=1e-14)
+    assert relres.max() <= 1e-10 and its > 0

@@ -24,7 +24,7 @@ from scipy.sparse.csgraph import reverse_cuthill_mckee
 from ._threads import available_workers, row_ranges, run_all
 
 __all__ = ["DIRECT_FILL_LIMIT", "FILL_RATIO", "THREADED_NNZ", "BlockJacobi", "accumulate_product",
-           "available_workers", "cokernel_basis",
+           "available_workers", "cokernel_basis", "consecutive_numbers",
            "direct_fill_limit", "envelope_size", "factor_fill_estimate", "jacobi", "node_graph",
            "pcg",
            "probe_kernel"]

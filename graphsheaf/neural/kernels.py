@@ -252,8 +252,9 @@ def _subtract_transposed(F, W, y):
     a one-output net) is a rank-one update (2.4 µs against 5.2 µs for a product and a
     subtraction on 30 × 300), several rows one ``dgemm`` with β = 1 (2.3 µs against 3.4 µs
     on 12 × 300 from 8 rows). Below that size the wrappers' overhead loses."""
-    if F.size < 512 or F.ndim != 2 or not _blas_ready(F) or y.dtype is not _F64 \
-            or W.dtype is not _F64:
+    flags = F.flags
+    if F.size < 512 or F.ndim != 2 or F.dtype is not _F64 or not flags.c_contiguous \
+            or not flags.writeable or y.dtype is not _F64 or W.dtype is not _F64:
         F -= np.dot(W.T, y) if y.shape[0] == 1 else W.T @ y  # (np.dot: the fastest outer product)
     elif y.shape[0] == 1:
         dger(-1.0, y[0], W[0], a=F.T, overwrite_a=True)

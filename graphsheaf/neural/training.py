@@ -246,6 +246,7 @@ class SheafTrainer:
                              dt=self.dt, alpha=self.alpha, beta=self.beta, callback=callback)
         # the graph is the source of truth: read it again (it may have been edited)
         self.plan = NetworkPlan(self.S)
+        self._stepper = None  # (a stepper binds the previous plan's arrays)
         self._parameters(augmented=self.mode == "paper")
         X, Y = check_xy(self.plan, X, Y)
         has_test = X_test is not None
@@ -305,6 +306,7 @@ class SheafTrainer:
                     break
         if bar is not None:
             bar.close()
+        self._stepper = None  # (it holds the run's stalks and targets)
         if self.mode == "paper":
             self.state = (st.z, st.a)
         hist.seconds = time.perf_counter() - t0
@@ -312,8 +314,11 @@ class SheafTrainer:
         return hist
 
     def _paper_batch(self, st, Y, idx, beta):
-        if len(idx) == st.buf.shape[1]:
-            self._paper_step(st, Y, beta)
+        if len(idx) == st.buf.shape[1]:  # the whole set: one stepper while the stalks last
+            cached = getattr(self, "_stepper", None)
+            if cached is None or cached[0] is not st or cached[1] is not Y or cached[2] != beta:
+                cached = self._stepper = (st, Y, beta, self._paper_stepper(st, Y, beta))
+            cached[3]()
             return
         sub = Stalks(self.plan, st.a[0][:, idx], False, ones=1.0)
         sub.buf[...] = st.buf[:, idx]
@@ -338,7 +343,14 @@ class SheafTrainer:
         return self._bufs[1:-1] + (moves[1],)
 
     def _paper_step(self, st, Y, beta):
-        """One joint Euler step (all forces and weight updates from the old state).
+        """One joint Euler step (see :meth:`_paper_stepper`)."""
+        self._paper_stepper(st, Y, beta)()
+
+    def _paper_stepper(self, st, Y, beta):
+        """A function making one joint Euler step of the stalks ``st`` against targets ``Y``
+        (all forces and weight updates from the old state), its buffers, views and
+        constants bound once: train() makes one for the whole set's stalks and calls it
+        every step.
 
         The cochain moves by ``α Δt`` times the heat equation's forces (one kernel,
         :func:`.kernels.hidden_forces`) plus the output edge's ``-γ ∇U``; each weight
@@ -354,20 +366,27 @@ class SheafTrainer:
                              "(Stalks(..., ones=1.0))")
         eta, wstep = self.alpha * self.dt, self.dt * beta / self.gamma
         F, rb, qb, g, grads, move_theta, move_state = self._buffers(st)
-        r, q = residuals(plan, st.z, st.a, rb, qb, augmented=(self._blocks, st.a_aug))
-        for l in range(k + 1):  # before any stalk moves
-            np.matmul(r[l], st.a_aug[l].T, out=grads[l])
-        hidden_forces(plan, st.z, r, q, F.z, F.a, last=False)
-        pull = self.loss.grad(st.z[k], Y)
-        if self.gamma != 1.0:
-            pull = self.gamma * pull
-        np.subtract(r[k], pull, out=F.z[k])
-        move_state(eta)
-        if self.weight_decay:
-            g[decay] += self.weight_decay * theta[decay]
-        if frozen is not None:
-            g[frozen] = 0.0
-        move_theta(-wstep)
+        z, a, augmented = st.z, st.a, (self._blocks, st.a_aug)
+        rules = [(rb[l], st.a_aug[l].T, grads[l]) for l in range(k + 1)]  # r_ℓ [a; 1]ᵀ
+        Fz, Fa, out = F.z, F.a, F.z[k]
+        grad, gamma, decay_rate = self.loss.grad, self.gamma, self.weight_decay
+
+        def step():
+            r, q = residuals(plan, z, a, rb, qb, augmented=augmented)
+            for r_l, aT, g_l in rules:  # before any stalk moves
+                np.matmul(r_l, aT, out=g_l)
+            hidden_forces(plan, z, r, q, Fz, Fa, last=False)
+            pull = grad(z[k], Y)
+            if gamma != 1.0:
+                pull = gamma * pull
+            np.subtract(r[k], pull, out=out)
+            move_state(eta)
+            if decay_rate:
+                g[decay] += decay_rate * theta[decay]
+            if frozen is not None:
+                g[frozen] = 0.0
+            move_theta(-wstep)
+        return step
 
     def _discord(self, st, Y):
         plan = self.plan
@@ -432,6 +451,7 @@ class SheafTrainer:
         self._flat = (theta, decay, np.flatnonzero(frozen) if frozen.any() else None)
         self._blocks = blocks[:k + 1] if augmented else None
         self._bufs = (None,)  # (the paper step's buffers follow the layout)
+        self._stepper = None
         g = np.empty_like(theta)  # a gradient in the same layout, and its blocks
         self._gradient = (g, [g[p:p + math.prod(s)].reshape(s) for p, s in self._layout])
 

@@ -219,7 +219,8 @@ def hidden_forces(plan, z, r, q, Fz, Fa, last=True):
     ``Fz[l] = r_l - σ_l(z_l) q_l`` (``Fz[k] = r_k``; the caller adds the output edge's
     term; ``last=False`` leaves ``Fz[k]`` to the caller), ``Fa[l] = q_{l-1} - W_lᵀ r_l`` for
     l = 1..k (``Fa[0]`` is not touched). At a kink the gate's tie rule picks σ, the
-    authors' generalised gradient.
+    authors' generalised gradient. ``q[l]`` may be ``Fa[l + 1]`` itself (the flows write
+    the gate residuals into the force buffer): it is then turned into the force in place.
     """
     W, k = plan.W, plan.k
     table = plan.gate_table()

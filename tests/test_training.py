@@ -462,3 +462,26 @@ def test_layer_without_bias_stays_without_bias_in_the_flat_buffer(mode):
     assert not tr.plan.trainable_bias(0) and tr.plan.trainable_bias(1)
     assert np.all(tr.plan.b[0] == 0) and np.all(b1[0] == 0) and not np.allclose(b1[1], b0[1])
     assert not np.allclose(W1[0], W0[0]) and not np.allclose(W1[1], W0[1])
+
+
+@pytest.mark.parametrize("details", [False, True])
+def test_exact_gradients_write_into_given_arrays(details):
+    # out= (views of a flat buffer, as the trainer passes) receives the same gradients
+    get_loss = losses.get_loss
+    W, b = gn.init_weights([3, 8, 6, 2], rng=2)
+    plan = _Params(gn.neural_sheaf(W, b))
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((3, 16)), rng.standard_normal((2, 16))
+    gW, gb, _ = exact_gradients(plan, X, Y, get_loss("l2"), 1e-2, details=details)
+    flat = np.full(sum(w.size for w in W) + sum(v.size for v in b), np.nan)
+    views, pos = [], 0
+    for shape in [w.shape for w in W] + [v.shape for v in b]:
+        n = int(np.prod(shape))
+        views.append(flat[pos:pos + n].reshape(shape))
+        pos += n
+    oW, ob, _ = exact_gradients(plan, X, Y, get_loss("l2"), 1e-2, details=details,
+                                out=(views[:3], views[3:]))
+    assert all(o is v for o, v in zip(oW + ob, views))
+    for got, want in zip(oW + ob, gW + gb):
+        np.testing.assert_array_equal(got, want)
+    assert np.isfinite(flat).all()

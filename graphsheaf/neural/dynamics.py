@@ -19,7 +19,7 @@ from .._repr import short_repr
 from .._random import TorchSeed, random_source
 from .._threads import single_blas_thread
 from ..exceptions import DivergenceError, SheafError
-from .kernels import axpy_into, edge_square_norms, forward_sweep, hidden_forces, residuals
+from .kernels import axpy_into, forward_sweep, hidden_forces, residuals
 from .dag.plan import is_dag_sheaf
 from .plan import NetworkPlan
 from .records import HeatRecorder
@@ -244,16 +244,6 @@ class _Flow:
         for node, (coords, _vals) in hard.items():
             F.node(node)[coords] = 0.0
 
-    def energy_terms(self, st, r, q, out, soft):
-        """(energy summed over batch, dict edge -> batch-mean squared residual)."""
-        M = st.buf.shape[1]
-        sums = edge_square_norms(self.plan, r, q, out, per_sample=False)
-        E = 0.5 * sum(sums.values())
-        for node, (coords, target, gamma) in soft.items():
-            d = st.node(node)[coords] - target
-            E += 0.5 * gamma * float(np.einsum("ij,ij->", d, d))
-        return E, {e: s / M for e, s in sums.items()}
-
 
 def initial_stalks(plan, X, init, draw, with_y):
     """Free stalks to start a flow from: the forward pass, zeros, or N(0, 1) draws.
@@ -382,7 +372,7 @@ def heat_equation(S, X, *, steps=None, dt=0.01, alpha=1.0, tol=1e-9, init="rando
         st.node(node)[coords] = vals
     scratch = np.empty_like(F.buf)
     flow.bind(F)
-    recorder = HeatRecorder(plan, X2, st, soft, flow) if record else None
+    recorder = HeatRecorder(plan, X2, st, soft) if record else None
     add = recorder.add if record else None
     move = axpy_into(st.buf, F.buf)  # move(η): st += η F, one BLAS call on the two buffers
     largest = np.maximum.reduce  # (the ufunc itself: ndarray.max's Python wrapper costs 0.15 µs)

@@ -24,8 +24,8 @@ class HeatRecorder:
     SMALL = 1024  # coordinates in a state up to which steps are recorded in blocks
     BLOCK = 1024  # steps in a block at most
 
-    def __init__(self, plan, X, st, soft, flow):
-        self.plan, self.X, self.soft, self.flow = plan, X, soft, flow
+    def __init__(self, plan, X, st, soft):
+        self.plan, self.X, self.soft = plan, X, soft
         self.with_y = st.y is not None
         rows, M = st.buf.shape
         self.block = None
@@ -75,11 +75,12 @@ class HeatRecorder:
     def _record_step(self, st, r, q, out):
         """One step's records from its own residuals."""
         plan = self.plan
-        E, disc = self.flow.energy_terms(st, r, q, out, self.soft)
-        self.energy.append([E])
-        self.total.append([sum(disc.values())])
-        for e, v in disc.items():
-            self.edges.setdefault(e, []).append([v])
+        M = st.buf.shape[1]
+        sums = edge_square_norms(plan, r, q, out, per_sample=False)  # batch sums per edge
+        self.energy.append(0.5 * sum(sums.values()) + self._soft_energy(st, 1, M))
+        self.total.append([sum(sums.values()) / M])
+        for e, v in sums.items():
+            self.edges.setdefault(e, []).append([v / M])
         self.outs.append((st.y if self.with_y else st.z[-1])[None].copy())
         if plan.k:
             pattern = plan.gate_table().regions(st.z[0] if plan.k == 1 else np.concatenate(st.z[:plan.k]))
@@ -103,11 +104,7 @@ class HeatRecorder:
             total += s / M
             self.edges.setdefault(e, []).append(s / M)
         E *= 0.5
-        for node, (coords, target, gamma) in self.soft.items():
-            target = np.asarray(target, dtype=float)
-            dv = sb.node(node)[coords].reshape(len(coords), n, M) - \
-                (target[:, None, :] if target.ndim == 2 else target.reshape(-1, 1, 1))
-            E += 0.5 * gamma * np.einsum("cnm,cnm->n", dv, dv)
+        E += self._soft_energy(sb, n, M)
         self.energy.append(E)
         self.total.append(total)
         o = sb.y if self.with_y else sb.z[-1]
@@ -124,6 +121,17 @@ class HeatRecorder:
                 self.counts.append(int(changed[i]))
             self.prev = P[:, -1].copy()
         self.seen += n
+
+    def _soft_energy(self, sb, n, M):
+        """The soft pins' ½γ‖v - target‖² summed over the samples, per step: an array (n,)
+        for stalks ``sb`` whose columns are the (step, sample) pairs of n steps."""
+        E = np.zeros(n)
+        for node, (coords, target, gamma) in self.soft.items():
+            target = np.asarray(target, dtype=float)
+            dv = sb.node(node)[coords].reshape(len(coords), n, M) - \
+                (target[:, None, :] if target.ndim == 2 else target.reshape(-1, 1, 1))
+            E += 0.5 * gamma * np.einsum("cnm,cnm->n", dv, dv)
+        return E
 
     def finish(self, res):
         self.flush()

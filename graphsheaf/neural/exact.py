@@ -509,8 +509,7 @@ def _forward_pattern_gram(W, sig, sig2, n, rows=False):
     if k == 1:
         K = MaskedGram(C, sig2[0])
         return (K, []) if rows else K
-    Q = (C[:, None, :] * C[None, :, :]).reshape(n * n, -1)
-    K = (Q @ sig2[k - 1]).T.reshape(M, n, n) + (np.eye(n) + C @ C.T)
+    K = MaskedGram(C, sig2[k - 1]).dense()  # the last hidden layer's part, in closed form
     # the rows sample-major, (M, n, d): each layer's are one product of all M·n rows with
     # W_ℓ, already in the layout of the per-sample Gram products (no transposed copy)
     Y = C[None, :, :] * sig[k - 1].T[:, None, :]  # the last hidden layer's affine rows

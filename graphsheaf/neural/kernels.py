@@ -23,14 +23,11 @@ __all__ = ["axpy_into", "edge_square_norms", "forward_sweep", "hidden_forces", "
            "transposed_sweep"]
 
 
-def _blas_ready(*arrays):
-    """True when every array is float64, C-contiguous, writeable and not empty: BLAS's
-    wrappers then work on its memory (else they would work on a copy)."""
-    for x in arrays:
-        flags = x.flags
-        if not (x.dtype is _F64 and flags.c_contiguous and flags.writeable and x.size):
-            return False
-    return True
+def _blas_ready(x):
+    """True when ``x`` is float64, C-contiguous, writeable and not empty: BLAS's wrappers
+    then work on its memory (else they would work on a copy)."""
+    flags = x.flags
+    return bool(x.dtype is _F64 and flags.c_contiguous and flags.writeable and x.size)
 
 
 def axpy_into(y, x):
@@ -51,7 +48,7 @@ def axpy_into(y, x):
     >>> move = axpy_into(y, x); move(0.5); move(0.5); y
     array([1., 2.])
     """
-    if y.shape == x.shape and _blas_ready(y, x):
+    if y.shape == x.shape and _blas_ready(y) and _blas_ready(x):
         flat_y, flat_x = y.reshape(-1), x.reshape(-1)
 
         def move(a):
@@ -253,9 +250,8 @@ def _subtract_transposed(F, W, y):
     a one-output net) is a rank-one update (2.4 µs against 5.2 µs for a product and a
     subtraction on 30 × 300), several rows one ``dgemm`` with β = 1 (2.3 µs against 3.4 µs
     on 12 × 300 from 8 rows). Below that size the wrappers' overhead loses."""
-    flags = F.flags
-    if F.size < 512 or F.ndim != 2 or F.dtype is not _F64 or not flags.c_contiguous \
-            or not flags.writeable or y.dtype is not _F64 or W.dtype is not _F64:
+    if F.size < 512 or F.ndim != 2 or not _blas_ready(F) or y.dtype is not _F64 \
+            or W.dtype is not _F64:
         F -= np.dot(W.T, y) if y.shape[0] == 1 else W.T @ y  # (np.dot: the fastest outer product)
     elif y.shape[0] == 1:
         dger(-1.0, y[0], W[0], a=F.T, overwrite_a=True)

@@ -254,8 +254,9 @@ def test_laplacian_of_shared_maps_is_the_coboundary_gram(maps):
 
 @pytest.mark.parametrize("workers", [2, 3, 7])
 def test_threaded_assembly_and_products_equal_the_single_threaded_ones(monkeypatch, workers):
-    # the conversion to CSR and the products split over row ranges in threads: same arrays
-    # and the same sums (each row is summed by one thread, in the same order)
+    # the conversion to CSR and the products split over row ranges in threads (and the
+    # blocks' products in chunks): same arrays and the same sums (each row is summed by one
+    # thread, in the same order)
     import graphsheaf.laplacian_blocks as lb
     import graphsheaf.solvers as solvers
     from graphsheaf.linalg import edge_table, laplacian_of
@@ -268,6 +269,7 @@ def test_threaded_assembly_and_products_equal_the_single_threaded_ones(monkeypat
     monkeypatch.setattr(lb, "THREADED_NNZ", 0)
     monkeypatch.setattr(solvers, "THREADED_NNZ", 0)
     monkeypatch.setitem(threads.split_rows.__kwdefaults__, "at_least", 0)
+    monkeypatch.setattr(lb, "_CHUNK", 7)  # the products XᵀX in many chunks, the last short
     many = laplacian_of(G, table, split=free_nodes, workers=workers) + \
         (laplacian_of(G, table, workers=workers),)
     for a, b in zip(one, many):

@@ -32,7 +32,7 @@ from functools import lru_cache
 import numpy as np
 
 from .._repr import short_repr
-from .kernels import forward_sweep, transposed_sweep
+from .kernels import forward_sweep, product, transposed_sweep
 from .duals import MaskedGram, apply_gram, output_dual
 
 __all__ = ["BatchEquilibrium", "batch_equilibrium", "exact_gradients"]
@@ -106,11 +106,10 @@ def exact_gradients(plan, X, Y, loss, gamma, max_passes=10, details=True, out=No
         eq = batch_equilibrium(plan, X, Y, loss, gamma, max_passes, energy=details)
         r, acts, info = eq.r, eq.a, None
     gW, gb = out if out is not None else ([None] * len(r), [None] * len(r))
-    gW = [np.matmul(x, a.T, out=o) for x, a, o in zip(r, acts, gW)]
+    gW = [product(x, a.T, out=o) for x, a, o in zip(r, acts, gW)]
     # Σ_m r_m as one BLAS product with ones (0.6 µs against 2.8 µs for np.sum on 32 × 32)
     ones = np.ones(X.shape[1])
-    gb = [np.dot(x, ones, out=o) if o is None or o.flags.c_contiguous else
-          np.matmul(x, ones, out=o) for x, o in zip(r, gb)]
+    gb = [product(x, ones, out=o) for x, o in zip(r, gb)]
     if info is not None:
         return gW, gb, info
     info = {"sweeps": eq.sweeps, "sample_sweeps": eq.sample_sweeps,

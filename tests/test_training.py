@@ -412,14 +412,17 @@ def test_relu_fast_path_equals_the_general_solver(seed):
         assert fast[2]["pattern_passes"] >= 2  # the columns of re-solved samples are exercised
 
 
-def test_adam_in_place_form_is_the_textbook_update():
+@pytest.mark.parametrize("layout", ["flat", "2-D", "strided"])
+def test_adam_in_place_form_is_the_textbook_update(layout):
+    # flat and 2-D contiguous arrays take BLAS's scalings and axpys, a strided view NumPy's
     from graphsheaf.neural.optimizers import Adam
     rng = np.random.default_rng(0)
-    p = rng.standard_normal(20)
+    shape = {"flat": (20,), "2-D": (4, 5), "strided": (4, 5)}[layout]
+    p = rng.standard_normal(shape) if layout != "strided" else rng.standard_normal((4, 10))[:, ::2]
     opt, q = Adam(0.01), p.copy()
-    m = v = np.zeros(20)
+    m = v = np.zeros(shape)
     for t in range(1, 30):
-        g = rng.standard_normal(20)
+        g = rng.standard_normal(shape)
         opt.step([p], [g])
         m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
         q = q - 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)

@@ -19,11 +19,11 @@ from scipy.linalg.blas import daxpy, dgemm, dger
 
 _F64 = np.dtype(np.float64)
 
-__all__ = ["axpy_into", "edge_square_norms", "forward_sweep", "hidden_forces", "product",
+__all__ = ["axpy_into", "blas_ready", "edge_square_norms", "forward_sweep", "hidden_forces", "product",
            "residuals", "transposed_sweep"]
 
 
-def _blas_ready(x):
+def blas_ready(x):
     """True when ``x`` is float64, C-contiguous, writeable and not empty: BLAS's wrappers
     then work on its memory (else they would work on a copy)."""
     flags = x.flags
@@ -70,7 +70,7 @@ def axpy_into(y, x):
     >>> move = axpy_into(y, x); move(0.5); move(0.5); y
     array([1., 2.])
     """
-    if y.shape == x.shape and _blas_ready(y) and _blas_ready(x):
+    if y.shape == x.shape and blas_ready(y) and blas_ready(x):
         flat_y, flat_x = y.reshape(-1), x.reshape(-1)
 
         def move(a):
@@ -272,7 +272,7 @@ def _subtract_transposed(F, W, y):
     a one-output net) is a rank-one update (2.4 µs against 5.2 µs for a product and a
     subtraction on 30 × 300), several rows one ``dgemm`` with β = 1 (2.3 µs against 3.4 µs
     on 12 × 300 from 8 rows). Below that size the wrappers' overhead loses."""
-    if F.size < 512 or F.ndim != 2 or not _blas_ready(F) or y.dtype is not _F64 \
+    if F.size < 512 or F.ndim != 2 or not blas_ready(F) or y.dtype is not _F64 \
             or W.dtype is not _F64:
         F -= np.dot(W.T, y) if y.shape[0] == 1 else W.T @ y  # (np.dot: the fastest outer product)
     elif y.shape[0] == 1:

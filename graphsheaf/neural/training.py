@@ -282,7 +282,8 @@ class SheafTrainer:
                     if self.mode == "paper":
                         self._paper_batch(st, Y, idx, beta)
                     else:
-                        info = self._update(X[:, idx], Y[:, idx])
+                        # (take: 0.3 µs against 1.0-2.2 µs for X[:, idx], the same copy)
+                        info = self._update(X.take(idx, axis=1), Y.take(idx, axis=1))
                         sweeps.append(info["sweeps"])
                         passes.append(info["pattern_passes"])
                         disc = info.get("discord", disc)

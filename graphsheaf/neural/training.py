@@ -282,8 +282,11 @@ class SheafTrainer:
                     if self.mode == "paper":
                         self._paper_batch(st, Y, idx, beta)
                     else:
-                        # (take: 0.3 µs against 1.0-2.2 µs for X[:, idx], the same copy)
-                        info = self._update(X.take(idx, axis=1), Y.take(idx, axis=1))
+                        # a batch is a range of columns: a slice's copy costs 0.4-7.5 µs
+                        # against 1.4-18 µs for X[:, idx] (2 × 300 to 784 × 4,000 inputs;
+                        # take() would first copy a strided X whole)
+                        cols = slice(int(idx[0]), int(idx[-1]) + 1)
+                        info = self._update(X[:, cols].copy(), Y[:, cols].copy())
                         sweeps.append(info["sweeps"])
                         passes.append(info["pattern_passes"])
                         disc = info.get("discord", disc)

@@ -571,9 +571,10 @@ def _pattern_pass(plan, X, Y, P, loss, gamma, with_energy=True):
     rows = np.concatenate(yW[:k] + yR)  # (2H, r, B)
     Yt = np.ascontiguousarray(rows.transpose(2, 1, 0))
     gram = Yt @ Yt.transpose(0, 2, 1)
-    gram[:, np.arange(n), np.arange(n)] += 1.0  # the output's own affine edge
-    pad_b, pad_c = np.nonzero(np.arange(q)[None, :] >= count[:, None])
-    gram[pad_b, n + pad_c, n + pad_c] = 1.0  # unused kink slots: μ = 0
+    gram.reshape(B, r * r)[:, :n * (r + 1):r + 1] += 1.0  # the output's own affine edge
+    if count.min() < q:  # unused kink slots (samples with fewer kinks): μ = 0
+        pad_b, pad_c = np.nonzero(np.arange(q)[None, :] >= count[:, None])
+        gram[pad_b, n + pad_c, n + pad_c] = 1.0
     Kgh = gram[:, :n, n:]
     rhs = np.concatenate([gram[:, n:, :n], h[:, n:, None]], axis=2)
     # (one kink per sample, the usual case: a division, without LAPACK's batched solve)

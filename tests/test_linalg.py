@@ -218,6 +218,11 @@ def test_split_laplacian_blocks_of_a_connection_sheaf_with_loops_and_parallel_ed
     free_nodes = rng.random(12) < 0.6
     blocks = laplacian_of(G, table, split=free_nodes)
     L = laplacian_of(G, table).toarray()
+    # the blocks sharing a position (up to four on one pair here) summed: L = δᵀδ
+    pairs = np.unique(np.sort(np.c_[table.tails, table.heads], axis=1), axis=0, return_counts=True)[1]
+    assert pairs.max() >= 3
+    D = gs.coboundary_matrix(G).toarray()
+    np.testing.assert_allclose(L, D.T @ D, atol=1e-12)
     coords = np.repeat(free_nodes, 3)
     f, b = np.flatnonzero(coords), np.flatnonzero(~coords)
     for got, want in zip(blocks, (L[np.ix_(f, f)], L[np.ix_(f, b)], L[np.ix_(b, b)])):

@@ -93,25 +93,33 @@ def uniform_laplacian(table, A, B, split=None, workers=1):
         np.multiply(h, n, out=key[n + m:])
         key[n + m:] += t
     else:  # the blocks of (free, free), (free, pinned), (pinned, pinned) node pairs, keyed
-        # part-major with each side renumbered in order, so that every part comes out sorted
+        # part-major with each side renumbered in order, so that every part comes out sorted;
+        # the blocks of pinned rows and free columns (not needed) get a key past every other
+        # and are cut off after the sort. Written into one key array, part by part, with two
+        # edge-sized temporaries: each array of this size is fresh memory, and on the test
+        # machine a fresh page is slow (the former concatenate-and-filter made seven more)
         new = np.empty(n, dtype=np.int64)
         nf = int(split.sum())
         new[split] = np.arange(nf)
         new[~split] = np.arange(n - nf)
-        r = np.concatenate([np.arange(n), t, h])
-        c = np.concatenate([np.arange(n), h, t])
         pinned = ~split
-        pr, pc = pinned[r], pinned[c]
-        keep = np.flatnonzero(~pr | pc)  # (pinned rows, free columns: not needed)
-        r, c, pr, pc = r[keep], c[keep], pr[keep], pc[keep]
-        # part 0: (free, free), 1: (free, pinned), 2: (pinned, pinned)
-        key = np.add(pr, pc, dtype=np.int64)
-        key *= n * n
-        key += np.multiply(new[r], n)
-        key += new[c]
-        position = keep if position is None else position[keep]
-        del r, c, pr, pc, keep
+        nn, unused = n * n, 3 * n * n
+        key = np.empty(n + 2 * m, dtype=np.int64)
+        np.multiply(new, n + 1, out=key[:n])  # the diagonal: part 0 (free) or 2 (pinned)
+        key[:n] += pinned * (2 * nn)
+        pt, ph = pinned[t], pinned[h]
+        nt, nh, scratch = new[t], new[h], np.empty(m, dtype=np.int64)
+        for lo, a, b, pa, pb in ((n, nt, nh, pt, ph), (n + m, nh, nt, ph, pt)):
+            part = key[lo:lo + m]  # rows a, columns b: part 0, 1 or 2 by pinned ends
+            np.add(pa, pb, out=part, dtype=np.int64)
+            part *= nn
+            part += np.multiply(a, n, out=scratch)
+            part += b
+            part[pa & ~pb] = unused
+        del nt, nh, scratch, pt, ph
     order = np.argsort(key, kind="stable")
+    if split is not None:  # (the unused blocks sorted last)
+        order = order[:len(order) - int(np.count_nonzero(key == unused))]
     key = key[order]
     if position is not None:
         order = position[order]

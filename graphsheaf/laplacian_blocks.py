@@ -148,13 +148,17 @@ def uniform_laplacian(table, A, B, split=None, workers=1):
     if split is None:
         rows = key // n
         return block_csr(blocks, rows, key - rows * n, n, n, d, itype, workers, spare=spare)
-    part, key = np.divmod(key, n * n)
-    rows, cols = np.divmod(key, n)
-    cut = np.searchsorted(part, [0, 1, 2, 3])
-    return tuple(block_csr(blocks[a:b], rows[a:b], cols[a:b], *shape, d, itype, workers,
-                           spare=spare[a * d * d:b * d * d])
-                 for a, b, shape in zip(cut[:-1], cut[1:], ((nf, nf), (nf, n - nf), (n - nf, n - nf)))
-                 ) + (free_diag,)
+    # the parts' ranges from the sorted keys themselves, and each part's (row, column) from
+    # its own slice (no part-number and remainder arrays of the whole size)
+    cut = np.searchsorted(key, np.arange(4) * (n * n))
+    shapes = ((nf, nf), (nf, n - nf), (n - nf, n - nf))
+    parts = []
+    for p, (a, b, shape) in enumerate(zip(cut[:-1], cut[1:], shapes)):
+        rows, cols = np.divmod(key[a:b] - p * n * n if p else key[a:b], n)
+        parts.append(block_csr(blocks[a:b], rows, cols, *shape, d, itype, workers,
+                               spare=spare[a * d * d:b * d * d]))
+        del rows, cols
+    return tuple(parts) + (free_diag,)
 
 
 def _gather(src, rows, workers):

@@ -1,14 +1,17 @@
-"""The output problem of the exact fast phase: ``v = ∇U(z0 - γ K v)`` per sample.
+"""The output problem of the exact fast phase: ``v = ∇U(z0 - γ K v)`` per sample, and
+the Gram matrix ``K = G Gᵀ`` it needs.
 
-``K`` is the Gram matrix of the output's response to residuals on every edge
-(:mod:`.exact`); ``λ = γ v`` is the output edge's pull at the pinned equilibrium.
+``K`` is the Gram matrix of the output's response G to residuals on every edge, for a
+fixed activation pattern (:func:`seed_gram`, :func:`pattern_gram`; the passes that use
+it are :mod:`.exact`'s); ``λ = γ v`` is the output edge's pull at the pinned equilibrium.
 """
 
 import numpy as np
 
+from .kernels import transposed_sweep
 from .losses import L1, L2, Huber, SigmoidBCE
 
-__all__ = ["MaskedGram", "apply_gram", "output_dual"]
+__all__ = ["MaskedGram", "apply_gram", "output_dual", "pattern_gram", "seed_gram"]
 
 
 class MaskedGram:
@@ -38,6 +41,79 @@ def apply_gram(K, v):
     if K.ndim == 1:
         return K * v
     return (K @ v.T[:, :, None])[:, :, 0].T
+
+
+def seed_gram(W, sig, M, stacked=None, seed=None):
+    """One output: the rows of G -- one transposed sweep from the seed 1 (the sweep from any
+    output pull v is this one scaled by v per sample) -- and K = ‖G‖² per sample.
+
+    ``stacked = (rows, yW, yR, scratch, ones)``: the (2H, M) array of the stacked affine
+    and gate rows and the per-layer views of its two halves, which receive the hidden
+    rows, a free (2H, M) array and 2H ones: K is then the squares summed by one BLAS
+    product (2.3 µs against 4.5 µs for einsum's reduction on 192 × 32); ``seed`` an array
+    of ones (1, M) to start from. Returns ``(K, yW, yR)``, the rows as per-layer lists
+    (``yW[k]`` is the seed)."""
+    k = len(sig)
+    out = {} if stacked is None else {"yW": stacked[1], "yR": stacked[2]}
+    yW, yR = transposed_sweep(W, sig, np.ones((1, M)) if seed is None else seed, **out)
+    if stacked is None:
+        K = np.ones(M)
+        for Y in yW[:k] + yR:
+            K += np.einsum("dm,dm->m", Y, Y)
+    else:
+        rows, _, _, square, ones = stacked
+        np.multiply(rows, rows, out=square)
+        K = np.dot(ones, square)
+        K += 1.0
+    return K, yW, yR
+
+
+def pattern_gram(W, sig, sig2, n, rows=False):
+    """K = G Gᵀ per sample for kink-free patterns with slopes ``sig`` (feature-major).
+
+    The last hidden layer's rows of G are W_{k+1} scaled by the slopes, so its
+    contribution is one product with the squared slopes ``sig2``; deeper layers
+    propagate the n_out rows per sample, and since a gate edge's rows are its affine
+    edge's scaled by σ, each layer adds one product weighted by 1 + σ². Returns shape
+    (M,) when n_out = 1, else (M, n, n) or a :class:`MaskedGram`; with ``rows`` (several
+    outputs) also the gate edges' rows below the last hidden layer, per layer an
+    (M, n, d) array, from which the residuals of any output pull v are ``q = Rᵀv``.
+
+    Examples
+    --------
+    One hidden layer of two neurons, both on, one output with weights (1, 2): the output
+    moves by 1 on its own edge and by 1 and 2 on each of the two edges of each neuron, so
+    K = 1 + 2 (1² + 2²):
+
+    >>> import numpy as np
+    >>> from graphsheaf.neural.duals import pattern_gram
+    >>> W = [np.eye(2), np.array([[1.0, 2.0]])]
+    >>> pattern_gram(W, [np.ones((2, 1))], [np.ones((2, 1))], 1)
+    array([11.])
+    """
+    k = len(sig)
+    C = W[k]
+    if k == 0:
+        return np.ones(1) if n == 1 else np.eye(n)[None]
+    M = sig[0].shape[1]
+    # the last hidden layer's rows in closed form; deeper layers through the transposed sweep
+    if n == 1:
+        return seed_gram(W, sig, M)[0]
+    if k == 1:
+        K = MaskedGram(C, sig2[0])
+        return (K, []) if rows else K
+    K = MaskedGram(C, sig2[k - 1]).dense()  # the last hidden layer's part, in closed form
+    # the rows sample-major, (M, n, d): each layer's are one product of all M·n rows with
+    # W_ℓ, already in the layout of the per-sample Gram products (no transposed copy)
+    Y = C[None, :, :] * sig[k - 1].T[:, None, :]  # the last hidden layer's affine rows
+    blocks = [None] * (k - 1)
+    for l in range(k - 2, -1, -1):
+        R = (Y.reshape(M * n, -1) @ W[l + 1]).reshape(M, n, -1)  # the gate edge's rows
+        K += (R * (1.0 + sig2[l].T[:, None, :])) @ R.transpose(0, 2, 1)
+        blocks[l] = R
+        if l:
+            Y = R * sig[l].T[:, None, :]
+    return (K, blocks) if rows else K
 
 
 def output_dual(z0, Y, K, loss, gamma, tol=1e-14, fixed_point=30, newton=50, v0=None):

@@ -33,7 +33,7 @@ import numpy as np
 
 from .._repr import short_repr
 from .kernels import forward_sweep, product, transposed_sweep
-from .duals import MaskedGram, apply_gram, output_dual
+from .duals import apply_gram, output_dual, pattern_gram, seed_gram
 
 __all__ = ["BatchEquilibrium", "batch_equilibrium", "exact_gradients"]
 
@@ -277,7 +277,7 @@ def _relu_pass(plan, X, Y, loss, gamma, on=None):
     layers. With one output the rows of G are one transposed sweep from the seed 1 (the
     sweep from v is that one scaled by v per sample), so a pass costs the forward sweep,
     one transposed sweep and the tangent sweep of the residuals; with several outputs
-    the Gram matrix is :func:`_forward_pattern_gram`'s. Returns ``(r, acts, Z, on, v, f)``:
+    the Gram matrix is :func:`.duals.pattern_gram`'s. Returns ``(r, acts, Z, on, v, f)``:
     residuals/γ per affine edge, the equilibrium's activations (``acts[0]`` is X), its
     stacked hidden z, the pattern, the output pull v and the pattern's output f.
     """
@@ -298,13 +298,13 @@ def _relu_pass(plan, X, Y, loss, gamma, on=None):
         np.copyto(ws.slope, on)
         sig = ws.slopes
     if n == 1:  # K = ‖G‖² per sample; the residuals are the seed's rows scaled by v
-        K, _, _ = _seed_gram(W, sig, M, stacked=(ws.rows, yW, yR, ws.tangent, ws.sum_rows),
+        K, _, _ = seed_gram(W, sig, M, stacked=(ws.rows, yW, yR, ws.tangent, ws.sum_rows),
                              seed=ws.ones)
         v = output_dual(f, Y, K, loss, gamma)
         ws.rows *= v  # (YW and YR)
         r, q = yW + [v], yR[:]
     else:  # several outputs: the residuals are combinations of the Gram matrix's rows
-        K, blocks = _forward_pattern_gram(W, sig, sig, n, rows=True)
+        K, blocks = pattern_gram(W, sig, sig, n, rows=True)
         v = output_dual(f, Y, K, loss, gamma)
         vt = v.T[:, None, :]
         q = [(vt @ Rt)[:, 0, :].T for Rt in blocks] + [W[k].T @ v]
@@ -438,7 +438,7 @@ def _fast_pass(plan, Y, loss, gamma, zs, acts, sig, sig2, kink0=None, t0=None, w
     """
     W, k = plan.W, plan.k
     n = W[k].shape[0]
-    K = _forward_pattern_gram(W, sig, sig2, n)
+    K = pattern_gram(W, sig, sig2, n)
     v = output_dual(zs[k], Y, K, loss, gamma, v0=v0)
     # one transposed sweep with v gives Gᵀv = -s/γ
     yW, yR = transposed_sweep(W, sig, v)
@@ -467,67 +467,6 @@ def _fast_pass(plan, Y, loss, gamma, zs, acts, sig, sig2, kink0=None, t0=None, w
         if with_energy:
             energy = energy + 0.5 * np.einsum("dm,dm->m", held, held)
     return z_eq, a_eq, yW, energy
-
-
-def _seed_gram(W, sig, M, stacked=None, seed=None):
-    """One output: the rows of G -- one transposed sweep from the seed 1 (the sweep from any
-    output pull v is this one scaled by v per sample) -- and K = ‖G‖² per sample.
-
-    ``stacked = (rows, yW, yR, scratch, ones)``: the (2H, M) array of the stacked affine
-    and gate rows and the per-layer views of its two halves, which receive the hidden
-    rows, a free (2H, M) array and 2H ones: K is then the squares summed by one BLAS
-    product (2.3 µs against 4.5 µs for einsum's reduction on 192 × 32); ``seed`` an array
-    of ones (1, M) to start from. Returns ``(K, yW, yR)``, the rows as per-layer lists
-    (``yW[k]`` is the seed)."""
-    k = len(sig)
-    out = {} if stacked is None else {"yW": stacked[1], "yR": stacked[2]}
-    yW, yR = transposed_sweep(W, sig, np.ones((1, M)) if seed is None else seed, **out)
-    if stacked is None:
-        K = np.ones(M)
-        for Y in yW[:k] + yR:
-            K += np.einsum("dm,dm->m", Y, Y)
-    else:
-        rows, _, _, square, ones = stacked
-        np.multiply(rows, rows, out=square)
-        K = np.dot(ones, square)
-        K += 1.0
-    return K, yW, yR
-
-
-def _forward_pattern_gram(W, sig, sig2, n, rows=False):
-    """K = G Gᵀ per sample for kink-free patterns with slopes ``sig`` (feature-major).
-
-    The last hidden layer's rows of G are W_{k+1} scaled by the slopes, so its
-    contribution is one product with the squared slopes ``sig2``; deeper layers
-    propagate the n_out rows per sample, and since a gate edge's rows are its affine
-    edge's scaled by σ, each layer adds one product weighted by 1 + σ². Returns shape
-    (M,) when n_out = 1, else (M, n, n) or a :class:`MaskedGram`; with ``rows`` (several
-    outputs) also the gate edges' rows below the last hidden layer, per layer an
-    (M, n, d) array, from which the residuals of any output pull v are ``q = Rᵀv``.
-    """
-    k = len(sig)
-    C = W[k]
-    if k == 0:
-        return np.ones(1) if n == 1 else np.eye(n)[None]
-    M = sig[0].shape[1]
-    # the last hidden layer's rows in closed form; deeper layers through the transposed sweep
-    if n == 1:
-        return _seed_gram(W, sig, M)[0]
-    if k == 1:
-        K = MaskedGram(C, sig2[0])
-        return (K, []) if rows else K
-    K = MaskedGram(C, sig2[k - 1]).dense()  # the last hidden layer's part, in closed form
-    # the rows sample-major, (M, n, d): each layer's are one product of all M·n rows with
-    # W_ℓ, already in the layout of the per-sample Gram products (no transposed copy)
-    Y = C[None, :, :] * sig[k - 1].T[:, None, :]  # the last hidden layer's affine rows
-    blocks = [None] * (k - 1)
-    for l in range(k - 2, -1, -1):
-        R = (Y.reshape(M * n, -1) @ W[l + 1]).reshape(M, n, -1)  # the gate edge's rows
-        K += (R * (1.0 + sig2[l].T[:, None, :])) @ R.transpose(0, 2, 1)
-        blocks[l] = R
-        if l:
-            Y = R * sig[l].T[:, None, :]
-    return (K, blocks) if rows else K
 
 
 # ------------------------------------------------------------ kinks in deeper layers

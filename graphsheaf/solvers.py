@@ -535,7 +535,7 @@ def pcg(matvec, B, precond=None, *, rtol=1e-10, maxiter=None, product_out=None):
     # a preconditioner taking ``out`` writes M⁻¹R into one buffer (no fresh vector-sized
     # array, faulted in anew, every iteration); one column moves X and R by BLAS axpys,
     # one pass each instead of a scaling and an addition (3·10⁶ unknowns: 18-24 ms of
-    # vector work an iteration before, about 12 ms after, against 103 ms for the product)
+    # vector work an iteration before, about 14 ms after, against 103 ms for the product)
     into = "out" in _parameters(precond)
     Z = np.array(Z, order="C") if into else Z
     axpy = k == 1 and all(a.flags.c_contiguous and a.dtype == np.float64 for a in (X, R, P))

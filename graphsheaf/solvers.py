@@ -537,7 +537,9 @@ def pcg(matvec, B, precond=None, *, rtol=1e-10, maxiter=None, product_out=None):
     # one pass each instead of a scaling and an addition (3·10⁶ unknowns: 18-24 ms of
     # vector work an iteration before, about 14 ms after, against 103 ms for the product)
     into = "out" in _parameters(precond)
-    Z = np.array(Z, order="C") if into else Z
+    if into and (not (Z.flags.c_contiguous and Z.flags.writeable)
+                 or np.may_share_memory(Z, R)):
+        Z = np.array(Z, order="C")  # (a buffer of its own to write into)
     axpy = k == 1 and all(a.flags.c_contiguous and a.dtype == np.float64 for a in (X, R, P))
     x, r, p = X.reshape(-1), R.reshape(-1), P.reshape(-1)
     active = bnorm > 0

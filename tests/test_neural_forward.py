@@ -223,3 +223,26 @@ def test_forward_stalks_share_one_slab_in_cochain_order_and_out_reuses_it():
     fresh = gn.forward(S, 2 * X)
     for node in fresh:
         np.testing.assert_array_equal(x[node], fresh[node])
+
+
+def test_forward_output_in_chunks_equals_one_sweep():
+    # the whole-set evaluation (per-epoch losses, predict, the estimators) runs chunks of
+    # columns through kept buffers: the same outputs to rounding, for any number of columns,
+    # a partial last chunk, strided inputs (a transposed matrix of rows) and one sample
+    from graphsheaf.neural.kernels import forward_output, forward_sweep
+    from graphsheaf.neural.plan import NetworkPlan
+    W, b = gn.init_weights([6, 9, 7, 3], rng=4)
+    plan = NetworkPlan(gn.neural_sheaf(W, b, output="softmax"))
+    rng = np.random.default_rng(5)
+    for M in (1, 7, 8, 23, 64):
+        rows = rng.standard_normal((M, 6))
+        X = np.ascontiguousarray(rows.T)
+        whole = forward_sweep(plan, X)[0][-1]
+        for chunk in (1, 3, 8, 512):
+            got = forward_output(plan, X, chunk=chunk)
+            np.testing.assert_allclose(got, whole, rtol=1e-13, atol=1e-13)
+            np.testing.assert_allclose(forward_output(plan, rows.T, chunk=chunk), whole,
+                                       rtol=1e-13, atol=1e-13)
+        np.testing.assert_array_equal(forward_output(plan, X, chunk=M), whole)  # one sweep
+    x = rng.standard_normal(6)
+    np.testing.assert_array_equal(forward_output(plan, x, chunk=1), forward_sweep(plan, x)[0][-1])

@@ -32,7 +32,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
 
 from ..exceptions import DivergenceError
 from .builder import ACTIVATIONS, neural_sheaf
-from .kernels import forward_sweep
+from .kernels import forward_output
 from .plan import NetworkPlan
 from .optimizers import SGD, Adam, Momentum
 from .training import SheafTrainer
@@ -346,8 +346,9 @@ class _SheafMLP(BaseEstimator):
 
     @staticmethod
     def _outputs(plan, X):
-        """The output pre-activations (n_out, n_samples) for rows X."""
-        return forward_sweep(plan, np.ascontiguousarray(X.T))[0][-1]
+        """The output pre-activations (n_out, n_samples) for rows X (read in chunks of
+        columns of Xᵀ where they lie: no transposed copy of X)."""
+        return forward_output(plan, X.T)
 
     def _score_plan(self, plan, X, Y):
         return self._score_outputs(self._outputs(plan, X), Y)

@@ -17,7 +17,7 @@ import scipy.linalg as la
 from .._repr import short_repr
 from ..layout import boundary_coordinates
 from ..linalg import coboundary_matrix
-from .kernels import forward_sweep
+from .kernels import forward_output, forward_sweep
 from .dag.api import dag_boundary, dag_forward, dag_predict
 from .dag.plan import is_dag_sheaf
 from .plan import NetworkPlan
@@ -109,8 +109,7 @@ def predict(S, X):
         out = dag_predict(S, X)
         return out[:, 0] if np.ndim(X) == 1 else out
     plan = NetworkPlan(S)
-    z, _ = forward_sweep(plan, plan.check_inputs(X))
-    return plan.output_value(z[-1])
+    return plan.output_value(forward_output(plan, plan.check_inputs(X)))
 
 
 def forward_boundary(S, X):

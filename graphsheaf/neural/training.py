@@ -47,7 +47,7 @@ from .dynamics import initial_stalks
 from .stalks import Stalks
 from .exact import exact_gradients
 from .gradients import backprop, backprop_gradients, check_xy, local_gradients
-from .kernels import axpy_into, edge_square_norms, forward_sweep, hidden_forces, residuals
+from .kernels import axpy_into, edge_square_norms, forward_output, hidden_forces, residuals
 from .losses import L2, get_loss
 from .optimizers import SGD, Adam, Momentum, make_optimizer
 from .dag.plan import is_dag_sheaf
@@ -493,17 +493,17 @@ class SheafTrainer:
 
     # -- bookkeeping ------------------------------------------------------------
     def _record(self, hist, epoch, step, X, Y, X_test, Y_test, disc):
-        zs, _ = forward_sweep(self.plan, X)
+        z = forward_output(self.plan, X)
         hist.epochs.append(epoch)
         hist.steps.append(step)
-        hist.train_loss.append(self.loss.log_loss(zs[-1], Y))
-        acc = _accuracy(self.loss, zs[-1], Y)
+        hist.train_loss.append(self.loss.log_loss(z, Y))
+        acc = _accuracy(self.loss, z, Y)
         if acc is not None:
             hist.train_accuracy.append(acc)
         if X_test is not None:
-            zt, _ = forward_sweep(self.plan, X_test)
-            hist.test_loss.append(self.loss.log_loss(zt[-1], Y_test))
-            acc = _accuracy(self.loss, zt[-1], Y_test)
+            zt = forward_output(self.plan, X_test)
+            hist.test_loss.append(self.loss.log_loss(zt, Y_test))
+            acc = _accuracy(self.loss, zt, Y_test)
             if acc is not None:
                 hist.test_accuracy.append(acc)
         hist.discord.append(disc)

@@ -488,3 +488,36 @@ def test_exact_gradients_write_into_given_arrays(details):
     for got, want in zip(oW + ob, gW + gb):
         np.testing.assert_array_equal(got, want)
     assert np.isfinite(flat).all()
+
+
+def test_several_output_gram_in_kept_buffers_equals_fresh_arrays():
+    # pattern_gram's buffers are reused from batch to batch (the trainer's scratch): a
+    # batch after another gives exactly what a fresh plan gives, with K and the rows equal
+    # to the unbuffered ones; MaskedGram.dense(out=) equals its plain form
+    from graphsheaf.neural.duals import MaskedGram, pattern_gram
+    W, b = gn.init_weights([5, 16, 12, 9, 4], rng=7)
+    rng = np.random.default_rng(8)
+    sigs = [[(rng.random((w.shape[0], 24)) > 0.4).astype(float) for w in W[:-1]]
+            for _ in range(2)]
+    kept = {}
+    for sig in sigs:
+        K, rows = pattern_gram(W, sig, sig, 4, rows=True, buffers=kept)
+        K0, rows0 = pattern_gram(W, sig, sig, 4, rows=True)
+        np.testing.assert_array_equal(K, K0)
+        for got, want in zip(rows, rows0):
+            np.testing.assert_array_equal(got, want)
+        dense = MaskedGram(W[-1], sig[-1]).dense()
+        np.testing.assert_array_equal(MaskedGram(W[-1], sig[-1]).dense(out=np.empty_like(dense)),
+                                      dense)
+        np.testing.assert_allclose(dense, np.eye(4) + np.einsum("id,dm,jd->mij", W[-1],
+                                                                1 + sig[-1], W[-1]), rtol=1e-13)
+    plan = _Params(gn.neural_sheaf(W, b, output="softmax"))
+    X = [rng.standard_normal((5, 24)) for _ in range(2)]
+    Y = np.eye(4)[rng.integers(0, 4, 24)].T
+    loss = losses.SoftmaxCE()
+    exact_gradients(plan, X[0], Y, loss, 0.01, details=False)
+    again = exact_gradients(plan, X[1], Y, loss, 0.01, details=False)
+    fresh = exact_gradients(_Params(gn.neural_sheaf(W, b, output="softmax")), X[1], Y, loss, 0.01,
+                            details=False)
+    for got, want in zip(again[0] + again[1], fresh[0] + fresh[1]):
+        np.testing.assert_array_equal(got, want)

@@ -304,7 +304,7 @@ def _relu_pass(plan, X, Y, loss, gamma, on=None):
         ws.rows *= v  # (YW and YR)
         r, q = yW + [v], yR[:]
     else:  # several outputs: the residuals are combinations of the Gram matrix's rows
-        K, blocks = pattern_gram(W, sig, sig, n, rows=True)
+        K, blocks = pattern_gram(W, sig, sig, n, rows=True, buffers=ws.gram)
         v = output_dual(f, Y, K, loss, gamma)
         vt = v.T[:, None, :]
         q = [(vt @ Rt)[:, 0, :].T for Rt in blocks] + [W[k].T @ v]
@@ -336,6 +336,7 @@ class _Scratch:
         self.slopes = table.split(self.slope)
         self.ones = np.ones((1, M))  # the seed of the one-output transposed sweep
         self.sum_rows = np.ones(2 * self.arrays.shape[1])  # sums the stacked rows' squares
+        self.gram = {}  # several outputs: the Gram matrices' and rows' buffers (pattern_gram)
 
 
 def _scratch(plan, M, slot):

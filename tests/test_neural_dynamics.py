@@ -360,3 +360,37 @@ def test_axpy_into_moves_in_place_on_any_layout():
         tol = 1e-6 if y.dtype == np.float32 else 1e-14
         np.testing.assert_allclose(y, y0 - 1.25 * x0, rtol=tol, atol=tol)
         np.testing.assert_array_equal(x, x0)
+
+
+@pytest.mark.parametrize("dims", [[3, 40, 1], [3, 40, 30, 5], [2, 6, 4, 1]])
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+def test_bound_residual_and_force_calls_read_the_arrays_when_run(dims, activation):
+    # a flow binds residual_calls / force_calls once and runs them every step: each run
+    # must see the stalks and the weights as they are then (moved in place), through every
+    # product path (rank-one and dgemm updates, NumPy below 512 entries, heaviside and mask)
+    from graphsheaf.neural.kernels import force_calls, residual_calls, run
+    from graphsheaf.neural.plan import NetworkPlan
+    W, b = gn.init_weights(dims, rng=9)
+    plan = NetworkPlan(gn.neural_sheaf(W, b, activation=activation, negative_slope=0.1)
+                       if activation != "relu" else gn.neural_sheaf(W, b))
+    rng = np.random.default_rng(10)
+    k, M = plan.k, 64
+    z = [rng.standard_normal((d, M)) for d in dims[1:]]
+    a = [rng.standard_normal((dims[0], M))] + [rng.standard_normal((d, M)) for d in dims[1:-1]]
+    r, q = [np.empty_like(x) for x in z], [np.empty_like(x) for x in z[:k]]
+    Fz, Fa = [np.empty_like(x) for x in z], [None] + [np.empty_like(x) for x in a[1:]]
+    calls = residual_calls(plan, z, a, r, q) + force_calls(plan, z, r, q, Fz, Fa)
+    for _ in range(3):
+        for x in z + a + plan.W + plan.b:  # everything moves where it lies
+            x += 0.1 * rng.standard_normal(x.shape)
+        run(calls)
+        for l in range(k + 1):
+            np.testing.assert_allclose(r[l], plan.W[l] @ a[l] + plan.b[l][:, None] - z[l],
+                                       rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(Fz[k], r[k])
+        for l in range(k):
+            g = plan.gates[l]
+            np.testing.assert_allclose(q[l], g.value(z[l]) - a[l + 1], rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(Fz[l], r[l] - g.slope(z[l]) * q[l], rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(Fa[l + 1], q[l] - plan.W[l + 1].T @ r[l + 1], rtol=1e-12,
+                                       atol=1e-12)

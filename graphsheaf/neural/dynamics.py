@@ -19,7 +19,7 @@ from .._repr import short_repr
 from .._random import TorchSeed, random_source
 from .._threads import single_blas_thread
 from ..exceptions import DivergenceError, SheafError
-from .kernels import axpy_into, forward_sweep, hidden_forces, residuals
+from .kernels import axpy_into, force_calls, forward_sweep, residual_calls, run
 from .dag.plan import is_dag_sheaf
 from .plan import NetworkPlan
 from .records import HeatRecorder
@@ -201,6 +201,7 @@ class _Flow:
         self.output_mode = output_mode
         self._r = self._q = None  # residual buffers, made on the first step
         self._F = None
+        self._calls = (None, None, None)  # (stalks, residual calls, (F, force calls))
 
     def bind(self, F):
         """Let the last affine edge's residual live in the force buffer ``F.z[k]`` and each
@@ -220,8 +221,11 @@ class _Flow:
             self._bias = [np.repeat(b[:, None], v.shape[1], axis=1) for b, v in zip(self.plan.b, st.z)]
             self._input = self.plan.W[0] @ st.a[0]  # (the same two operations as every step's)
             self._input += self._bias[0]
-        r, q = residuals(self.plan, st.z, st.a, self._r, self._q, bias=self._bias,
-                         input_term=self._input)
+        if self._calls[0] is not st:  # the residuals' calls, bound to these stalks once
+            self._calls = (st, residual_calls(self.plan, st.z, st.a, self._r, self._q,
+                                              bias=self._bias, input_term=self._input), None)
+        run(self._calls[1])
+        r, q = self._r, self._q
         out = None
         if st.y is not None:
             out = self.plan.output_value(st.z[-1]) - st.y  # φ(z) - y
@@ -231,7 +235,11 @@ class _Flow:
         """Write the forces into the views of F; hard-pinned coordinates get force 0, so
         they stay where they were put."""
         shared = F is self._F  # the last residual already is its force (see bind)
-        hidden_forces(self.plan, st.z, r, q, F.z, F.a, last=not shared)
+        bound = self._calls
+        if bound[2] is None or bound[2][0] is not F or r is not self._r:
+            bound = self._calls = bound[:2] + ((F, force_calls(self.plan, st.z, r, q, F.z, F.a,
+                                                             last=not shared)),)
+        run(bound[2][1])
         if st.y is not None:
             if self.phi is not None and self.output_mode == "jacobian":
                 F.z[-1] -= self.phi.jvp_t(st.z[-1], out)

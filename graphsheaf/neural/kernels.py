@@ -17,13 +17,16 @@ is ``a_l`` with ``a[0] = X`` (l = 0..k), free coordinates only, samples as colum
   sweeps, the flows and the optimisers share.
 """
 
+from functools import partial
+
 import numpy as np
 from scipy.linalg.blas import daxpy, dgemm, dger
 
 _F64 = np.dtype(np.float64)
 
-__all__ = ["axpy_into", "blas_ready", "edge_square_norms", "forward_output", "forward_sweep",
-           "hidden_forces", "product", "residuals", "transposed_sweep"]
+__all__ = ["axpy_into", "blas_ready", "edge_square_norms", "force_calls", "forward_output",
+           "forward_sweep", "hidden_forces", "product", "residual_calls", "residuals", "run",
+           "transposed_sweep"]
 
 
 def blas_ready(x):
@@ -246,30 +249,57 @@ def residuals(plan, z, a, r=None, q=None, *, augmented=None, bias=None, input_te
     so that the affine part is one product; ``bias`` the b_ℓ already repeated over the
     samples (fixed weights: the same sums, without NumPy's slower broadcasting loop);
     ``input_term`` the first edge's ``W_1 a_0 + b_1``, constant while the input is pinned
-    and the weights are fixed.
+    and the weights are fixed. The work is :func:`residual_calls`'s.
     """
-    W, b, k = plan.W, plan.b, plan.k
     if r is None:
         r = [np.empty_like(v) for v in z]
-        q = [np.empty_like(v) for v in z[:k]]
+        q = [np.empty_like(v) for v in z[:plan.k]]
+    run(residual_calls(plan, z, a, r, q, augmented=augmented, bias=bias,
+                       input_term=input_term))
+    return r, q
+
+
+def run(calls):
+    """Run bound calls in order (:func:`residual_calls`, :func:`force_calls`)."""
+    for call in calls:
+        call()
+
+
+def residual_calls(plan, z, a, r, q, *, augmented=None, bias=None, input_term=None):
+    """:func:`residuals` as a list of argument-free calls bound to these arrays; run in
+    order (:func:`run`) they write ``r`` and ``q``.
+
+    A flow whose arrays stay where they are (the stalks, the residual buffers, the
+    parameters updated in place) binds them once and runs the list every step: the
+    per-layer bookkeeping (layouts, gate kinds, views) is then paid once, not per step
+    (a paper-mode step on [2,30,1] with 300 samples: about 4 µs of its 35).
+    """
+    W, b, k = plan.W, plan.b, plan.k
+    calls = []
     for l in range(k + 1):
         if l == 0 and input_term is not None:
-            np.subtract(input_term, z[0], out=r[0])
+            calls.append(partial(np.subtract, input_term, z[0], out=r[0]))
             continue
         if augmented is not None:
-            product(augmented[0][l], augmented[1][l], out=r[l])
+            calls.append(_product_call(augmented[0][l], augmented[1][l], r[l]))
         else:
-            product(W[l], a[l], out=r[l])
-            r[l] += bias[l] if bias is not None else b[l] if r[l].ndim == 1 else b[l][:, None]
-        r[l] -= z[l]
+            calls.append(_product_call(W[l], a[l], r[l]))
+            shift = bias[l] if bias is not None else b[l] if r[l].ndim == 1 else b[l][:, None]
+            calls.append(partial(np.add, r[l], shift, out=r[l]))
+        calls.append(partial(np.subtract, r[l], z[l], out=r[l]))
     relu = plan.gate_table().relu
     for l in range(k):
         if relu:  # (against a zero array: NumPy's scalar-broadcasting loop is twice as slow)
-            np.maximum(z[l], _zeros(z[l].shape), out=q[l])
+            calls.append(partial(np.maximum, z[l], _zeros(z[l].shape), out=q[l]))
         else:
-            plan.gates[l].value(z[l], out=q[l])
-        q[l] -= a[l + 1]
-    return r, q
+            calls.append(partial(plan.gates[l].value, z[l], out=q[l]))
+        calls.append(partial(np.subtract, q[l], a[l + 1], out=q[l]))
+    return calls
+
+
+def _product_call(A, B, out):
+    """:func:`product` bound to its operands and output."""
+    return partial(np.dot if out.flags.c_contiguous else np.matmul, A, B, out=out)
 
 
 _SMALL = 512  # hidden layers of up to this many coordinates take heaviside's slopes
@@ -283,49 +313,67 @@ def hidden_forces(plan, z, r, q, Fz, Fa, last=True):
     l = 1..k (``Fa[0]`` is not touched). At a kink the gate's tie rule picks σ, the
     authors' generalised gradient. ``q[l]`` may be ``Fa[l + 1]`` itself (the flows write
     the gate residuals into the force buffer): it is then turned into the force in place.
+    The work is :func:`force_calls`'s.
     """
+    run(force_calls(plan, z, r, q, Fz, Fa, last))
+
+
+def force_calls(plan, z, r, q, Fz, Fa, last=True):
+    """:func:`hidden_forces` as a list of argument-free calls bound to these arrays (see
+    :func:`residual_calls`)."""
     W, k = plan.W, plan.k
     table = plan.gate_table()
+    calls = []
     for l in range(k):
         F = Fz[l]
         if table.relu and z[l].size <= _SMALL:
             # the 0/1 slope written as floats by heaviside (its value at 0 is the tie rule),
             # then scaled by q: no bool-to-float casting loop (0.95 µs against 1.6 µs on 30
             # coordinates), but heaviside is not vectorised (19.5 µs against 6.5 µs on 9,000)
-            np.heaviside(z[l], 0.0 if table.strict[0, 0] else 1.0, out=F)
-            F *= q[l]
+            calls.append(partial(np.heaviside, z[l], 0.0 if table.strict[0, 0] else 1.0, out=F))
+            calls.append(partial(np.multiply, F, q[l], out=F))
         elif table.relu:  # the comparison written as floats, then scaled (0.5 µs less
             # than a bool mask times floats on 30 × 300, whose casting loop is slower)
-            (np.greater if table.strict[0, 0] else np.greater_equal)(z[l], 0.0, out=F)
-            F *= q[l]
+            compare = np.greater if table.strict[0, 0] else np.greater_equal
+            calls.append(partial(compare, z[l], 0.0, out=F))
+            calls.append(partial(np.multiply, F, q[l], out=F))
         else:
-            np.multiply(plan.gates[l].slope(z[l]), q[l], out=F)
-        np.subtract(r[l], F, out=F)
+            calls.append(partial(_sloped, plan.gates[l].slope, z[l], q[l], F))
+        calls.append(partial(np.subtract, r[l], F, out=F))
         if q[l] is not Fa[l + 1]:  # (a caller may have let q_l live in the force buffer)
-            np.copyto(Fa[l + 1], q[l])
-        _subtract_transposed(Fa[l + 1], W[l + 1], r[l + 1])
+            calls.append(partial(np.copyto, Fa[l + 1], q[l]))
+        calls.append(_subtract_transposed_call(Fa[l + 1], W[l + 1], r[l + 1]))
     if last:
-        np.copyto(Fz[k], r[k])
+        calls.append(partial(np.copyto, Fz[k], r[k]))
+    return calls
 
 
-def _subtract_transposed(F, W, y):
-    """``F -= Wᵀ y`` in place. On arrays of 512 entries or more this goes through BLAS on
-    F's own memory (F's transpose is Fortran-ordered, so BLAS updates it where it lies), with
-    no temporary for the product: one row in ``y`` (one output, or the last hidden layer of
-    a one-output net) is a rank-one update (2.4 µs against 5.2 µs for a product and a
-    subtraction on 30 × 300), several rows one ``dgemm`` with β = 1 (2.3 µs against 3.4 µs
-    on 12 × 300 from 8 rows). Below that size the wrappers' overhead loses."""
+def _sloped(slope, z, q, out):
+    np.multiply(slope(z), q, out=out)
+
+
+def _subtract_transposed_call(F, W, y):
+    """``F -= Wᵀ y`` in place, bound to its arrays. On arrays of 512 entries or more
+    this goes through BLAS on F's own memory (F's transpose is Fortran-ordered, so BLAS
+    updates it where it lies), with no temporary for the product: one row in ``y`` (one
+    output, or the last hidden layer of a one-output net) is a rank-one update (2.4 µs
+    against 5.2 µs for a product and a subtraction on 30 × 300), several rows one
+    ``dgemm`` with β = 1 (2.3 µs against 3.4 µs on 12 × 300 from 8 rows). Below that size
+    the wrappers' overhead loses."""
     if F.size < 512 or F.ndim != 2 or not blas_ready(F) or y.dtype is not _F64 \
             or W.dtype is not _F64:
-        F -= np.dot(W.T, y) if y.shape[0] == 1 else W.T @ y  # (np.dot: the fastest outer product)
-    elif y.shape[0] == 1:
-        dger(-1.0, y[0], W[0], a=F.T, overwrite_a=True)
-    elif y.flags.c_contiguous and (W.flags.c_contiguous or 8 * W.size <= F.size):
+        return partial(_subtract_product, F, W, y)
+    if y.shape[0] == 1:
+        return partial(dger, -1.0, y[0], W[0], a=F.T, overwrite_a=True)
+    if y.flags.c_contiguous and (W.flags.c_contiguous or 8 * W.size <= F.size):
         # (a strided W, a column block of [W | b], is copied by the wrapper: worth it
         # only while that copy is small against the update)
-        dgemm(-1.0, y.T, W.T, beta=1.0, c=F.T, overwrite_c=True, trans_b=True)
-    else:
-        F -= W.T @ y
+        return partial(dgemm, -1.0, y.T, W.T, beta=1.0, c=F.T, overwrite_c=True, trans_b=True)
+    return partial(_subtract_product, F, W, y)
+
+
+def _subtract_product(F, W, y):
+    F -= np.dot(W.T, y) if y.shape[0] == 1 else W.T @ y  # (np.dot: the fastest outer product)
 
 
 def _sq(x):

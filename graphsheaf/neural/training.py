@@ -36,6 +36,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -47,7 +48,8 @@ from .dynamics import initial_stalks
 from .stalks import Stalks
 from .exact import exact_gradients
 from .gradients import backprop, backprop_gradients, check_xy, local_gradients
-from .kernels import axpy_into, edge_square_norms, forward_output, hidden_forces, residuals
+from .kernels import (axpy_into, edge_square_norms, force_calls, forward_output, residual_calls,
+                      residuals)
 from .losses import L2, get_loss
 from .optimizers import SGD, Adam, Momentum, make_optimizer
 from .dag.plan import is_dag_sheaf
@@ -371,15 +373,17 @@ class SheafTrainer:
         eta, wstep = self.alpha * self.dt, self.dt * beta / self.gamma
         F, rb, qb, g, grads, move_theta, move_state = self._buffers(st)
         z, a, augmented = st.z, st.a, (self._blocks, st.a_aug)
-        rules = [(rb[l], st.a_aug[l].T, grads[l]) for l in range(k + 1)]  # r_ℓ [a; 1]ᵀ
-        Fz, Fa, out = F.z, F.a, F.z[k]
+        # the residuals, the local rules r_ℓ [a; 1]ᵀ (before any stalk moves) and the hidden
+        # forces, bound once to these arrays (the parameters move in place)
+        program = (residual_calls(plan, z, a, rb, qb, augmented=augmented)
+                   + [partial(np.matmul, rb[l], st.a_aug[l].T, out=grads[l]) for l in range(k + 1)]
+                   + force_calls(plan, z, rb, qb, F.z, F.a, last=False))
+        r, out = rb, F.z[k]
         grad, gamma, decay_rate = self.loss.grad, self.gamma, self.weight_decay
 
         def step():
-            r, q = residuals(plan, z, a, rb, qb, augmented=augmented)
-            for r_l, aT, g_l in rules:  # before any stalk moves
-                np.matmul(r_l, aT, out=g_l)
-            hidden_forces(plan, z, r, q, Fz, Fa, last=False)
+            for call in program:
+                call()
             pull = grad(z[k], Y)
             if gamma != 1.0:
                 pull = gamma * pull

@@ -6,12 +6,15 @@ fixed activation pattern (:func:`seed_gram`, :func:`pattern_gram`; the passes th
 it are :mod:`.exact`'s); ``λ = γ v`` is the output edge's pull at the pinned equilibrium.
 """
 
+from functools import partial
+
 import numpy as np
 
-from .kernels import transposed_sweep
+from .kernels import run, transposed_calls, transposed_sweep
 from .losses import L1, L2, Huber, SigmoidBCE
 
-__all__ = ["MaskedGram", "apply_gram", "output_dual", "pattern_gram", "seed_gram"]
+__all__ = ["MaskedGram", "apply_gram", "output_dual", "pattern_gram", "seed_gram",
+           "seed_gram_calls"]
 
 
 class MaskedGram:
@@ -58,18 +61,25 @@ def seed_gram(W, sig, M, stacked=None, seed=None):
     of ones (1, M) to start from. Returns ``(K, yW, yR)``, the rows as per-layer lists
     (``yW[k]`` is the seed)."""
     k = len(sig)
-    out = {} if stacked is None else {"yW": stacked[1], "yR": stacked[2]}
-    yW, yR = transposed_sweep(W, sig, np.ones((1, M)) if seed is None else seed, **out)
+    seed = np.ones((1, M)) if seed is None else seed
     if stacked is None:
+        yW, yR = transposed_sweep(W, sig, seed)
         K = np.ones(M)
         for Y in yW[:k] + yR:
             K += np.einsum("dm,dm->m", Y, Y)
-    else:
-        rows, _, _, square, ones = stacked
-        np.multiply(rows, rows, out=square)
-        K = np.dot(ones, square)
-        K += 1.0
-    return K, yW, yR
+        return K, yW, yR
+    K = np.empty(M)
+    run(seed_gram_calls(W, sig, stacked, seed, K))
+    return K, list(stacked[1]) + [seed], list(stacked[2])
+
+
+def seed_gram_calls(W, sig, stacked, seed, K):
+    """:func:`seed_gram` with ``stacked`` buffers as calls bound to its arrays (see
+    :func:`.kernels.residual_calls`); ``K`` (M,) receives the Gram values."""
+    rows, yW, yR, square, ones = stacked
+    return (transposed_calls(W, sig, list(yW) + [seed], yR)
+            + [partial(np.multiply, rows, rows, square), partial(np.dot, ones, square, K),
+               partial(np.add, K, 1.0, K)])
 
 
 def pattern_gram(W, sig, sig2, n, rows=False, buffers=None):

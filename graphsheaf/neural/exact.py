@@ -27,13 +27,13 @@ moved are solved again, all of them at once.
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 
 from .._repr import short_repr
-from .kernels import forward_sweep, product, transposed_sweep
-from .duals import apply_gram, output_dual, pattern_gram, seed_gram
+from .kernels import forward_calls, forward_sweep, product, run, transposed_sweep
+from .duals import apply_gram, output_dual, pattern_gram, seed_gram_calls
 
 __all__ = ["BatchEquilibrium", "batch_equilibrium", "exact_gradients"]
 
@@ -277,44 +277,70 @@ def _relu_pass(plan, X, Y, loss, gamma, on=None):
     layers. With one output the rows of G are one transposed sweep from the seed 1 (the
     sweep from v is that one scaled by v per sample), so a pass costs the forward sweep,
     one transposed sweep and the tangent sweep of the residuals; with several outputs
-    the Gram matrix is :func:`.duals.pattern_gram`'s. Returns ``(r, acts, Z, on, v, f)``:
-    residuals/γ per affine edge, the equilibrium's activations (``acts[0]`` is X), its
-    stacked hidden z, the pattern, the output pull v and the pattern's output f.
+    the Gram matrix is :func:`.duals.pattern_gram`'s. The sweeps run as calls bound once
+    to the plan's scratch arrays for this batch size (:class:`_Pass`). Returns ``(r, acts,
+    Z, on, v, f)``: residuals/γ per affine edge, the equilibrium's activations (``acts[0]``
+    is X), its stacked hidden z, the pattern, the output pull v and the pattern's output
+    f -- views of the scratch arrays, valid until the next pass of this kind and size.
     """
     W, k = plan.W, plan.k
-    table = plan.gate_table()
     n, M = W[k].shape[0], X.shape[1]
     ws = _scratch(plan, M, "first" if on is None else "again")
-    Zh, _, _, _, U, _ = ws.arrays
-    z, a, yW, yR, u, ua = ws.parts
-    sig = None
+    p = ws.bound(plan, X.shape[0], n, on is None)
+    np.copyto(p.X, X)
     if on is not None:
         np.copyto(ws.slope, on)
-        sig = ws.slopes
-    zs, _ = forward_sweep(plan, X, z=z + [None], a=[None] + a, sigma=sig)
-    f = zs[k]
+    run(p.forward)
     if on is None:
-        on = np.greater(Zh, 0, out=ws.on) if table.strict[0, 0] else np.greater_equal(Zh, 0, out=ws.on)
-        np.copyto(ws.slope, on)
-        sig = ws.slopes
+        run(p.pattern)
+        on = ws.on
+    f = p.f
     if n == 1:  # K = ‖G‖² per sample; the residuals are the seed's rows scaled by v
-        K, _, _ = seed_gram(W, sig, M, stacked=(ws.rows, yW, yR, ws.tangent, ws.sum_rows),
-                             seed=ws.ones)
-        v = output_dual(f, Y, K, loss, gamma)
+        run(p.gram)
+        v = output_dual(f, Y, p.K, loss, gamma)
         ws.rows *= v  # (YW and YR)
-        r, q = yW + [v], yR[:]
     else:  # several outputs: the residuals are combinations of the Gram matrix's rows
-        K, blocks = pattern_gram(W, sig, sig, n, rows=True, buffers=ws.gram)
+        K, blocks = pattern_gram(W, ws.slopes, ws.slopes, n, rows=True, buffers=ws.gram)
         v = output_dual(f, Y, K, loss, gamma)
         vt = v.T[:, None, :]
-        q = [(vt @ Rt)[:, 0, :].T for Rt in blocks] + [W[k].T @ v]
-        r = [s * x for s, x in zip(sig, q)] + [v]
+        for Rt, q in zip(blocks, p.q):
+            np.copyto(q, np.matmul(vt, Rt)[:, 0, :].T)
+        product(W[k].T, v, out=p.q[k - 1])
+        for s, x, r in zip(ws.slopes, p.q, p.r):
+            np.multiply(s, x, out=r)
     # the tangent sweep u = δ_Ω⁻¹ (r, q): the equilibrium is the pattern's sweep - γ u
-    forward_sweep(plan, None, z=u + [None], a=[None] + ua, sigma=sig, edge=(r, q), bias=False,
-                  output=False)
+    run(p.tangent)
     ws.tangent *= -gamma  # (U and UA, then plus Zh and Ah)
     ws.tangent += ws.state
-    return r, [X] + ua, U, on, v, f
+    return p.r + [v], [p.X] + ws.parts[5], ws.arrays[4], on, v, f
+
+
+class _Pass:
+    """The calls of one pass bound to a scratch's arrays: the forward sweep (at the
+    gates, or at the scratch's slopes), the pattern check, the one-output Gram matrix
+    and the tangent sweep of the residuals, with the input and output buffers they use.
+    Built once per plan arrays, batch size and kind of pass: a [2,32,32,32,1] pass of 32
+    samples spends about 10 µs less in per-layer bookkeeping than called sweeps."""
+
+    def __init__(self, plan, ws, n_in, n, first):
+        table, M = plan.gate_table(), ws.M
+        z, a, yW, yR, u, ua = ws.parts
+        self.X, self.f = np.empty((n_in, M)), np.empty((n, M))
+        self.forward = forward_calls(plan, self.X, z + [self.f], [None] + a,
+                                     sigma=None if first else ws.slopes)
+        compare = np.greater if table.strict[0, 0] else np.greater_equal
+        self.pattern = [partial(compare, ws.arrays[0], 0, ws.on),
+                        partial(np.copyto, ws.slope, ws.on)]
+        if n == 1:
+            self.K = np.empty(M)
+            self.gram = seed_gram_calls(plan.W, ws.slopes, (ws.rows, yW, yR, ws.tangent,
+                                                            ws.sum_rows), ws.ones, self.K)
+            self.r, self.q = yW, yR
+        else:
+            self.r = [np.empty_like(x) for x in z]
+            self.q = [np.empty_like(x) for x in z]
+        self.tangent = forward_calls(plan, None, u + [None], [None] + ua, sigma=ws.slopes,
+                                     edge=(self.r + [None], self.q), bias=False, output=False)
 
 
 class _Scratch:
@@ -337,6 +363,15 @@ class _Scratch:
         self.ones = np.ones((1, M))  # the seed of the one-output transposed sweep
         self.sum_rows = np.ones(2 * self.arrays.shape[1])  # sums the stacked rows' squares
         self.gram = {}  # several outputs: the Gram matrices' and rows' buffers (pattern_gram)
+        self._bound = (None, None)
+
+    def bound(self, plan, n_in, n, first):
+        """This scratch's :class:`_Pass`, bound again when the plan's weight or bias arrays
+        are not the ones it was bound to (the calls hold those arrays themselves)."""
+        key = tuple(map(id, plan.W + plan.b)) + (n_in, n, first)
+        if self._bound[0] != key:
+            self._bound = (key, _Pass(plan, self, n_in, n, first))
+        return self._bound[1]
 
 
 def _scratch(plan, M, slot):
@@ -374,7 +409,7 @@ def _relu_gradients(plan, X, Y, loss, gamma, max_passes):
     strict = plan.gate_table().strict[0, 0]
     r, acts, U, on, v, f = _relu_pass(plan, X, Y, loss, gamma)
     info = {"sweeps": n + 3, "sample_sweeps": float(n + 3), "pattern_passes": 1,
-            "unsettled": 0, "output": f}
+            "unsettled": 0, "output": f.copy()}  # (f is the pass's buffer)
     wrong = ((U > 0) if strict else (U >= 0)) != on
     bad = np.flatnonzero(wrong.any(axis=0)) if wrong.any() else None
     if bad is not None and max_passes < 2:

@@ -376,7 +376,7 @@ class SheafTrainer:
         # the residuals, the local rules r_ℓ [a; 1]ᵀ (before any stalk moves) and the hidden
         # forces, bound once to these arrays (the parameters move in place)
         program = (residual_calls(plan, z, a, rb, qb, augmented=augmented)
-                   + [partial(np.matmul, rb[l], st.a_aug[l].T, out=grads[l]) for l in range(k + 1)]
+                   + [partial(np.matmul, rb[l], st.a_aug[l].T, grads[l]) for l in range(k + 1)]
                    + force_calls(plan, z, rb, qb, F.z, F.a, last=False))
         r, out = rb, F.z[k]
         grad, gamma, decay_rate = self.loss.grad, self.gamma, self.weight_decay

@@ -521,3 +521,51 @@ def test_several_output_gram_in_kept_buffers_equals_fresh_arrays():
                             details=False)
     for got, want in zip(again[0] + again[1], fresh[0] + fresh[1]):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dims", [[3, 8, 8, 1], [3, 8, 6, 3]])
+def test_bound_passes_follow_the_plans_arrays_and_outputs_are_not_aliased(dims):
+    # a ReLU pass binds its sweeps once per batch size to the plan's weight and bias arrays:
+    # arrays replaced in the plan (as the trainer's flat buffer does) bind it again, arrays
+    # edited in place are read when the pass runs, and info["output"] is the caller's own
+    W, b = gn.init_weights(dims, rng=11)
+    loss = losses.L2()
+    rng = np.random.default_rng(12)
+    X1, X2 = rng.standard_normal((3, 16)), rng.standard_normal((3, 16))
+    Y = rng.standard_normal((dims[-1], 16))
+    plan = _Params(gn.neural_sheaf(W, b))
+    first = exact_gradients(plan, X1, Y, loss, 0.01, details=False)
+    out1 = first[2]["output"].copy()
+    exact_gradients(plan, X2, Y, loss, 0.01, details=False)
+    np.testing.assert_array_equal(first[2]["output"], out1)
+    W2 = [w + 0.1 * rng.standard_normal(w.shape) for w in W]
+    plan.W[1] = W2[1].copy()  # replaced
+    plan.W[0][...] = W2[0]  # edited in place
+    plan.W[2][...] = W2[2]
+    got = exact_gradients(plan, X2, Y, loss, 0.01, details=False)
+    want = exact_gradients(_Params(gn.neural_sheaf(W2, b)), X2, Y, loss, 0.01, details=False)
+    for g, w in zip(got[0] + got[1], want[0] + want[1]):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_bound_backprop_follows_the_plans_arrays():
+    # backprop binds its sweeps per batch size to the plan's arrays: replaced or edited
+    # weights are what the next call computes with, and out= receives the gradients
+    from graphsheaf.neural.gradients import backprop
+    W, b = gn.init_weights([3, 8, 6, 2], rng=13)
+    loss = losses.L2()
+    rng = np.random.default_rng(14)
+    X, Y = rng.standard_normal((3, 16)), rng.standard_normal((2, 16))
+    plan = _Params(gn.neural_sheaf(W, b))
+    gW, gb, z = backprop(plan, X, Y, loss, output=True)
+    W2 = [w + 0.1 * rng.standard_normal(w.shape) for w in W]
+    plan.W[0] = W2[0].copy()
+    plan.W[1][...] = W2[1]
+    plan.W[2][...] = W2[2]
+    out = ([np.empty_like(w) for w in W], [np.empty_like(v) for v in b])
+    gW2, gb2, z2 = backprop(plan, X, Y, loss, output=True, out=out)
+    assert all(g is o for g, o in zip(gW2 + gb2, out[0] + out[1]))
+    want = backprop(_Params(gn.neural_sheaf(W2, b)), X, Y, loss, output=True)
+    for g, w in zip(gW2 + gb2 + [z2], want[0] + want[1] + [want[2]]):
+        np.testing.assert_array_equal(g, w)
+    assert not np.array_equal(z, z2)  # the first call's output is its own array

@@ -1,27 +1,69 @@
 """Gradients of a chain network's weights from a batch: the exact mode's local rule at the
 pinned equilibrium and backpropagation's, through the compiled plan's sweeps."""
 
+from functools import partial
+
 import numpy as np
 
 from ..exceptions import SheafError
 from .dag.api import dag_backprop_gradients, dag_local_gradients
 from .dag.plan import is_dag_sheaf
 from .exact import exact_gradients
-from .kernels import forward_sweep, transposed_sweep
+from .kernels import forward_calls, run, transposed_calls
 from .losses import get_loss
 from .plan import NetworkPlan
 
 __all__ = ["backprop", "backprop_gradients", "check_xy", "local_gradients"]
 
 
-def backprop(plan, X, Y, loss, output=False):
+def backprop(plan, X, Y, loss, output=False, out=None):
     """Gradients of ``Σ U(f(x), y)``: one forward sweep and one transposed sweep
-    (``output=True``: and the network output f(x))."""
-    zs, acts = forward_sweep(plan, X)
-    sig = [g.slope(z) for g, z in zip(plan.gates, zs)]
-    yW, _ = transposed_sweep(plan.W, sig, loss.grad(zs[-1], Y))
-    grads = [d @ a.T for d, a in zip(yW, acts)], [d.sum(axis=1) for d in yW]
-    return grads + (zs[-1],) if output else grads
+    (``output=True``: and the network output f(x)); ``out = (gW, gb)`` arrays receive them.
+
+    The sweeps and the slopes run as calls bound once per plan arrays and batch size to
+    buffers the plan keeps (:class:`_Backprop`), the batch copied into its own."""
+    M = X.shape[1]
+    key = ("backprop", M)
+    bp = plan.scratch.get(key)
+    ident = tuple(map(id, plan.W + plan.b)) + (X.shape[0],)
+    if bp is None or bp.ident != ident:
+        bp = plan.scratch[key] = _Backprop(plan, X.shape[0], M, ident)
+    np.copyto(bp.X, X)
+    run(bp.forward)
+    np.copyto(bp.v, loss.grad(bp.z[-1], Y))
+    run(bp.backward)
+    gW, gb = out if out is not None else ([None] * len(bp.yW), [None] * len(bp.yW))
+    gW = [np.dot(d, a.T, out=o) for d, a, o in zip(bp.yW, bp.a, gW)]
+    gb = [np.sum(d, axis=1, out=o) for d, o in zip(bp.yW, gb)]
+    return (gW, gb, bp.z[-1].copy()) if output else (gW, gb)
+
+
+class _Backprop:
+    """:func:`backprop`'s buffers and bound calls for one plan and batch size: the forward
+    sweep, the gates' slopes (ReLU's as a comparison written as floats) and the transposed
+    sweep from the output gradient ``v``."""
+
+    def __init__(self, plan, n_in, M, ident):
+        self.ident = ident
+        k, table = plan.k, plan.gate_table()
+        self.X = np.empty((n_in, M))
+        self.z = [np.empty((W.shape[0], M)) for W in plan.W]
+        self.a = [self.X] + [np.empty_like(x) for x in self.z[:k]]
+        sig = [np.empty_like(x) for x in self.z[:k]]
+        self.forward = forward_calls(plan, self.X, self.z, self.a)
+        for l, gate in enumerate(plan.gates):
+            if table.relu:  # (0/1 as floats, the values of gate.slope)
+                compare = np.greater if gate.strict else np.greater_equal
+                self.forward.append(partial(compare, self.z[l], 0.0, sig[l]))
+            else:
+                self.forward.append(partial(_slope_into, gate.slope, self.z[l], sig[l]))
+        self.v = np.empty_like(self.z[k])
+        self.yW = [np.empty_like(x) for x in self.z[:k]] + [self.v]
+        self.backward = transposed_calls(plan.W, sig, self.yW, [np.empty_like(x) for x in sig])
+
+
+def _slope_into(slope, z, out):
+    np.copyto(out, slope(z))
 
 
 def _by_name(S, gW, gb):

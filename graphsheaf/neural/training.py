@@ -481,9 +481,10 @@ class SheafTrainer:
             _, _, info = exact_gradients(plan, X, Y, self.loss, self.gamma, self.max_passes,
                                          details=False, out=(blocks[:plan.k + 1], blocks[plan.k + 1:]))
         elif self.mode == "backprop-equivalent":
-            gW, gb, z = backprop(plan, X, Y, self.loss, output=True)
+            g, blocks = self._gradient  # (written into the flat gradient's blocks)
+            _, _, z = backprop(plan, X, Y, self.loss, output=True,
+                               out=(blocks[:plan.k + 1], blocks[plan.k + 1:]))
             info = {"sweeps": 2, "pattern_passes": 1, "output": z}
-            g = np.concatenate([x.ravel() for x in gW + gb])
         else:
             raise SheafError("step() runs the exact and backprop-equivalent modes; paper mode "
                              "integrates its joint flow in train()")

@@ -117,12 +117,11 @@ def forward_sweep(plan, X, *, z=None, a=None, first=None, sigma=None, tau=None, 
     Returns
     -------
     z, a : lists (``a[0]`` is X)
+
+    The work is :func:`forward_calls`'s (missing outputs are allocated first).
     """
     k = plan.k
-    if X is not None:
-        tail = X.shape[1:]
-    else:
-        tail = edge[0][0].shape[1:]
+    tail = (X if X is not None else edge[0][0]).shape[1:]  # (the samples' axes)
     zs = list(z) if z is not None else [None] * (k + 1)
     acts = list(a) if a is not None else [None] * (k + 1)
     for l in range(k + 1 if output else k):
@@ -242,7 +241,8 @@ def transposed_sweep(W, sigma, v, inject=None, *, yW=None, yR=None):
     extra axes after the feature axis (several rows per sample: shape (n, r, M) with
     ``sigma`` of shape (d, M)). ``inject(l, yW_l)`` may edit each affine block in
     place before it travels on (rows that start inside the network). ``yW``, ``yR``
-    (lists of k arrays, one row per sample) receive the hidden blocks in place.
+    (lists of k arrays, one row per sample) receive the hidden blocks in place. The work
+    is :func:`transposed_calls`'s.
     """
     k = len(sigma)
     yW = [None] * k + [v] if yW is None else list(yW) + [v]

@@ -569,3 +569,29 @@ def test_bound_backprop_follows_the_plans_arrays():
     for g, w in zip(gW2 + gb2 + [z2], want[0] + want[1] + [want[2]]):
         np.testing.assert_array_equal(g, w)
     assert not np.array_equal(z, z2)  # the first call's output is its own array
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_crossed_first_layer_neuron_never_holds_flipped(seed):
+    # the exact mode sends samples whose first-hidden-layer neurons left their region straight
+    # to the kink rules: flipped, such a neuron is off with no residual on its own edge, so
+    # its z is the forward pass's again (>= 0) -- the flipped pass would always fail
+    from graphsheaf.neural.exact import _relu_pass
+    rng = np.random.default_rng(seed)
+    dims = [[2, 30, 1], [3, 12, 8, 1], [2, 16, 16, 3]][seed % 3]
+    W, b = gn.init_weights(dims, rng=seed)
+    plan = _Params(gn.neural_sheaf(W, b, strict_relu=seed >= 3))
+    X = rng.standard_normal((dims[0], 400))
+    Y = 3 * rng.standard_normal((dims[-1], 400))
+    strict = seed >= 3
+    _, _, U, on, _, _ = _relu_pass(plan, X, Y, losses.L2(), 1.0)
+    U, on = U.copy(), on.copy()
+    wrong = ((U > 0) if strict else (U >= 0)) != on
+    first = wrong[:dims[1]].any(axis=0)
+    assert first.sum() >= 3  # (γ = 1 and large targets: many crossings)
+    assert not (wrong[:dims[1]] & ~on[:dims[1]]).any()  # only on -> off in the first layer
+    cols = np.flatnonzero(first)
+    flipped = on[:, cols] ^ wrong[:, cols]
+    _, _, U2, _, _, _ = _relu_pass(plan, X[:, cols], Y[:, cols], losses.L2(), 1.0, on=flipped)
+    wrong2 = ((U2 > 0) if strict else (U2 >= 0)) != flipped
+    assert wrong2[:dims[1]].any(axis=0).all()

@@ -436,16 +436,24 @@ def _resolve(plan, X, Y, loss, gamma, max_passes, r, acts, U, on, v, wrong, bad,
                 acts[l][:, cols] = acts_new[l - 1]
 
     worse = np.arange(B)
-    if max_passes >= 3:
-        flipped = on[:, bad] ^ wrong[:, bad]
-        r2, acts2, U2, _, _, _ = _relu_pass(plan, X[:, bad], Y[:, bad], loss, gamma, on=flipped)
-        write(bad, r2, acts2[1:])
-        info.update(sweeps=2 * (n + 3), sample_sweeps=n + 3 + (n + 3) * B / M,
+    # a first-hidden-layer neuron's z moves only with its own affine edge, which carries no
+    # residual once the neuron is off: flipped off, its z is the forward pass's (≥ 0) again,
+    # so a sample with such a neuron goes to the general rules without the flipped pass
+    # (on [2,30,1] every re-solved sample; off -> on cannot happen in that layer)
+    trial = np.flatnonzero(~wrong[:plan.gate_table().sizes[0], bad].any(axis=0))
+    if max_passes >= 3 and trial.size:
+        cols = bad if trial.size == B else bad[trial]
+        flipped = on[:, cols] ^ wrong[:, cols]
+        r2, acts2, U2, _, _, _ = _relu_pass(plan, X[:, cols], Y[:, cols], loss, gamma, on=flipped)
+        write(cols, r2, acts2[1:])
+        info.update(sweeps=2 * (n + 3), sample_sweeps=n + 3 + (n + 3) * trial.size / M,
                     pattern_passes=2)
         wrong2 = ((U2 > 0) if strict else (U2 >= 0)) != flipped
-        if not wrong2.any():
+        if not wrong2.any() and trial.size == B:
             return
-        worse = np.flatnonzero(wrong2.any(axis=0))
+        left = np.ones(B, dtype=bool)
+        left[trial[~wrong2.any(axis=0)]] = False  # (the flipped pattern held)
+        worse = np.flatnonzero(left)
     # the general rules from the forward pattern, as if the flip had not been tried
     cols = bad if isinstance(bad, slice) else bad[worse]
     res = _settle(plan, X[:, cols], Y[:, cols], loss, gamma, on.view(np.int8)[:, cols],

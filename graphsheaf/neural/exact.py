@@ -400,8 +400,10 @@ def _relu_gradients(plan, X, Y, loss, gamma, max_passes):
     those samples only; where that pattern is consistent it is the equilibrium (its one
     neuron's energy profile along z, a convex piece on each side of 0, then has its
     minimum inside the new region, which is where the three-state rules lead through the
-    kink). Samples where the flipped pattern is inconsistent too go to the active-set loop
-    (:func:`_settle`) from their forward pattern, exactly as in :func:`batch_equilibrium`.
+    kink). Samples where the flipped pattern is inconsistent too, and samples with a
+    crossed neuron in the first hidden layer (whose flip cannot hold, see
+    :func:`_resolve`), go to the active-set loop (:func:`_settle`) from their forward
+    pattern, exactly as in :func:`batch_equilibrium`.
     Each stage overwrites its samples' columns; the local rule is summed once at the end.
     """
     k = plan.k

@@ -108,7 +108,7 @@ def exact_gradients(plan, X, Y, loss, gamma, max_passes=10, details=True, out=No
     gW, gb = out if out is not None else ([None] * len(r), [None] * len(r))
     gW = [product(x, a.T, out=o) for x, a, o in zip(r, acts, gW)]
     # Σ_m r_m as one BLAS product with ones (0.6 µs against 2.8 µs for np.sum on 32 × 32)
-    ones = np.ones(X.shape[1])
+    ones = _ones(X.shape[1])
     gb = [product(x, ones, out=o) for x, o in zip(r, gb)]
     if info is not None:
         return gW, gb, info
@@ -119,6 +119,14 @@ def exact_gradients(plan, X, Y, loss, gamma, max_passes=10, details=True, out=No
         info.update(mean_passes=float(eq.passes.mean()), kinked=eq.kinked,
                     equilibrium_energy=float(eq.energy.sum()))
     return gW, gb, info
+
+
+@lru_cache(maxsize=16)
+def _ones(M):
+    """A read-only array of M ones (the local rule's sums), made once per batch size."""
+    ones = np.ones(M)
+    ones.flags.writeable = False
+    return ones
 
 
 @lru_cache(maxsize=16)

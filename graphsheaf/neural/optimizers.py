@@ -1,6 +1,8 @@
 """Optimisers of the exact and backprop-equivalent training modes: each ``step(params, grads)``
 updates its parameter arrays in place."""
 
+import math
+
 import numpy as np
 from scipy.linalg.blas import daxpy, dscal
 
@@ -48,6 +50,22 @@ class Adam(SGD):
         self.b1, self.b2, self.eps = beta1, beta2, eps
         self.m = self.v = None
         self.t = 0
+        self._views = {}
+
+    def _flat_views(self, p, g, m, v):
+        """``(p, g, m, v, scratch)`` flat for BLAS, or None (other layouts); kept per
+        (parameter, gradient) pair, whose checks and views cost ~3 µs a step otherwise."""
+        key = (id(p), id(g))
+        got = self._views.get(key)
+        if got is not None and got[0] is p and got[1] is g:
+            return got[2]
+        flat = None
+        if p.shape == g.shape and all(map(blas_ready, (p, g, m, v))):
+            flat = tuple(x.reshape(-1) for x in (p, g, m, v)) + (np.empty(p.size),)
+        if len(self._views) > 16:
+            self._views.clear()
+        self._views[key] = (p, g, flat)
+        return flat
 
     def step(self, params, grads):
         if self.m is None:
@@ -57,13 +75,15 @@ class Adam(SGD):
         c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
         # p -= lr (m / c1) / (sqrt(v / c2) + eps), written as lr √c2 / c1 · m / (√v + eps √c2)
         # with in-place operations (the parameters are usually one flat buffer)
-        rate, eps = self.lr * np.sqrt(c2) / c1, self.eps * np.sqrt(c2)
+        rate, eps = self.lr * math.sqrt(c2) / c1, self.eps * math.sqrt(c2)
         for p, g, m, v in zip(params, grads, self.m, self.v):
-            if p.shape == g.shape and all(map(blas_ready, (p, g, m, v))):
+            flat = self._flat_views(p, g, m, v)
+            if flat is not None:
                 # the moments' blends and the move as BLAS scalings and axpys on the arrays
-                # where they lie (8.4 µs against 12.6 µs a step on 2,209 parameters)
-                p, g, m, v = (x.reshape(-1) for x in (p, g, m, v))  # (views: contiguous)
-                t = np.multiply(g, g)
+                # where they lie (8.4 µs against 12.6 µs a step on 2,209 parameters), their
+                # flat views and a scratch array kept while the same arrays come back
+                p, g, m, v, t = flat
+                np.multiply(g, g, out=t)
                 dscal(self.b2, v)
                 daxpy(t, v, a=1 - self.b2)
                 dscal(self.b1, m)

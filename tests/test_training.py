@@ -412,18 +412,23 @@ def test_relu_fast_path_equals_the_general_solver(seed):
         assert fast[2]["pattern_passes"] >= 2  # the columns of re-solved samples are exercised
 
 
-@pytest.mark.parametrize("layout", ["flat", "2-D", "strided"])
+@pytest.mark.parametrize("layout", ["flat", "2-D", "strided", "one gradient buffer"])
 def test_adam_in_place_form_is_the_textbook_update(layout):
-    # flat and 2-D contiguous arrays take BLAS's scalings and axpys, a strided view NumPy's
+    # flat and 2-D contiguous arrays take BLAS's scalings and axpys, a strided view NumPy's;
+    # the flat views are kept per parameter array, for fresh gradients each step (the DAG
+    # trainer) and for one gradient buffer written in place (the chain trainer)
     from graphsheaf.neural.optimizers import Adam
     rng = np.random.default_rng(0)
-    shape = {"flat": (20,), "2-D": (4, 5), "strided": (4, 5)}[layout]
+    shape = {"flat": (20,), "2-D": (4, 5), "strided": (4, 5), "one gradient buffer": (20,)}[layout]
     p = rng.standard_normal(shape) if layout != "strided" else rng.standard_normal((4, 10))[:, ::2]
     opt, q = Adam(0.01), p.copy()
     m = v = np.zeros(shape)
+    buf = np.empty(shape)
     for t in range(1, 30):
         g = rng.standard_normal(shape)
-        opt.step([p], [g])
+        if layout == "one gradient buffer":
+            buf[...] = g
+        opt.step([p], [buf if layout == "one gradient buffer" else g])
         m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
         q = q - 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
     np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-13)

@@ -53,19 +53,25 @@ class Adam(SGD):
         self._views = {}
 
     def _flat_views(self, p, g, m, v):
-        """``(p, g, m, v, scratch)`` flat for BLAS, or None (other layouts); kept per
-        (parameter, gradient) pair, whose checks and views cost ~3 µs a step otherwise."""
-        key = (id(p), id(g))
-        got = self._views.get(key)
-        if got is not None and got[0] is p and got[1] is g:
-            return got[2]
-        flat = None
-        if p.shape == g.shape and all(map(blas_ready, (p, g, m, v))):
-            flat = tuple(x.reshape(-1) for x in (p, g, m, v)) + (np.empty(p.size),)
-        if len(self._views) > 16:
-            self._views.clear()
-        self._views[key] = (p, g, flat)
-        return flat
+        """``(p, g, m, v, scratch)`` flat for BLAS, or None (other layouts). Kept per
+        parameter array (its moments' views and a scratch array), the gradient's view
+        while the same gradient array comes back: the checks and views cost ~3 µs a step
+        otherwise."""
+        got = self._views.get(id(p))
+        if got is None or got[0] is not p:
+            flat = (tuple(x.reshape(-1) for x in (p, m, v)) + (np.empty(p.size),)
+                    if p.ndim and all(map(blas_ready, (p, m, v))) else None)
+            if len(self._views) > 64:
+                self._views.clear()
+            got = self._views[id(p)] = [p, flat, None, None]
+        if got[1] is None:
+            return None
+        if got[2] is not g:
+            if g.shape != p.shape or not blas_ready(g):
+                return None
+            got[2], got[3] = g, g.reshape(-1)
+        flat_p, flat_m, flat_v, scratch = got[1]
+        return flat_p, got[3], flat_m, flat_v, scratch
 
     def step(self, params, grads):
         if self.m is None:

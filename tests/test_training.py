@@ -600,3 +600,29 @@ def test_a_crossed_first_layer_neuron_never_holds_flipped(seed):
     _, _, U2, _, _, _ = _relu_pass(plan, X[:, cols], Y[:, cols], losses.L2(), 1.0, on=flipped)
     wrong2 = ((U2 > 0) if strict else (U2 >= 0)) != flipped
     assert wrong2[:dims[1]].any(axis=0).all()
+
+
+@pytest.mark.parametrize("n_out", [1, 2])
+def test_dag_exact_gradients_equal_the_chains_on_the_same_network(n_out):
+    # a chain written as a DAG: one output takes the closed form (J Jᵀ read off the tangent of
+    # Jᵀ 1, two sweeps), several the conjugate gradients; both equal the chain's exact mode
+    # where no neuron reaches a kink (small γ)
+    W, b = gn.init_weights([3, 8, 6, n_out], rng=1)
+    ops, prev = [], "x"
+    for l, (w, v) in enumerate(zip(W, b)):
+        ops.append({"name": f"z{l}", "op": "linear", "input": prev, "weight": w.copy(),
+                    "bias": v.copy()})
+        prev = f"z{l}"
+        if l < len(W) - 1:
+            ops.append({"name": f"a{l}", "op": "relu", "input": prev})
+            prev = f"a{l}"
+    D = gn.dag_sheaf(ops, input_shape=(3,))
+    rng = np.random.default_rng(2)
+    X, Y = rng.standard_normal((3, 20)), rng.standard_normal((n_out, 20))
+    got, info = gn.local_gradients(D, X, Y, gamma=1e-4, by_name=True)
+    want, _ = gn.local_gradients(gn.neural_sheaf(W, b), X, Y, gamma=1e-4, by_name=True)
+    assert (info["gram_iterations"] == 0) == (n_out == 1)
+    for l in range(3):
+        for part in ("weight", "bias"):
+            g, w = got[f"z{l}.{part}"], want[f"layer{l + 1}.{part}"]
+            np.testing.assert_allclose(g, w, rtol=1e-8, atol=1e-10 * np.abs(w).max())

@@ -64,7 +64,9 @@ def _gram_solve(plan, vals, e, gamma, tol=1e-9, max_iter=None):
 
     The sweeps are linear in what they are given, so the edge adjoints ``(Jᵀ s)_e`` and the
     tangent ``δ_Ω⁻¹(Jᵀ s)`` of the solution are carried along as the same combinations of
-    those of the search directions: no sweep is repeated after convergence.
+    those of the search directions: no sweep is repeated after convergence. With one
+    output J Jᵀ is a number per sample, the output of the tangent of Jᵀ 1, and the sweeps of
+    s are those of 1 scaled per sample: two sweeps in all, no iteration.
     Returns ``(s, per_edge, tangent, iterations)``.
     """
     out = plan.output
@@ -78,6 +80,11 @@ def _gram_solve(plan, vals, e, gamma, tol=1e-9, max_iter=None):
         for k, v in src.items():
             dst[k] = dst[k] + a * v
 
+    if e.shape[0] == 1:  # one output: J Jᵀ is a number per sample, read off the tangent of
+        # Jᵀ 1 (the sweeps of any s are those of 1 scaled per sample): two sweeps, not four
+        g_edge, g_tan = sweeps(np.ones_like(e))
+        s = e / (1.0 + gamma * g_tan[out][:-1])
+        return s, {k: v * s for k, v in g_edge.items()}, {k: v * s for k, v in g_tan.items()}, 0
     s = e.copy()
     s_edge, s_tan = sweeps(s)
     r = -gamma * s_tan[out][:-1]              # e − (I + γG) e

@@ -109,7 +109,7 @@ def _gram_solve(plan, vals, e, gamma, tol=1e-9, max_iter=None):
     return s, s_edge, s_tan, it
 
 
-def nudged_equilibrium(plan, X, Y, gamma):
+def nudged_equilibrium(plan, X, Y, gamma, energy=True):
     """The exact equilibrium with the input pinned and the output tied to Y by stiffness γ,
     at the forward pass's activation pattern (exact for γ below the first kink).
 
@@ -117,16 +117,20 @@ def nudged_equilibrium(plan, X, Y, gamma):
     energy ½‖r‖² + γ/2‖x_out − Y‖² is least at ``r = −γ Jᵀ s``, ``(I + γ J Jᵀ) s = e``, e the
     forward pass's output error. Returns ``(vals, adjoints, equilibrium, info)``: forward
     values, each edge's ``(Jᵀ s)_e = −r_e / γ``, the equilibrium's vertex values and
-    solver information.
+    solver information (with the equilibrium's energy unless ``energy=False``: a pass
+    over every edge that training does not need).
     """
     vals = plan.forward(X)
     Y = _targets(plan, Y, X.shape[1])
     e = vals[plan.output][:-1] - Y
     s, per_edge, tan, iters = _gram_solve(plan, vals, e, gamma)
     eq = {v: vals[v] - gamma * tan[v] for v in vals}
-    energy = 0.5 * gamma ** 2 * sum(float(np.sum(g * g)) for g in per_edge.values()) \
-        + 0.5 * gamma * float(np.sum((eq[plan.output][:-1] - Y) ** 2))
-    return vals, per_edge, eq, {"gram_iterations": iters, "equilibrium_energy": energy}
+    info = {"gram_iterations": iters}
+    if energy:
+        info["equilibrium_energy"] = \
+            0.5 * gamma ** 2 * sum(float(np.sum(g * g)) for g in per_edge.values()) \
+            + 0.5 * gamma * float(np.sum((eq[plan.output][:-1] - Y) ** 2))
+    return vals, per_edge, eq, info
 
 
 def dag_local_gradients(S, X, Y, *, gamma=1e-3, by_name=False):

@@ -46,7 +46,7 @@ def _end_epoch(history, plan, X, Y, X_test, Y_test, epoch, step, callback):
 
 def _batch_gradients(plan, mode, X, Y, gamma):
     if mode == "exact":
-        _, per_edge, eq, info = nudged_equilibrium(plan, X, Y, gamma)
+        _, per_edge, eq, info = nudged_equilibrium(plan, X, Y, gamma, energy=False)
         return {e.edge: e.local_gradient(per_edge[e.edge], eq[e.tail]) for e in plan.param_edges}, \
             1 + 2 * (1 + info["gram_iterations"])
     vals = plan.forward(X)

@@ -201,7 +201,8 @@ class _Flow:
         self.output_mode = output_mode
         self._r = self._q = None  # residual buffers, made on the first step
         self._F = None
-        self._calls = (None, None, None)  # (stalks, residual calls, (F, force calls))
+        self._residual_calls = (None, None)  # (the stalks they are bound to, the calls)
+        self._force_calls = (None, None, None)  # (the force buffers and residuals, the calls)
 
     def bind(self, F):
         """Let the last affine edge's residual live in the force buffer ``F.z[k]`` and each
@@ -221,10 +222,11 @@ class _Flow:
             self._bias = [np.repeat(b[:, None], v.shape[1], axis=1) for b, v in zip(self.plan.b, st.z)]
             self._input = self.plan.W[0] @ st.a[0]  # (the same two operations as every step's)
             self._input += self._bias[0]
-        if self._calls[0] is not st:  # the residuals' calls, bound to these stalks once
-            self._calls = (st, residual_calls(self.plan, st.z, st.a, self._r, self._q,
-                                              bias=self._bias, input_term=self._input), None)
-        run(self._calls[1])
+        if self._residual_calls[0] is not st:  # bound to these stalks once
+            self._residual_calls = (st, residual_calls(self.plan, st.z, st.a, self._r, self._q,
+                                                       bias=self._bias, input_term=self._input))
+            self._force_calls = (None, None, None)  # (they read the stalks too)
+        run(self._residual_calls[1])
         r, q = self._r, self._q
         out = None
         if st.y is not None:
@@ -235,11 +237,11 @@ class _Flow:
         """Write the forces into the views of F; hard-pinned coordinates get force 0, so
         they stay where they were put."""
         shared = F is self._F  # the last residual already is its force (see bind)
-        bound = self._calls
-        if bound[2] is None or bound[2][0] is not F or r is not self._r:
-            bound = self._calls = bound[:2] + ((F, force_calls(self.plan, st.z, r, q, F.z, F.a,
-                                                             last=not shared)),)
-        run(bound[2][1])
+        bound = self._force_calls
+        if bound[0] is not F or bound[1] is not r:  # bound to F, r and the stalks once
+            bound = self._force_calls = (F, r, force_calls(self.plan, st.z, r, q, F.z, F.a,
+                                                           last=not shared))
+        run(bound[2])
         if st.y is not None:
             if self.phi is not None and self.output_mode == "jacobian":
                 F.z[-1] -= self.phi.jvp_t(st.z[-1], out)

@@ -147,11 +147,18 @@ class PiecewiseLinearGate(StateDependentMap):
         rr = r.reshape(r.shape[0], -1)
         return np.take_along_axis(table, rr, axis=1).reshape(r.shape)
 
-    def slope(self, z):
-        """σ at z (the derivative the tie rule selects), same shape as z."""
+    def slope(self, z, out=None):
+        """σ at z (the derivative the tie rule selects), same shape as z (``out=`` writes
+        in place; ReLU's comparison is then written as floats directly)."""
         if self._relu:
-            return self._active(z).astype(float)
-        return self._per_neuron(self.slopes, self.region(z))
+            if out is None:
+                return self._active(z).astype(float)
+            return (np.greater if self.strict else np.greater_equal)(z, 0.0, out=out)
+        res = self._per_neuron(self.slopes, self.region(z))
+        if out is None:
+            return res
+        out[...] = res
+        return out
 
     def _active(self, z):
         """ReLU's mask by the tie rule: z >= 0 (z > 0 when strict)."""

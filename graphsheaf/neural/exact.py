@@ -368,7 +368,7 @@ class _Scratch:
                                                for i in (0, 2, 4))
         self.slope = np.empty((self.arrays.shape[1], M))
         self.slopes = table.split(self.slope)
-        self.ones = np.ones((1, M))  # the seed of the one-output transposed sweep
+        self.ones = _ones(M)[None, :]  # the seed of the one-output transposed sweep (read only)
         self.sum_rows = np.ones(2 * self.arrays.shape[1])  # sums the stacked rows' squares
         self.gram = {}  # several outputs: the Gram matrices' and rows' buffers (pattern_gram)
         self._bound = (None, None)
@@ -376,7 +376,7 @@ class _Scratch:
     def bound(self, plan, n_in, n, first):
         """This scratch's :class:`_Pass`, bound again when the plan's weight or bias arrays
         are not the ones it was bound to (the calls hold those arrays themselves)."""
-        key = tuple(map(id, plan.W + plan.b)) + (n_in, n, first)
+        key = plan.parameter_ids() + (n_in, n, first)
         if self._bound[0] != key:
             self._bound = (key, _Pass(plan, self, n_in, n, first))
         return self._bound[1]

@@ -25,7 +25,7 @@ def backprop(plan, X, Y, loss, output=False, out=None):
     M = X.shape[1]
     key = ("backprop", M)
     bp = plan.scratch.get(key)
-    ident = tuple(map(id, plan.W + plan.b)) + (X.shape[0],)
+    ident = plan.parameter_ids() + (X.shape[0],)
     if bp is None or bp.ident != ident:
         bp = plan.scratch[key] = _Backprop(plan, X.shape[0], M, ident)
     np.copyto(bp.X, X)
@@ -40,30 +40,21 @@ def backprop(plan, X, Y, loss, output=False, out=None):
 
 class _Backprop:
     """:func:`backprop`'s buffers and bound calls for one plan and batch size: the forward
-    sweep, the gates' slopes (ReLU's as a comparison written as floats) and the transposed
-    sweep from the output gradient ``v``."""
+    sweep, the gates' slopes (written in place) and the transposed sweep from the output
+    gradient ``v``."""
 
     def __init__(self, plan, n_in, M, ident):
         self.ident = ident
-        k, table = plan.k, plan.gate_table()
+        k = plan.k
         self.X = np.empty((n_in, M))
         self.z = [np.empty((W.shape[0], M)) for W in plan.W]
         self.a = [self.X] + [np.empty_like(x) for x in self.z[:k]]
         sig = [np.empty_like(x) for x in self.z[:k]]
-        self.forward = forward_calls(plan, self.X, self.z, self.a)
-        for l, gate in enumerate(plan.gates):
-            if table.relu:  # (0/1 as floats, the values of gate.slope)
-                compare = np.greater if gate.strict else np.greater_equal
-                self.forward.append(partial(compare, self.z[l], 0.0, sig[l]))
-            else:
-                self.forward.append(partial(_slope_into, gate.slope, self.z[l], sig[l]))
+        self.forward = forward_calls(plan, self.X, self.z, self.a) + [
+            partial(gate.slope, z, out=s) for gate, z, s in zip(plan.gates, self.z, sig)]
         self.v = np.empty_like(self.z[k])
         self.yW = [np.empty_like(x) for x in self.z[:k]] + [self.v]
         self.backward = transposed_calls(plan.W, sig, self.yW, [np.empty_like(x) for x in sig])
-
-
-def _slope_into(slope, z, out):
-    np.copyto(out, slope(z))
 
 
 def _by_name(S, gW, gb):

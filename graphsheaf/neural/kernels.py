@@ -412,7 +412,8 @@ def force_calls(plan, z, r, q, Fz, Fa, last=True):
             calls.append(partial(compare, z[l], 0.0, F))
             calls.append(partial(np.multiply, F, q[l], F))
         else:
-            calls.append(partial(_sloped, plan.gates[l].slope, z[l], q[l], F))
+            calls.append(partial(plan.gates[l].slope, z[l], out=F))
+            calls.append(partial(np.multiply, F, q[l], F))
         calls.append(partial(np.subtract, r[l], F, F))
         if q[l] is not Fa[l + 1]:  # (a caller may have let q_l live in the force buffer)
             calls.append(partial(np.copyto, Fa[l + 1], q[l]))
@@ -420,10 +421,6 @@ def force_calls(plan, z, r, q, Fz, Fa, last=True):
     if last:
         calls.append(partial(np.copyto, Fz[k], r[k]))
     return calls
-
-
-def _sloped(slope, z, q, out):
-    np.multiply(slope(z), q, out=out)
 
 
 def _subtract_transposed_call(F, W, y):

@@ -403,6 +403,12 @@ class NetworkPlan:
                                  "the bias training gave it")
             data["source_map"] = new
 
+    def parameter_ids(self):
+        """The identities of the weight and bias arrays: calls bound to them (the exact
+        passes', backpropagation's) stay valid while this is unchanged, since the arrays
+        are updated in place; a trainer that replaces them makes it change."""
+        return tuple(map(id, self.W + self.b))
+
     # -- gates as one table over every hidden neuron ---------------------------------------
     def gate_table(self):
         """The gates of every hidden neuron stacked (see :class:`GateTable`)."""

@@ -362,3 +362,17 @@ def test_neural_modules_import_without_a_circle():
     assert nx.is_directed_acyclic_graph(G), nx.find_cycle(G)
     datasets = pathlib.Path(gs.__file__).parent / "datasets.py"
     assert "neural" not in datasets.read_text().split('"""', 2)[2]
+
+
+@pytest.mark.parametrize("activation, strict", [("relu", False), ("relu", True),
+                                                ("leaky_relu", False), ("hardtanh", False)])
+def test_gate_slope_written_in_place_is_the_slope(activation, strict):
+    # the bound sweeps write a gate's slopes into kept buffers: the same values as slope(z),
+    # ties at the breakpoints (and at -0.0) following the gate's rule
+    from graphsheaf.neural.builder import make_gate
+    gate = make_gate(activation, 4, negative_slope=0.1, strict=strict)
+    z = np.array([[-2.0, -1.0, 0.0, -0.0], [0.5, 1.0, 2.0, -0.3], [1.0, -1.0, 0.0, 3.0],
+                  [0.0, 0.2, -0.0, -5.0]])
+    out = np.full_like(z, np.nan)
+    assert gate.slope(z, out=out) is out
+    np.testing.assert_array_equal(out, gate.slope(z))
